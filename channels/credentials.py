@@ -1,0 +1,144 @@
+"""Bearer credentials: member access tokens, device credentials, external identity tokens.
+
+Every token is a JWT. Ours are signed with the HS secret; an external identity provider's are
+checked with its public key. The algorithm comes from the configured allow-list, never from the
+token alone, and `exp`, `iat`, `sub`, `iss` and `aud` are required.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import jwt
+
+from gamification import members, stores
+from gamification.actors import Actor, ActorKind
+from gamification.errors import LoyaltyError
+from gamification.models import Device, Member, Role
+from server.settings import Settings
+
+ACCESS: Final = "access"
+DEVICE: Final = "device"
+_REQUIRED_CLAIMS: Final = ["exp", "iat", "sub", "iss", "aud"]
+
+
+class InvalidCredential(Exception):
+    """The bearer credential cannot be trusted. The reason is for logs, never for the client."""
+
+
+def issue_member_token(member: Member, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": str(member.id),
+        "typ": ACCESS,
+        "role": member.role.value,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.access_token_ttl_seconds),
+    }
+    if member.store_id is not None:  # type: ignore[attr-defined]
+        claims["store"] = member.store_id  # type: ignore[attr-defined]
+    return _sign(claims, settings)
+
+
+def issue_device_token(device: Device, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(device.id),
+        "typ": DEVICE,
+        "jti": str(device.credential_id),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(days=settings.device_token_ttl_days),
+    }
+    return _sign(claims, settings)
+
+
+def _sign(claims: dict[str, Any], settings: Settings) -> str:
+    algorithm = next((alg for alg in settings.jwt_algorithms if alg.startswith("HS")), None)
+    if algorithm is None:
+        raise RuntimeError("No HS* algorithm in LOYALTY_JWT_ALGORITHMS: this service cannot sign")
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=algorithm)
+
+
+def decode_token(token: str, settings: Settings) -> dict[str, Any]:
+    """The verified claims of `token`.
+
+    Raises InvalidCredential for anything but a well-signed, current token for this audience.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidCredential(f"malformed token: {exc}") from None
+    algorithm = header.get("alg")
+    if not isinstance(algorithm, str) or algorithm not in settings.jwt_algorithms:
+        raise InvalidCredential(f"algorithm {algorithm!r} is not allowed")
+    key: Any
+    if algorithm.startswith("HS"):
+        key, issuer = settings.jwt_secret.get_secret_value(), settings.jwt_issuer
+    else:
+        if settings.jwt_public_key is None or settings.external_jwt_issuer is None:
+            raise InvalidCredential("no external identity provider is configured")
+        key, issuer = settings.jwt_public_key.get_secret_value(), settings.external_jwt_issuer
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=settings.jwt_audience,
+            issuer=issuer,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise InvalidCredential(f"rejected token: {exc}") from None
+    claims["_external"] = not algorithm.startswith("HS")
+    return claims
+
+
+async def authenticate_bearer(token: str, settings: Settings) -> Actor:
+    """The caller a bearer token stands for.
+
+    Raises InvalidCredential for a bad token, a revoked device or an unknown identity.
+    """
+    claims = decode_token(token, settings)
+    if claims["_external"]:
+        try:
+            member = await members.find_or_create_external_member(
+                subject=str(claims["sub"]),
+                email=claims.get("email"),
+                display_name=claims.get("name"),
+            )
+        except LoyaltyError as exc:
+            raise InvalidCredential(f"external identity refused: {exc.message}") from None
+        return Actor.for_role(member.role, member.id, member.store_id)  # type: ignore[attr-defined]
+    try:
+        subject_id = int(claims["sub"])
+    except (TypeError, ValueError):
+        raise InvalidCredential("subject is not an id") from None
+    kind = claims.get("typ")
+    if kind == ACCESS:
+        try:
+            role = Role(claims.get("role"))
+        except ValueError:
+            raise InvalidCredential("unknown role") from None
+        store = claims.get("store")
+        return Actor.for_role(role, subject_id, store if isinstance(store, int) else None)
+    if kind == DEVICE:
+        try:
+            credential_id = uuid.UUID(str(claims.get("jti")))
+        except ValueError:
+            raise InvalidCredential("device credential without id") from None
+        device = await stores.active_device(subject_id, credential_id)
+        if device is None:
+            raise InvalidCredential("device unknown or revoked")
+        return Actor(
+            kind=ActorKind.DEVICE,
+            id=device.id,
+            store_id=device.store_id,  # type: ignore[attr-defined]
+            channel=device.channel,
+        )
+    raise InvalidCredential("unknown token type")

@@ -1,0 +1,66 @@
+"""Typed domain errors. Expected business failures carry a stable `code` the API exposes.
+
+    LoyaltyError                 base: code, message, field
+     ├── InvalidInput            a value is malformed or out of range (field names the input)
+     ├── NotFound                an object does not exist (or the caller may not see it)
+     ├── Conflict                the request clashes with what is stored (duplicate email, ...)
+     └── Refused                 a business rule says no (wrong credentials, insufficient points, ...)
+
+The GraphQL layer turns these into `errors { code message field }` in mutation payloads, or into
+GraphQL errors with `extensions.code` for queries. Anything that is not a LoyaltyError is a bug
+and is masked.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_DISPLAY_NAME = "INVALID_DISPLAY_NAME"
+    INVALID_TIMEZONE = "INVALID_TIMEZONE"
+    INVALID_BIRTHDAY = "INVALID_BIRTHDAY"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    NOT_FOUND = "NOT_FOUND"
+    PAGE_SIZE_TOO_LARGE = "PAGE_SIZE_TOO_LARGE"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_CHANNEL = "INVALID_CHANNEL"
+
+
+class LoyaltyError(Exception):
+    """Base of every expected domain failure."""
+
+    code: ErrorCode = ErrorCode.INVALID_INPUT
+
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!s}, field={self.field!r}, {self.message!r})"
+
+
+class InvalidInput(LoyaltyError):
+    code = ErrorCode.INVALID_INPUT
+
+
+class NotFound(LoyaltyError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(LoyaltyError):
+    code = ErrorCode.INVALID_INPUT
+
+
+class Refused(LoyaltyError):
+    code = ErrorCode.INVALID_INPUT

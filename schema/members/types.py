@@ -1,0 +1,59 @@
+"""GraphQL types for members and their profile."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from gamification import models
+from gamification.actors import Actor
+from schema.context import Info
+from schema.relay import Node, register_node, to_global_id
+
+Role = strawberry.enum(models.Role, name="Role")
+
+
+@strawberry.type(name="Member", description="A member's own profile. Only they and admins see it.")
+class MemberType(Node):
+    display_name: str
+    email: str
+    birthday: date | None
+    timezone: str
+    marketing_consent: bool
+    leaderboard_visible: bool
+    role: Role  # type: ignore[valid-type]
+    card_number: str = strawberry.field(
+        description="What the member card and the app's identity QR carry."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, member: models.Member) -> MemberType:
+        return cls(
+            id=to_global_id("Member", member.id),
+            display_name=member.display_name,
+            email=member.email,
+            birthday=member.birthday,
+            timezone=member.timezone,
+            marketing_consent=member.marketing_consent,
+            leaderboard_visible=member.leaderboard_visible,
+            role=member.role,
+            card_number=member.card_number,
+            created_at=member.created_at,
+        )
+
+
+def may_read_member(actor: Actor | None, member_id: int) -> bool:
+    """Member data is for the member themself and for admins."""
+    return actor is not None and (actor.is_admin or (actor.is_person and actor.id == member_id))
+
+
+async def load_member_node(info: Info, pk: int) -> MemberType | None:
+    if not may_read_member(info.context.actor, pk):
+        return None
+    member = await models.Member.get_or_none(id=pk)
+    return MemberType.from_model(member) if member else None
+
+
+register_node("Member", load_member_node)

@@ -1,0 +1,63 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from server.database import close_database, database_is_reachable, init_database
+from server.graphql_app import LoyaltyGraphQL
+from server.redis import create_redis, redis_is_reachable
+from server.settings import Settings, get_settings
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is alive (says nothing about its dependencies)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the database and Redis answer. 503 otherwise."""
+    checks = {
+        "database": await database_is_reachable(),
+        "redis": await redis_is_reachable(request.app.state.redis),
+    }
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app. Raises InsecureConfiguration when production settings are unsafe."""
+    settings = settings or get_settings()
+    settings.check_safe_to_start()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.redis = create_redis(settings)
+        await init_database(settings)
+        try:
+            yield
+        finally:
+            await close_database()
+            await app.state.redis.aclose()
+
+    graphql = LoyaltyGraphQL(settings)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,69 @@
+"""Tortoise ORM wiring: one config built from settings, used by the app, the CLI and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate
+
+from server.settings import Settings
+
+MODEL_MODULES = ["gamification.models"]
+MIGRATIONS_MODULE = "gamification.migrations"
+
+
+def _database_url(settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return url
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    # asyncpg's pool defaults to 5 connections; size it from settings.
+    query.setdefault("maxsize", str(settings.database_pool_max))
+    query.setdefault("minsize", "1")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": _database_url(settings)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_database(settings: Settings) -> None:
+    # The global fallback lets uvicorn's request tasks see the context that the lifespan
+    # task created (see STACK_NOTES: "No TortoiseContext is currently active").
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def apply_migrations(settings: Settings) -> None:
+    """Bring the database schema up to the latest checked-in migration."""
+    await migrate(config=tortoise_config(settings))
+    await Tortoise.close_connections()
+
+
+async def database_is_reachable() -> bool:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,77 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with our context and WebSocket authentication."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from channels.credentials import InvalidCredential, authenticate_bearer
+from gamification.actors import Actor
+from schema.context import Context
+from schema.schema import build_schema
+from server.settings import Settings
+
+logger = logging.getLogger("loyalty.auth")
+
+
+def _bearer_token(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class LoyaltyGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.settings = settings
+
+    async def _actor_for(self, token: str | None) -> Actor | None:
+        """The caller behind `token`; None for no token or one we refuse (the reason is logged,
+        never returned, so that an attacker learns nothing from the answer)."""
+        if token is None:
+            return None
+        try:
+            return await authenticate_bearer(token, self.settings)
+        except InvalidCredential as exc:
+            logger.info("refused credential: %s", exc)
+            return None
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        actor = None
+        if isinstance(request, Request):
+            actor = await self._actor_for(_bearer_token(request.headers.get("authorization")))
+        return Context(
+            settings=self.settings,
+            redis=request.app.state.redis,
+            actor=actor,
+            request=request,
+            response=response if isinstance(response, Response) else None,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization") or params.get("token")
+        token = _bearer_token(raw) if isinstance(raw, str) and " " in raw else raw
+        actor = await self._actor_for(token if isinstance(token, str) else None)
+        if actor is None:
+            raise ConnectionRejectionError({"reason": "authentication required"})
+        context.actor = actor
+        return None

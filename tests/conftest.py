@@ -1,0 +1,103 @@
+"""Test wiring. One backend per test process, chosen like the service chooses it:
+
+- `LOYALTY_DATABASE_URL` unset: a fresh SQLite file in a temporary folder; set (CI's second
+  pass): that database, which must be empty and reachable, or the session fails (never skips).
+- `LOYALTY_REDIS_URL` unset: the in-process stand-in; set: that Redis, flushed between tests.
+
+The schema is always built from the checked-in migrations. Tests marked `postgres` need row
+locks and run only in the PostgreSQL pass: they are deselected, with a notice, on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from tortoise import Tortoise, connections
+
+from server.app import create_app
+from server.database import apply_migrations
+from server.settings import Settings
+from tests.factories import TEST_JWT_SECRET
+
+_TMP = Path(tempfile.mkdtemp(prefix="loyalty-tests-"))
+
+
+def _test_settings() -> Settings:
+    return Settings(
+        database_url=os.environ.get("LOYALTY_DATABASE_URL")
+        or f"sqlite://{_TMP}/loyalty-test.sqlite3",
+        redis_url=os.environ.get("LOYALTY_REDIS_URL") or "memory://",
+        jwt_secret=TEST_JWT_SECRET,  # type: ignore[arg-type]
+        database_pool_max=60,
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = _test_settings()
+    return [f"loyalty database: {settings.database_url}", f"loyalty redis: {settings.redis_url}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _test_settings().uses_postgres:
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgres")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+        print(f"\n{len(deselected)} PostgreSQL-only tests deselected (SQLite pass).")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return _test_settings()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    await apply_migrations(settings)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def redis(app: Starlette) -> Redis:
+    client: Redis = app.state.redis
+    return client
+
+
+async def _empty_tables() -> None:
+    models = list(Tortoise.apps["models"].values())  # type: ignore[index]
+    tables = [m._meta.db_table for m in models]
+    connection = connections.get("default")
+    if _test_settings().uses_postgres:
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        await connection.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    else:
+        await connection.execute_script(
+            "PRAGMA foreign_keys = OFF;"
+            + "".join(f'DELETE FROM "{t}";' for t in tables)
+            + "PRAGMA foreign_keys = ON;"
+        )
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(app: Starlette, redis: Redis) -> AsyncIterator[None]:
+    """Every test starts from empty tables and an empty Redis."""
+    yield
+    await _empty_tables()
+    await redis.flushdb()
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
