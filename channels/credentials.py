@@ -99,6 +99,12 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
     return claims
 
 
+def _string_claim(claims: dict[str, Any], name: str) -> str | None:
+    """A text claim; None when absent or of another JSON type."""
+    value = claims.get(name)
+    return value if isinstance(value, str) else None
+
+
 async def authenticate_bearer(token: str, settings: Settings) -> Actor:
     """The caller a bearer token stands for.
 
@@ -109,8 +115,8 @@ async def authenticate_bearer(token: str, settings: Settings) -> Actor:
         try:
             member = await members.find_or_create_external_member(
                 subject=str(claims["sub"]),
-                email=claims.get("email"),
-                display_name=claims.get("name"),
+                email=_string_claim(claims, "email"),
+                display_name=_string_claim(claims, "name"),
             )
         except LoyaltyError as exc:
             raise InvalidCredential(f"external identity refused: {exc.message}") from None
@@ -122,7 +128,7 @@ async def authenticate_bearer(token: str, settings: Settings) -> Actor:
     kind = claims.get("typ")
     if kind == ACCESS:
         try:
-            role = Role(claims.get("role"))
+            role = Role(_string_claim(claims, "role") or "")
         except ValueError:
             raise InvalidCredential("unknown role") from None
         store = claims.get("store")

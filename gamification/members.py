@@ -1,4 +1,7 @@
-"""Members: sign-up, credentials, profile. Passwords are hashed with Argon2 and never kept in clear."""
+"""Members: sign-up, credentials, profile.
+
+Passwords are hashed with Argon2 and never kept in clear.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +26,7 @@ from gamification.models import Member, Role
 MIN_PASSWORD_LENGTH: Final = 10
 MAX_PASSWORD_LENGTH: Final = 128
 MAX_DISPLAY_NAME_LENGTH: Final = 40
+MAX_EXTERNAL_SUBJECT_LENGTH: Final = 255  # the column's width
 # The handful of passwords that every credential-stuffing list starts with.
 COMMON_PASSWORDS: Final = frozenset(
     {
@@ -54,7 +59,7 @@ UNSET: Final = _Unset()
 @dataclass(frozen=True, slots=True)
 class ProfileChanges:
     display_name: str | _Unset = UNSET
-    birthday: date | None | _Unset = UNSET
+    birthday: date | _Unset | None = UNSET
     timezone: str | _Unset = UNSET
     marketing_consent: bool | _Unset = UNSET
     leaderboard_visible: bool | _Unset = UNSET
@@ -113,16 +118,24 @@ def clean_display_name(display_name: str) -> str:
     return name
 
 
+# Names the zoneinfo database holds that are not zones of the world: the host's own setting
+# (which differs per machine) and placeholders.
+_NOT_IANA_ZONES: Final = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@cache
+def _iana_zones() -> frozenset[str]:
+    # Looked up in the list rather than by opening the file: `ZoneInfo("Europe")` opens a
+    # directory (IsADirectoryError), and file names like `localtime` are not zones.
+    return frozenset(available_timezones()) - _NOT_IANA_ZONES
+
+
 def check_timezone(timezone: str) -> str:
     """Raises InvalidInput(INVALID_TIMEZONE) unless `timezone` is an IANA zone name."""
-    try:
-        if not timezone or len(timezone) > 64 or timezone.startswith(("/", ".")):
-            raise ValueError(timezone)
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if timezone not in _iana_zones():
         raise InvalidInput(
             f"Unknown timezone {timezone[:64]!r}", code=ErrorCode.INVALID_TIMEZONE, field="timezone"
-        ) from None
+        )
     return timezone
 
 
@@ -176,7 +189,9 @@ async def sign_up(
     tz = check_timezone(timezone)
     born = check_birthday(birthday)
     if await Member.filter(email=normalized).exists():
-        raise Conflict("This email is already registered", code=ErrorCode.EMAIL_TAKEN, field="email")
+        raise Conflict(
+            "This email is already registered", code=ErrorCode.EMAIL_TAKEN, field="email"
+        )
     password_hash = await hash_password(password)
     try:
         async with in_transaction():
@@ -199,25 +214,28 @@ async def sign_up(
 
 
 async def authenticate(*, email: str, password: str) -> Member:
-    """Raises Refused(INVALID_CREDENTIALS) when the email or password is wrong (not saying which)."""
+    """Raises Refused(INVALID_CREDENTIALS) when the email or password is wrong, not saying
+    which."""
     try:
         normalized = normalize_email(email)
     except InvalidInput:
         normalized = ""
     member = await Member.get_or_none(email=normalized) if normalized else None
-    if member is None or member.password_hash is None:
-        await _verify_password(_DUMMY_HASH, password)
+    if member is None or member.password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
+        # Every refusal costs one verification, so that response times do not tell whether
+        # the email is registered.
+        await _verify_password(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
         raise Refused("Wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
-    if len(password) > MAX_PASSWORD_LENGTH or not await _verify_password(
-        member.password_hash, password
-    ):
+    if not await _verify_password(member.password_hash, password):
         raise Refused("Wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
     return member
 
 
 async def get_member(member_id: int) -> Member:
     """Raises NotFound when no member has this id."""
-    member = await Member.get_or_none(id=member_id)
+    # Member ids are a 32-bit column: PostgreSQL raises on a larger number instead of
+    # finding no row.
+    member = await Member.get_or_none(id=member_id) if 0 < member_id < 2**31 else None
     if member is None:
         raise NotFound("Member not found", field="memberId")
     return member
@@ -254,8 +272,11 @@ async def find_or_create_external_member(
 ) -> Member:
     """The member an external identity provider vouches for, created on first sight.
 
-    Raises InvalidInput when a first-time identity carries no usable email.
+    Raises InvalidInput when the subject is empty or too long for the column, or a first-time
+    identity carries no usable email; Conflict when a password account holds that email.
     """
+    if not subject or len(subject) > MAX_EXTERNAL_SUBJECT_LENGTH:
+        raise InvalidInput("The identity provider sent an unusable subject")
     member = await Member.get_or_none(external_subject=subject)
     if member is not None:
         return member
@@ -266,12 +287,16 @@ async def find_or_create_external_member(
     # verified the address, and linking would hand that account to whoever claims it.
     if await Member.filter(email=normalized).exists():
         raise Conflict("This email is already registered", code=ErrorCode.EMAIL_TAKEN)
-    name = (display_name or normalized.split("@", 1)[0])[:MAX_DISPLAY_NAME_LENGTH]
+    try:
+        name = clean_display_name((display_name or "")[:MAX_DISPLAY_NAME_LENGTH])
+    except InvalidInput:
+        # The provider's name is missing or unusable here: the member can set one later.
+        name = clean_display_name(normalized.split("@", 1)[0][:MAX_DISPLAY_NAME_LENGTH])
     try:
         return await Member.create(
             email=normalized,
             external_subject=subject,
-            display_name=clean_display_name(name),
+            display_name=name,
             card_number=new_card_number(),
         )
     except IntegrityError:

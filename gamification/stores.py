@@ -14,6 +14,9 @@ from gamification.members import check_timezone
 from gamification.models import DEVICE_CHANNELS, Channel, Device, Store
 
 _STORE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+# Store and device ids are 32-bit columns: a larger id names nothing, and PostgreSQL would
+# raise on the comparison instead of finding no row.
+_MAX_ID = 2**31 - 1
 
 
 async def create_store(*, code: str, name: str, timezone: str = "UTC") -> Store:
@@ -33,7 +36,7 @@ async def create_store(*, code: str, name: str, timezone: str = "UTC") -> Store:
 
 async def get_store(store_id: int) -> Store:
     """Raises NotFound when no store has this id."""
-    store = await Store.get_or_none(id=store_id)
+    store = await Store.get_or_none(id=store_id) if 0 < store_id <= _MAX_ID else None
     if store is None:
         raise NotFound("Store not found", field="storeId")
     return store
@@ -64,6 +67,8 @@ async def revoke_device(device_id: int) -> Device:
 
     Raises NotFound for an unknown device.
     """
+    if not 0 < device_id <= _MAX_ID:
+        raise NotFound("Device not found", field="deviceId")
     async with in_transaction():
         device = await Device.select_for_update().get_or_none(id=device_id)
         if device is None:

@@ -42,7 +42,8 @@ async def errors_of(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask anything that is not a deliberate, client-facing error; log it first."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
+        # Errors about the request itself (syntax, validation, variable coercion).
         return False
     if isinstance(original, LoyaltyError):
         # A domain failure in a query (queries have no payload to carry it): expose its code.

@@ -13,9 +13,7 @@ from gamification.actors import ActorKind
 
 class AuthenticationFailed(GraphQLError):
     def __init__(self) -> None:
-        super().__init__(
-            "Authentication required", extensions={"code": "UNAUTHENTICATED"}
-        )
+        super().__init__("Authentication required", extensions={"code": "UNAUTHENTICATED"})
 
 
 class Forbidden(GraphQLError):

@@ -28,19 +28,41 @@ def _b64decode(value: str) -> str:
     return base64.urlsafe_b64decode(padded.encode()).decode()
 
 
+# The largest id a global ID or cursor may name. Most tables (members, stores, devices) have
+# 32-bit ids, and PostgreSQL refuses to compare an `integer` column with a larger number (the
+# driver raises instead of finding nothing), so a larger id is not a valid ID of those types.
+# Types with 64-bit ids register with MAX_PK.
+MAX_INT_PK = 2**31 - 1
+MAX_PK = 2**63 - 1
+_MAX_ENCODED_LENGTH = 64
+
+
+def _positive_int(text: str, maximum: int) -> int:
+    """Raises ValueError unless `text` is the plain decimal form of 1..maximum."""
+    # `int()` alone would also take " 7", "+7", "0_7" and non-ASCII digits.
+    if not (text.isascii() and text.isdigit()) or text.startswith("0"):
+        raise ValueError(text)
+    if len(text) > len(str(maximum)) or int(text) > maximum:
+        raise ValueError(text)
+    return int(text)
+
+
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(_b64encode(f"{type_name}:{pk}"))
 
 
 def from_global_id(value: str, *, field: str = "id") -> tuple[str, int]:
-    """Raises InvalidInput when `value` is not a global ID this API issued."""
+    """Raises InvalidInput when `value` is not a global ID this API could have issued (an id
+    out of its type's range included)."""
     try:
+        if len(value) > _MAX_ENCODED_LENGTH:
+            raise ValueError(value)
         type_name, _, raw_pk = _b64decode(value).partition(":")
-        pk = int(raw_pk)
+        if not type_name:
+            raise ValueError(value)
+        pk = _positive_int(raw_pk, _max_pk.get(type_name, MAX_INT_PK))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("Not a valid ID", field=field) from None
-    if not type_name or pk <= 0 or len(value) > 64:
-        raise InvalidInput("Not a valid ID", field=field)
     return type_name, pk
 
 
@@ -56,23 +78,31 @@ def encode_cursor(pk: int) -> str:
     return _b64encode(f"{_CURSOR_PREFIX}{pk}")
 
 
-def decode_cursor(cursor: str | None) -> int | None:
+def decode_cursor(cursor: str | None, *, max_pk: int = MAX_INT_PK) -> int | None:
     """Raises InvalidInput(INVALID_CURSOR) for a cursor this API did not issue."""
     if cursor is None:
         return None
     try:
-        text = _b64decode(cursor)
-        if not text.startswith(_CURSOR_PREFIX) or len(cursor) > 64:
+        if len(cursor) > _MAX_ENCODED_LENGTH:
             raise ValueError(cursor)
-        return int(text.removeprefix(_CURSOR_PREFIX))
+        text = _b64decode(cursor)
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(cursor)
+        return _positive_int(text.removeprefix(_CURSOR_PREFIX), max_pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("Not a valid cursor", code=ErrorCode.INVALID_CURSOR, field="after") from None
+        raise InvalidInput(
+            "Not a valid cursor", code=ErrorCode.INVALID_CURSOR, field="after"
+        ) from None
 
 
-def page_args(info: Info, first: int, after: str | None) -> tuple[int, int | None]:
-    """Checked `first` and decoded `after`. Raises InvalidInput for either out of bounds."""
+def page_args(
+    info: Info, first: int, after: str | None, *, max_pk: int = MAX_INT_PK
+) -> tuple[int, int | None]:
+    """Checked `first` and decoded `after`. Raises InvalidInput for either out of bounds.
+
+    `max_pk` is the largest id of the paged table (MAX_PK for 64-bit ids)."""
     check_page_size(first, info.context.settings.max_page_size)
-    return first, decode_cursor(after)
+    return first, decode_cursor(after, max_pk=max_pk)
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -98,9 +128,7 @@ class Connection(Generic[NodeT]):
     page_info: PageInfo
 
     @classmethod
-    def of(
-        cls, page: Page[Any], to_node: Callable[[Any], NodeT]
-    ) -> Connection[NodeT]:
+    def of(cls, page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
         edges = [Edge(cursor=encode_cursor(row.pk), node=to_node(row)) for row in page.items]
         return cls(
             edges=edges,
@@ -113,10 +141,14 @@ class Connection(Generic[NodeT]):
 # type name -> loader(info, pk) returning the node when the caller may see it, else None.
 NodeLoader = Callable[[Info, int], Awaitable[Any]]
 _node_loaders: dict[str, NodeLoader] = {}
+# type name -> the largest id its table holds (MAX_INT_PK unless registered otherwise).
+_max_pk: dict[str, int] = {}
 
 
-def register_node(type_name: str, loader: NodeLoader) -> None:
+def register_node(type_name: str, loader: NodeLoader, *, max_pk: int = MAX_INT_PK) -> None:
+    """Make `type_name` fetchable with `node(id:)`. Give `max_pk=MAX_PK` for 64-bit ids."""
     _node_loaders[type_name] = loader
+    _max_pk[type_name] = max_pk
 
 
 def node_type_names() -> Sequence[str]:
@@ -125,7 +157,11 @@ def node_type_names() -> Sequence[str]:
 
 async def resolve_node(info: Info, global_id: str) -> Any:
     """The object behind `global_id` if it exists and the caller may see it; None otherwise, so
-    that a missing object and a forbidden one look the same."""
+    that a missing object and a forbidden one look the same.
+
+    Raises AuthenticationFailed for anonymous callers: no node is public, and a refused
+    credential must read as UNAUTHENTICATED here as on every other field."""
+    info.context.require_actor()
     try:
         type_name, pk = from_global_id(global_id)
     except InvalidInput:

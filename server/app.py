@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,10 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gamification.points import expire_points
 from server.database import close_database, database_is_reachable, init_database
 from server.graphql_app import LoyaltyGraphQL
 from server.redis import create_redis, redis_is_reachable
 from server.settings import Settings, get_settings
+
+logger = logging.getLogger("loyalty")
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -34,6 +40,20 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
+async def run_expiry_schedule(interval_seconds: int) -> None:
+    """Expire due points every `interval_seconds`. Safe with several processes doing the same:
+    each account is expired under its row lock, exactly once."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            expired = await expire_points()
+        except Exception:
+            logger.exception("scheduled expiry failed; retrying at the next interval")
+        else:
+            if expired:
+                logger.info("expired %s points", expired)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. Raises InsecureConfiguration when production settings are unsafe."""
     settings = settings or get_settings()
@@ -43,9 +63,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.redis = create_redis(settings)
         await init_database(settings)
+        expiry = (
+            asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
+            if settings.expiry_interval_seconds
+            else None
+        )
         try:
             yield
         finally:
+            if expiry is not None:
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
             await close_database()
             await app.state.redis.aclose()
 

@@ -1,4 +1,5 @@
-"""The `loyalty` command: serve, migrate, seed, token, export-schema."""
+"""The `loyalty` command: serve, migrate, seed, token, expire-points, verify-ledger,
+export-schema."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server.settings import Settings, get_settings
 
@@ -86,6 +87,55 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="account", file=sys.stderr)
+
+    def advance(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return advance, bar.close
+
+
+def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.points import expire_points
+
+    advance, close = _progress_bar("expiring")
+
+    async def run() -> int:
+        try:
+            return await expire_points(progress=advance)
+        finally:
+            close()
+
+    print(f"Expired {_with_database(settings, run)} points.")
+    return 0
+
+
+def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.points import verify_all
+
+    advance, close = _progress_bar("verifying")
+
+    async def run() -> list[Any]:
+        try:
+            return await verify_all(progress=advance)
+        finally:
+            close()
+
+    broken = _with_database(settings, run)
+    for check in broken:
+        print(
+            f"account {check.account_id}: {check.problem} "
+            f"(first broken entry: {check.first_broken_entry_id or 'after the last one'})"
+        )
+    print("Every account's hash chain verifies." if not broken else f"{len(broken)} broken.")
+    return 1 if broken else 0
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     from schema.schema import build_schema
 
@@ -117,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--member", metavar="EMAIL", help="a member, staff or admin by email")
     who.add_argument("--device", metavar="ID", type=int, help="a registered device by id")
     token.set_defaults(handler=cmd_token)
+
+    expire = sub.add_parser("expire-points", help="expire points past their date (exactly once)")
+    expire.set_defaults(handler=cmd_expire_points)
+
+    verify = sub.add_parser("verify-ledger", help="check every account's hash chain")
+    verify.set_defaults(handler=cmd_verify_ledger)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql")

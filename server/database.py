@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate
 
+from gamification import ledger
 from server.settings import Settings
 
 MODEL_MODULES = ["gamification.models"]
@@ -49,6 +50,9 @@ async def init_database(settings: Settings) -> None:
     # The global fallback lets uvicorn's request tasks see the context that the lifespan
     # task created (see STACK_NOTES: "No TortoiseContext is currently active").
     await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    # The program's own account exists before any use case runs, so that none of them creates
+    # it inside a transaction that might roll back.
+    await ledger.program_account_id()
 
 
 async def close_database() -> None:

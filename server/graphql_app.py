@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
+from strawberry.types.unset import UNSET, UnsetType
 
 from channels.credentials import InvalidCredential, authenticate_bearer
 from gamification.actors import Actor
@@ -74,4 +74,5 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         if actor is None:
             raise ConnectionRejectionError({"reason": "authentication required"})
         context.actor = actor
-        return None
+        # UNSET: a bare `connection_ack`, without `"payload": null`.
+        return UNSET

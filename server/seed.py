@@ -43,7 +43,11 @@ async def _member(email: str, name: str, *, role: Role = Role.MEMBER, **extra: o
     if existing is not None:
         return existing
     return await members.sign_up(
-        email=email, password=DEMO_PASSWORD, display_name=name, role=role, **extra  # type: ignore[arg-type]
+        email=email,
+        password=DEMO_PASSWORD,
+        display_name=name,
+        role=role,
+        **extra,  # type: ignore[arg-type]
     )
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     device_token_ttl_days: int = Field(default=365, ge=1, le=3650)
 
+    # Points.
+    points_expiry_months: int = Field(default=12, ge=1, le=120)
+    purchase_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
+    expiry_interval_seconds: int = Field(default=0, ge=0)  # 0: only `loyalty expire-points`
+
     # GraphQL.
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise import Tortoise, connections
 
+from gamification import ledger
 from server.app import create_app
 from server.database import apply_migrations
 from server.settings import Settings
@@ -74,7 +75,7 @@ def redis(app: Starlette) -> Redis:
 
 
 async def _empty_tables() -> None:
-    models = list(Tortoise.apps["models"].values())  # type: ignore[index]
+    models = list(Tortoise.apps["models"].values())
     tables = [m._meta.db_table for m in models]
     connection = connections.get("default")
     if _test_settings().uses_postgres:
@@ -93,6 +94,8 @@ async def clean_state(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     """Every test starts from empty tables and an empty Redis."""
     yield
     await _empty_tables()
+    ledger.forget_cached_accounts()
+    await ledger.program_account_id()
     await redis.flushdb()
 
 

@@ -82,7 +82,9 @@ class MemberMutations:
         actor = info.context.require_person()
         # `birthday: null` clears it; for the other fields null means "leave as it is".
         changes = members.ProfileChanges(
-            display_name=members.UNSET if display_name in (None, strawberry.UNSET) else display_name,
+            display_name=members.UNSET
+            if display_name in (None, strawberry.UNSET)
+            else display_name,
             birthday=members.UNSET if birthday is strawberry.UNSET else birthday,
             timezone=members.UNSET if timezone in (None, strawberry.UNSET) else timezone,
             marketing_consent=members.UNSET

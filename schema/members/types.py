@@ -9,13 +9,14 @@ import strawberry
 from gamification import models
 from gamification.actors import Actor
 from schema.context import Info
+from schema.points.member_fields import MemberPointsFields
 from schema.relay import Node, register_node, to_global_id
 
 Role = strawberry.enum(models.Role, name="Role")
 
 
 @strawberry.type(name="Member", description="A member's own profile. Only they and admins see it.")
-class MemberType(Node):
+class MemberType(Node, MemberPointsFields):
     display_name: str
     email: str
     birthday: date | None
@@ -31,6 +32,7 @@ class MemberType(Node):
     @classmethod
     def from_model(cls, member: models.Member) -> MemberType:
         return cls(
+            pk=member.id,
             id=to_global_id("Member", member.id),
             display_name=member.display_name,
             email=member.email,

@@ -44,11 +44,17 @@ class StoreMutations:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def register_device(
-        self, info: Info, store_id: strawberry.ID, channel: ChannelEnum, name: str  # type: ignore[valid-type]
+        self,
+        info: Info,
+        store_id: strawberry.ID,
+        channel: ChannelEnum,  # type: ignore[valid-type]
+        name: str,
     ) -> DevicePayload:
         async def register() -> DevicePayload:
             device = await stores.register_device(
-                store_id=pk_of(store_id, "Store", field="storeId"), channel=Channel(channel), name=name
+                store_id=pk_of(store_id, "Store", field="storeId"),
+                channel=Channel(channel),
+                name=name,
             )
             return DevicePayload(
                 device=DeviceType.from_model(device),

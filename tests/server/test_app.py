@@ -48,7 +48,9 @@ async def test_graphql_answers_post(client: httpx.AsyncClient) -> None:
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
-async def test_graphql_answers_queries_over_get(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_graphql_answers_queries_over_get(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     member = await create_member(display_name="Getter")
 
     response = await client.get(
