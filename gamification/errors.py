@@ -4,7 +4,7 @@
      ├── InvalidInput            a value is malformed or out of range (field names the input)
      ├── NotFound                an object does not exist (or the caller may not see it)
      ├── Conflict                the request clashes with what is stored (duplicate email, ...)
-     └── Refused                 a business rule says no (wrong credentials, insufficient points, ...)
+     └── Refused                 a business rule says no (bad credentials, too few points, ...)
 
 The GraphQL layer turns these into `errors { code message field }` in mutation payloads, or into
 GraphQL errors with `extensions.code` for queries. Anything that is not a LoyaltyError is a bug
@@ -30,6 +30,21 @@ class ErrorCode(enum.StrEnum):
     PAGE_SIZE_TOO_LARGE = "PAGE_SIZE_TOO_LARGE"
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_CHANNEL = "INVALID_CHANNEL"
+    # points
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+    UNKNOWN_STORE = "UNKNOWN_STORE"
+    UNKNOWN_MEMBER = "UNKNOWN_MEMBER"
+    PURCHASE_CONFLICT = "PURCHASE_CONFLICT"
+    PURCHASE_IN_FUTURE = "PURCHASE_IN_FUTURE"
+    REFUND_EXCEEDS_PURCHASE = "REFUND_EXCEEDS_PURCHASE"
+    SELF_PURCHASE = "SELF_PURCHASE"
+    STORE_MISMATCH = "STORE_MISMATCH"
+    CHANNEL_MISMATCH = "CHANNEL_MISMATCH"
+    REASON_REQUIRED = "REASON_REQUIRED"
+    INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 
 class LoyaltyError(Exception):

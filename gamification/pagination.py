@@ -35,8 +35,8 @@ async def keyset_page(
 ) -> Page[M]:
     """One page of `queryset` ordered by id, starting after `after_id`."""
     if after_id is not None:
-        queryset = queryset.filter(id__lt=after_id) if newest_first else queryset.filter(
-            id__gt=after_id
+        queryset = (
+            queryset.filter(id__lt=after_id) if newest_first else queryset.filter(id__gt=after_id)
         )
     rows = await queryset.order_by("-id" if newest_first else "id").limit(first + 1)
     return Page(items=rows[:first], has_next=len(rows) > first)

@@ -21,6 +21,8 @@ from schema.errors import should_mask_error
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
+from schema.points.mutations import PointsMutations
+from schema.points.types import LedgerEntryType, PurchaseType
 from schema.relay import Node, resolve_node
 from schema.stores.mutations import StoreMutations
 from schema.stores.queries import StoreQueries
@@ -34,13 +36,13 @@ class NodeQueries:
         description="Any object by its global ID; null when it does not exist or is not yours."
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await resolve_node(info, id)  # type: ignore[no-any-return]
+        return await resolve_node(info, id)
 
 
 Query = merge_types("Query", (NodeQueries, MemberQueries, StoreQueries))
-Mutation = merge_types("Mutation", (MemberMutations, StoreMutations))
+Mutation = merge_types("Mutation", (MemberMutations, StoreMutations, PointsMutations))
 
-NODE_TYPES = [MemberType, StoreType, DeviceType]
+NODE_TYPES = [MemberType, StoreType, DeviceType, LedgerEntryType, PurchaseType]
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -1,0 +1,267 @@
+"""Points mutations: purchases from stores and the web shop, refunds, admin adjustments and
+earn rules. Each takes an `idempotencyKey`; a retry with the same key returns the first answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from channels.policies import store_action_origin
+from gamification import earning, purchases
+from gamification import points as points_service
+from gamification.models import Channel, EarnRule, LedgerEntry, Purchase
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.permissions import IsAdmin, IsStaffOrDevice
+from schema.points.types import LedgerEntryType, PurchaseType
+from schema.relay import pk_of
+from schema.stores.types import Channel as ChannelEnum
+
+
+@strawberry.input
+class LineItemInput:
+    category: str
+    amount: Decimal
+    sku: str = ""
+
+
+@strawberry.input
+class RecordPurchaseInput:
+    member_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The member, by ID. Or give `cardNumber`."
+    )
+    card_number: str | None = strawberry.field(
+        default=None, description="What the member card or the app's identity QR carries."
+    )
+    amount: Decimal
+    currency: str
+    external_id: str = strawberry.field(description="The shop's own id for this purchase.")
+    occurred_at: datetime
+    channel: ChannelEnum | None = None  # type: ignore[valid-type]
+    store_id: strawberry.ID | None = None
+    line_items: list[LineItemInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RecordPurchasePayload:
+    purchase: PurchaseType | None = None
+    points_earned: int | None = None
+    balance: int | None = strawberry.field(default=None, description="The member's balance after.")
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RefundPurchasePayload:
+    purchase: PurchaseType | None = None
+    points_clawed_back: int | None = None
+    points_outstanding: int | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AdjustPointsPayload:
+    entry: LedgerEntryType | None = None
+    balance: int | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class EarnRuleType:
+    currency: str
+    points_per_unit: Decimal
+    minimum_spend: Decimal
+
+
+@strawberry.type
+class EarnRulePayload:
+    rule: EarnRuleType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class EarnPromotionType:
+    name: str
+    channel: ChannelEnum  # type: ignore[valid-type]
+    multiplier: Decimal
+    starts_at: datetime
+    ends_at: datetime
+
+
+@strawberry.type
+class EarnPromotionPayload:
+    promotion: EarnPromotionType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CategoryMultiplierInput:
+    category: str
+    multiplier: Decimal
+
+
+@strawberry.type
+class PointsMutations:
+    @strawberry.mutation(
+        permission_classes=[IsStaffOrDevice],
+        description="Record a purchase from a kiosk, till, staff member or the web shop server.",
+    )
+    async def record_purchase(
+        self, info: Info, input: RecordPurchaseInput, idempotency_key: str
+    ) -> RecordPurchasePayload:
+        actor = info.context.require_actor()
+
+        async def record() -> RecordPurchasePayload:
+            channel, store_id = store_action_origin(
+                actor,
+                channel=Channel(input.channel) if input.channel else None,
+                store_id=pk_of(input.store_id, "Store", field="storeId")
+                if input.store_id
+                else None,
+            )
+            result = await purchases.record_purchase(
+                actor=actor,
+                data=purchases.PurchaseInput(
+                    member_id=pk_of(input.member_id, "Member", field="memberId")
+                    if input.member_id
+                    else None,
+                    card_number=input.card_number,
+                    amount=input.amount,
+                    currency=input.currency,
+                    channel=channel,
+                    store_id=store_id,
+                    external_id=input.external_id,
+                    occurred_at=input.occurred_at,
+                    line_items=tuple(
+                        earning.LineItem(category=li.category, amount=li.amount, sku=li.sku)
+                        for li in input.line_items
+                    ),
+                ),
+                idempotency_key=idempotency_key,
+            )
+            return RecordPurchasePayload(
+                purchase=PurchaseType.from_model(await Purchase.get(id=result.purchase_id)),
+                points_earned=result.points_earned,
+                balance=result.balance,
+                replayed=result.replayed,
+            )
+
+        payload, errors = await errors_of(record)
+        return payload or RecordPurchasePayload(errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsStaffOrDevice])
+    async def refund_purchase(
+        self,
+        info: Info,
+        purchase_id: strawberry.ID,
+        amount: Decimal,
+        idempotency_key: str,
+        reason: str = "",
+    ) -> RefundPurchasePayload:
+        actor = info.context.require_actor()
+
+        async def refund() -> RefundPurchasePayload:
+            result = await purchases.refund_purchase(
+                actor=actor,
+                purchase_id=pk_of(purchase_id, "Purchase", field="purchaseId"),
+                amount=amount,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            return RefundPurchasePayload(
+                purchase=PurchaseType.from_model(await Purchase.get(id=result.purchase_id)),
+                points_clawed_back=result.points_clawed_back,
+                points_outstanding=result.points_outstanding,
+                replayed=result.replayed,
+            )
+
+        payload, errors = await errors_of(refund)
+        return payload or RefundPurchasePayload(errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Goodwill or correction.")
+    async def adjust_points(
+        self, info: Info, member_id: strawberry.ID, points: int, reason: str, idempotency_key: str
+    ) -> AdjustPointsPayload:
+        actor = info.context.require_actor()
+
+        async def adjust() -> AdjustPointsPayload:
+            result = await points_service.adjust_points(
+                actor=actor,
+                member_id=pk_of(member_id, "Member", field="memberId"),
+                points=points,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            entry = await LedgerEntry.get(id=result.entry_id)
+            return AdjustPointsPayload(
+                entry=LedgerEntryType.from_model(entry),
+                balance=result.balance,
+                replayed=result.replayed,
+            )
+
+        payload, errors = await errors_of(adjust)
+        return payload or AdjustPointsPayload(errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="How a currency earns.")
+    async def set_earn_rule(
+        self,
+        info: Info,
+        currency: str,
+        points_per_unit: Decimal,
+        minimum_spend: Decimal = Decimal(0),
+        category_multipliers: list[CategoryMultiplierInput] | None = None,
+    ) -> EarnRulePayload:
+        async def save() -> EarnRuleType:
+            rule = await earning.set_earn_rule(
+                currency=currency,
+                points_per_unit=points_per_unit,
+                minimum_spend=minimum_spend,
+                category_multipliers={
+                    c.category: c.multiplier for c in (category_multipliers or [])
+                },
+            )
+            return _rule(rule)
+
+        rule, errors = await errors_of(save)
+        return EarnRulePayload(rule=rule, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Extra points on a channel.")
+    async def create_earn_promotion(
+        self,
+        info: Info,
+        name: str,
+        channel: ChannelEnum,  # type: ignore[valid-type]
+        multiplier: Decimal,
+        starts_at: datetime,
+        ends_at: datetime,
+    ) -> EarnPromotionPayload:
+        async def create() -> EarnPromotionType:
+            promotion = await earning.create_promotion(
+                name=name,
+                channel=Channel(channel),
+                multiplier=multiplier,
+                starts_at=starts_at,
+                ends_at=ends_at,
+            )
+            return EarnPromotionType(
+                name=promotion.name,
+                channel=promotion.channel,
+                multiplier=Decimal(promotion.multiplier),
+                starts_at=promotion.starts_at,
+                ends_at=promotion.ends_at,
+            )
+
+        promotion, errors = await errors_of(create)
+        return EarnPromotionPayload(promotion=promotion, errors=errors)
+
+
+def _rule(rule: EarnRule) -> EarnRuleType:
+    return EarnRuleType(
+        currency=rule.currency,
+        points_per_unit=Decimal(rule.points_per_unit),
+        minimum_spend=Decimal(rule.minimum_spend),
+    )

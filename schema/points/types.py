@@ -1,0 +1,171 @@
+"""GraphQL types for points: the member's balance, ledger entries, proofs, purchases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from gamification import models, points
+from gamification.ledger import ChainCheck
+from schema.context import Info
+from schema.relay import MAX_PK, Node, register_node, to_global_id
+from schema.stores.types import Channel
+
+EntryKind = strawberry.enum(models.EntryKind, name="EntryKind")
+
+
+@strawberry.type
+class ExpiringPoints:
+    expires_at: datetime
+    points: int
+
+
+@strawberry.type(description="A member's points. `available` = `balance` − `held`.")
+class Points:
+    member_id: strawberry.Private[int]
+    balance: int
+    held: int
+    lifetime_earned: int = strawberry.field(
+        description="Points earned from purchases and bonuses, less refunded purchases."
+    )
+    clawback_outstanding: int = strawberry.field(
+        description="Refunded points not yet taken back; later earnings repay them first."
+    )
+
+    @strawberry.field
+    def available(self) -> int:
+        return self.balance - self.held
+
+    @strawberry.field(description="Points that expire within `days` days, by expiry date.")
+    async def expiring_soon(self, days: int = 30) -> list[ExpiringPoints]:
+        rows = await points.expiring_soon(self.member_id, days=days)
+        return [ExpiringPoints(expires_at=r.expires_at, points=r.points) for r in rows]
+
+    @classmethod
+    def of(cls, member_id: int, summary: points.PointsSummary) -> Points:
+        return cls(
+            member_id=member_id,
+            balance=summary.balance,
+            held=summary.held,
+            lifetime_earned=summary.lifetime_earned,
+            clawback_outstanding=summary.clawback_outstanding,
+        )
+
+
+@strawberry.type(name="LedgerEntry", description="One append-only change to a member's points.")
+class LedgerEntryType(Node):
+    seq: int = strawberry.field(description="Position in the member's hash chain, from 1.")
+    kind: EntryKind  # type: ignore[valid-type]
+    points: int = strawberry.field(description="Change to the balance (negative when spent).")
+    held_change: int
+    channel: Channel  # type: ignore[valid-type]
+    reference_type: str
+    reference_id: str
+    reason: str
+    created_at: datetime
+    prev_hash: str
+    hash: str = strawberry.field(
+        description="sha256 over this entry's content and `prevHash`; see the README."
+    )
+
+    @classmethod
+    def from_model(cls, entry: models.LedgerEntry) -> LedgerEntryType:
+        return cls(
+            id=to_global_id("LedgerEntry", entry.id),
+            seq=entry.seq,
+            kind=entry.kind,
+            points=entry.points,
+            held_change=entry.held_change,
+            channel=entry.channel,
+            reference_type=entry.reference_type,
+            reference_id=entry.reference_id,
+            reason=entry.reason,
+            created_at=entry.created_at,
+            prev_hash=entry.prev_hash,
+            hash=entry.hash,
+        )
+
+
+@strawberry.type(description="Whether the member's ledger hash chain verifies, and its head.")
+class LedgerProof:
+    verified: bool
+    entries: int
+    head_hash: str
+    first_broken_entry_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, check: ChainCheck) -> LedgerProof:
+        return cls(
+            verified=check.ok,
+            entries=check.entries,
+            head_hash=check.head_hash,
+            first_broken_entry_id=to_global_id("LedgerEntry", check.first_broken_entry_id)
+            if check.first_broken_entry_id
+            else None,
+        )
+
+
+@strawberry.type(name="Purchase")
+class PurchaseType(Node):
+    external_id: str
+    channel: Channel  # type: ignore[valid-type]
+    store_id: strawberry.ID
+    member_id: strawberry.ID
+    amount: Decimal
+    currency: str
+    occurred_at: datetime
+    points_earned: int
+    refunded_amount: Decimal
+    points_refunded: int
+
+    @classmethod
+    def from_model(cls, purchase: models.Purchase) -> PurchaseType:
+        return cls(
+            id=to_global_id("Purchase", purchase.id),
+            external_id=purchase.external_id,
+            channel=purchase.channel,
+            store_id=to_global_id("Store", purchase.store_id),  # type: ignore[attr-defined]
+            member_id=to_global_id("Member", purchase.member_id),  # type: ignore[attr-defined]
+            amount=Decimal(purchase.amount),
+            currency=purchase.currency,
+            occurred_at=purchase.occurred_at,
+            points_earned=purchase.points_earned,
+            refunded_amount=Decimal(purchase.refunded_amount),
+            points_refunded=purchase.points_refunded,
+        )
+
+
+async def load_entry_node(info: Info, pk: int) -> LedgerEntryType | None:
+    actor = info.context.actor
+    if actor is None:
+        return None
+    entry = await models.LedgerEntry.get_or_none(id=pk).prefetch_related("account")
+    if entry is None:
+        return None
+    owner = entry.account.member_id  # type: ignore[attr-defined]
+    if not (actor.is_admin or (actor.is_person and actor.id == owner)):
+        return None
+    return LedgerEntryType.from_model(entry)
+
+
+async def load_purchase_node(info: Info, pk: int) -> PurchaseType | None:
+    actor = info.context.actor
+    purchase = await models.Purchase.get_or_none(id=pk) if actor else None
+    if actor is None or purchase is None:
+        return None
+    member_id: int = purchase.member_id  # type: ignore[attr-defined]
+    store_id: int = purchase.store_id  # type: ignore[attr-defined]
+    # The buyer, admins, and staff or devices of the store where it was bought.
+    allowed = (
+        actor.is_admin
+        or (actor.is_person and actor.id == member_id)
+        or (actor.store_id is not None and actor.store_id == store_id)
+    )
+    return PurchaseType.from_model(purchase) if allowed else None
+
+
+# Both tables have 64-bit ids.
+register_node("LedgerEntry", load_entry_node, max_pk=MAX_PK)
+register_node("Purchase", load_purchase_node, max_pk=MAX_PK)
