@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from gamification import members, stores
-from gamification.models import Channel, Device, Member, Role, Store
+from gamification import earning, members, purchases, stores
+from gamification.actors import Actor, ActorKind
+from gamification.models import Channel, Device, EarnPromotion, EarnRule, Member, Role, Store
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_MEMBER_EMAIL = "maya@example.com"
@@ -51,6 +54,55 @@ async def _member(email: str, name: str, *, role: Role = Role.MEMBER, **extra: o
     )
 
 
+async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) -> None:
+    """Earn rules, a web promotion, and a few months of purchases for every member. Purchases
+    are recorded through the ledger like any till would, so their ids make reruns no-ops."""
+    if not await EarnRule.filter(currency="EUR").exists():
+        await earning.set_earn_rule(
+            currency="EUR",
+            points_per_unit=Decimal("1"),
+            minimum_spend=Decimal("1"),
+            category_multipliers={"organic": Decimal("2"), "refill": Decimal("3")},
+        )
+    now = datetime.now(UTC)
+    if not await EarnPromotion.filter(name="Double points online").exists():
+        await earning.create_promotion(
+            name="Double points online",
+            channel=Channel.WEB,
+            multiplier=Decimal("2"),
+            starts_at=now - timedelta(days=7),
+            ends_at=now + timedelta(days=60),
+        )
+    tills = [
+        d
+        for d in await Device.filter(channel__in=[Channel.POS, Channel.WEB]).order_by("id")
+        if d.revoked_at is None
+    ]
+    buyers = await Member.filter(role=Role.MEMBER).order_by("id")
+    for member in buyers:
+        for n in range(rng.randint(3, 8)):
+            till = rng.choice(tills)
+            amount = Decimal(rng.randint(500, 12000)) / 100
+            organic = (amount * Decimal(rng.choice([0, 0, 25, 50])) / 100).quantize(Decimal("0.01"))
+            await purchases.record_purchase(
+                actor=Actor(
+                    kind=ActorKind.DEVICE, id=till.id, store_id=till.store_id, channel=till.channel
+                ),
+                data=purchases.PurchaseInput(
+                    member_id=member.id,
+                    card_number=None,
+                    amount=amount,
+                    currency="EUR",
+                    channel=till.channel,
+                    store_id=till.store_id,
+                    external_id=f"demo-{member.id}-{n}",
+                    occurred_at=now - timedelta(days=rng.randint(0, 120)),
+                    line_items=(earning.LineItem("organic", organic),) if organic else (),
+                ),
+                idempotency_key=f"seed-{member.id}-{n}",
+            )
+
+
 async def seed_demo_program() -> SeedReport:
     rng = random.Random(2026)  # the same demo every time
     by_code: dict[str, Store] = {}
@@ -71,6 +123,7 @@ async def seed_demo_program() -> SeedReport:
             timezone=rng.choice(_ZONES),
             marketing_consent=rng.random() < 0.5,
         )
+    await _seed_points_history(rng, by_code)
     return SeedReport(
         stores=await Store.all().count(),
         devices=await Device.all().count(),

@@ -1,0 +1,296 @@
+"""The one redemption core every channel goes through: app, web, kiosk (QR token) and till.
+
+It knows channels only by name. One transaction per redemption, locks in the ledger's order:
+member account, then the reward row. The checks run again under the locks, so a reward with
+stock 5 gives exactly 5 redemptions however many members race for it.
+
+Cancelled redemptions give the points back in a new lot that expires at the latest expiry of
+the lots they were taken from, but never sooner than `RETURN_GRACE` from the cancellation, so
+that a member never loses points to an expiry that happened while they were spent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+
+from gamification import ledger
+from gamification.actors import Actor, ActorKind
+from gamification.errors import ErrorCode, NotFound, Refused
+from gamification.idempotency import run_once
+from gamification.models import (
+    Channel,
+    EntryKind,
+    LedgerEntry,
+    LimitPeriod,
+    PointsLot,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+)
+
+RETURN_GRACE: Final = timedelta(days=30)
+POINTS_VOUCHER_VALID: Final = timedelta(days=1)
+_VOUCHER_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_voucher_code() -> str:
+    """16 characters from a 32-letter alphabet: 80 random bits, unguessable."""
+    return "".join(secrets.choice(_VOUCHER_ALPHABET) for _ in range(16))
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionRequest:
+    member_id: int
+    channel: Channel
+    reward_id: int | None = None  # a reward, or
+    points: int | None = None  # an amount of points (kiosk tokens)
+    store_id: int | None = None
+    device_id: int | None = None
+
+
+async def member_tier_allows(member_id: int, min_tier: str | None, conn: BaseDBAsyncClient) -> bool:
+    """Whether the member's tier is at least `min_tier`. A hook the tiers module fills: until
+    tiers exist, only rewards without a minimum tier can be redeemed."""
+    return min_tier is None
+
+
+def _period_start(period: LimitPeriod, now: datetime) -> datetime | None:
+    if period is LimitPeriod.EVER:
+        return None
+    if period is LimitPeriod.DAY:
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is LimitPeriod.WEEK:
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return day - timedelta(days=day.weekday())
+    if period is LimitPeriod.MONTH:
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def check_reward_offered(reward: Reward, channel: Channel, now: datetime) -> None:
+    """Raises Refused when the reward cannot be redeemed on this channel now."""
+    if not reward.active:
+        raise Refused(
+            "This reward is not offered any more", code=ErrorCode.REWARD_INACTIVE, field="rewardId"
+        )
+    if (reward.valid_from and now < reward.valid_from) or (
+        reward.valid_to and now >= reward.valid_to
+    ):
+        raise Refused(
+            "This reward is not available now",
+            code=ErrorCode.REWARD_NOT_AVAILABLE,
+            field="rewardId",
+        )
+    if reward.channels and channel.value not in reward.channels:
+        raise Refused(
+            "This reward is not offered on this channel",
+            code=ErrorCode.WRONG_CHANNEL,
+            field="rewardId",
+        )
+
+
+async def redeem_in(
+    conn: BaseDBAsyncClient, actor: Actor, request: RedemptionRequest, now: datetime
+) -> Redemption:
+    """The core, inside the caller's transaction: check, debit, take stock, record.
+
+    Raises NotFound(REWARD_NOT_FOUND), Refused(REWARD_INACTIVE, REWARD_NOT_AVAILABLE,
+    WRONG_CHANNEL, TIER_TOO_LOW, OUT_OF_STOCK, MEMBER_LIMIT_REACHED), InsufficientPoints.
+    """
+    account = await ledger.lock_member_account(request.member_id, conn, now)
+    reward = None
+    if request.reward_id is not None:
+        reward = (
+            await Reward.filter(id=request.reward_id).select_for_update().using_db(conn).first()
+        )
+        if reward is None:
+            raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
+        check_reward_offered(reward, request.channel, now)
+        if not await member_tier_allows(request.member_id, reward.min_tier, conn):
+            raise Refused(
+                "Your tier cannot redeem this reward yet",
+                code=ErrorCode.TIER_TOO_LOW,
+                field="rewardId",
+            )
+        if reward.stock is not None and reward.stock <= 0:
+            raise Refused("Out of stock", code=ErrorCode.OUT_OF_STOCK, field="rewardId")
+        if reward.per_member_limit is not None:
+            taken = Redemption.filter(
+                member_id=request.member_id,
+                reward_id=reward.id,
+                status__not=RedemptionStatus.CANCELLED,
+            )
+            since = _period_start(reward.limit_period, now)
+            if since is not None:
+                taken = taken.filter(created_at__gte=since)
+            if await taken.using_db(conn).count() >= reward.per_member_limit:
+                raise Refused(
+                    "You have reached this reward's limit",
+                    code=ErrorCode.MEMBER_LIMIT_REACHED,
+                    field="rewardId",
+                )
+        points = reward.cost_points
+        valid_for = timedelta(days=reward.voucher_valid_days)
+    else:
+        if request.points is None or request.points <= 0:
+            raise Refused("Name a reward or a positive amount of points", field="points")
+        points = request.points
+        valid_for = POINTS_VOUCHER_VALID
+    entry = await ledger.debit(
+        account,
+        points,
+        kind=EntryKind.REDEEM,
+        origin=ledger.Origin.of(actor, request.channel),
+        reference=ledger.Reference("reward", str(reward.id) if reward else "points"),
+    )
+    if reward is not None and reward.stock is not None:
+        # Conditional, so stock can never go below zero even without the row lock (SQLite).
+        taken_stock = (
+            await Reward.filter(id=reward.id, stock__gt=0)
+            .using_db(conn)
+            .update(stock=F("stock") - 1)
+        )
+        if not taken_stock:
+            raise Refused("Out of stock", code=ErrorCode.OUT_OF_STOCK, field="rewardId")
+    redemption = await Redemption.create(
+        member_id=request.member_id,
+        reward_id=reward.id if reward else None,
+        points=points,
+        channel=request.channel,
+        store_id=request.store_id,
+        device_id=request.device_id,
+        voucher_code=new_voucher_code(),
+        valid_until=now + valid_for,
+        entry_id=entry.id,
+        created_at=now,
+        using_db=conn,
+    )
+    await ledger.save_account(account)
+    return redemption
+
+
+async def redeem(
+    *, actor: Actor, request: RedemptionRequest, idempotency_key: str, operation: str = "redeem"
+) -> tuple[Redemption, bool]:
+    """Redeem in one transaction guarded by the idempotency key; return (redemption, replayed).
+
+    Raises what `redeem_in` raises, and Conflict(IDEMPOTENCY_KEY_REUSED).
+    """
+
+    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        redemption = await redeem_in(conn, actor, request, datetime.now(UTC))
+        return {"redemption_id": redemption.id}
+
+    answer, replayed = await run_once(
+        actor=actor,
+        key=idempotency_key,
+        operation=operation,
+        request={
+            "member": request.member_id,
+            "reward": request.reward_id,
+            "points": request.points,
+            "channel": request.channel.value,
+        },
+        work=work,
+    )
+    return await Redemption.get(id=answer["redemption_id"]), replayed
+
+
+def _may_cancel(actor: Actor, redemption: Redemption) -> bool:
+    if actor.is_admin:
+        return True
+    if actor.kind is ActorKind.STAFF:
+        return actor.store_id is not None and actor.store_id == redemption.store_id
+    return actor.is_person and actor.id == redemption.member_id  # type: ignore[attr-defined]
+
+
+async def cancel_redemption(
+    *, actor: Actor, redemption_id: int, idempotency_key: str, reason: str = ""
+) -> tuple[Redemption, bool]:
+    """Give the points and the stock back, exactly once. Members cancel their own before use;
+    staff (their store) and admins cancel any unused one.
+
+    Raises NotFound, Refused(NOT_CANCELLABLE) for a used or cancelled redemption,
+    Conflict(IDEMPOTENCY_KEY_REUSED).
+    """
+    found = await Redemption.get_or_none(id=redemption_id)
+    if found is None or not _may_cancel(actor, found):
+        raise NotFound("No such redemption", field="redemptionId")
+    member_id: int = found.member_id  # type: ignore[attr-defined]
+
+    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        account = await ledger.lock_member_account(member_id, conn, now)
+        redemption = (
+            await Redemption.filter(id=redemption_id).select_for_update().using_db(conn).get()
+        )
+        if redemption.status is not RedemptionStatus.ISSUED:
+            raise Refused(
+                f"This redemption is {redemption.status.value.lower()}",
+                code=ErrorCode.NOT_CANCELLABLE,
+                field="redemptionId",
+            )
+        spent = await LedgerEntry.filter(id=redemption.entry_id).using_db(conn).get()
+        lot_ids = [lot_id for lot_id, _ in spent.lots]
+        latest = max(
+            await PointsLot.filter(id__in=lot_ids)
+            .using_db(conn)
+            .values_list("expires_at", flat=True),
+            default=now,
+        )
+        await ledger.restore(
+            account,
+            redemption.points,
+            kind=EntryKind.REVERSAL,
+            origin=ledger.Origin.of(actor, redemption.channel),
+            reference=ledger.Reference("redemption", str(redemption.id), reason[:500]),
+            expires_at=max(latest, now + RETURN_GRACE),  # type: ignore[type-var]
+        )
+        reward_id = redemption.reward_id  # type: ignore[attr-defined]
+        if reward_id is not None:
+            await (
+                Reward.filter(id=reward_id, stock__isnull=False)
+                .using_db(conn)
+                .update(stock=F("stock") + 1)
+            )
+        redemption.status = RedemptionStatus.CANCELLED
+        redemption.cancelled_at = now
+        await redemption.save(using_db=conn, update_fields=["status", "cancelled_at"])
+        await ledger.save_account(account)
+        return {"redemption_id": redemption.id}
+
+    answer, replayed = await run_once(
+        actor=actor,
+        key=idempotency_key,
+        operation="cancelRedemption",
+        request={"redemption": redemption_id},
+        work=work,
+    )
+    return await Redemption.get(id=answer["redemption_id"]), replayed
+
+
+async def use_voucher(*, actor: Actor, code: str) -> Redemption:
+    """Mark a voucher used, once. Raises NotFound(VOUCHER_NOT_FOUND), Refused(VOUCHER_USED,
+    VOUCHER_EXPIRED, NOT_CANCELLABLE for a cancelled one)."""
+    code = code.strip().upper()
+    redemption = await Redemption.get_or_none(voucher_code=code) if 0 < len(code) <= 32 else None
+    if redemption is None:
+        raise NotFound("No such voucher", code=ErrorCode.VOUCHER_NOT_FOUND, field="code")
+    now = datetime.now(UTC)
+    if redemption.status is RedemptionStatus.CANCELLED:
+        raise Refused("This voucher was cancelled", code=ErrorCode.NOT_CANCELLABLE, field="code")
+    if redemption.valid_until <= now:
+        raise Refused("This voucher has expired", code=ErrorCode.VOUCHER_EXPIRED, field="code")
+    # One conditional update: of two devices scanning at once, exactly one marks it used.
+    marked = await Redemption.filter(id=redemption.id, status=RedemptionStatus.ISSUED).update(
+        status=RedemptionStatus.USED, used_at=now
+    )
+    if not marked:
+        raise Refused("This voucher was already used", code=ErrorCode.VOUCHER_USED, field="code")
+    return await Redemption.get(id=redemption.id)
