@@ -55,3 +55,22 @@ def store_action_origin(
             raise InvalidInput("Admins must name the channel and the store", field="storeId")
         return channel, store_id
     raise Refused("Members cannot act for a store", code=ErrorCode.SELF_PURCHASE)
+
+
+# Members redeem on their own in the app or on the web; at a kiosk or till they redeem through
+# a QR token the device scans (`channels.tokens`), never by naming the channel themselves.
+SELF_SERVICE_REDEMPTION_CHANNELS = frozenset({Channel.APP, Channel.WEB})
+
+
+def self_service_redemption_channel(channel: Channel) -> Channel:
+    """The channel a member's own redemption happens on.
+
+    Raises Refused(WRONG_CHANNEL) for any channel other than APP and WEB.
+    """
+    if channel not in SELF_SERVICE_REDEMPTION_CHANNELS:
+        raise Refused(
+            "Redeem in the app or on the web; at a kiosk or till, show your QR code",
+            code=ErrorCode.WRONG_CHANNEL,
+            field="channel",
+        )
+    return channel

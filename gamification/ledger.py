@@ -30,6 +30,7 @@ from typing import Any, Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 
+from gamification import events
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.models import (
@@ -188,7 +189,7 @@ def entry_content(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-async def _append(
+async def append_entry(
     account: LockedAccount,
     *,
     kind: EntryKind,
@@ -220,6 +221,7 @@ async def _append(
     )
     entry.hash = entry_hash(entry.prev_hash, entry_content(entry))
     await entry.save(using_db=account.conn)
+    events.entry_written(entry)  # for after-commit work (leaderboards); see events.py
     row.entry_count += 1
     row.head_hash = entry.hash
     row.balance += points
@@ -269,10 +271,18 @@ async def credit(
     reference: Reference,
     expires_at: datetime,
     counts_as_earned: bool = True,
+    counter_account_id: int | None = None,
 ) -> LedgerEntry:
     """Add points in a new lot. Outstanding clawbacks are repaid from it first."""
     _check_amount(points)
-    entry = await _append(account, kind=kind, points=points, origin=origin, reference=reference)
+    entry = await append_entry(
+        account,
+        kind=kind,
+        points=points,
+        origin=origin,
+        reference=reference,
+        counter_account_id=counter_account_id,
+    )
     await PointsLot.create(
         account_id=account.row.id,
         entry_id=entry.id,
@@ -289,7 +299,7 @@ async def credit(
         repay = min(owed, account.available)
         if repay > 0:
             lots = await _consume_lots(account, repay)
-            await _append(
+            await append_entry(
                 account,
                 kind=EntryKind.CLAWBACK,
                 points=-repay,
@@ -321,7 +331,7 @@ async def debit(
             f"{points} points needed, {max(account.available, 0)} available", field="points"
         )
     lots = await _consume_lots(account, points)
-    return await _append(
+    return await append_entry(
         account,
         kind=kind,
         points=-points,
@@ -340,9 +350,11 @@ async def restore(
     origin: Origin,
     reference: Reference,
     expires_at: datetime,
+    counter_account_id: int | None = None,
 ) -> LedgerEntry:
     """Give back points that were spent (a cancellation or reversal): a new lot with the given
-    expiry, not counted as newly earned."""
+    expiry, not counted as newly earned. `counter_account_id` is where they come back from
+    (the program unless given)."""
     return await credit(
         account,
         points,
@@ -351,6 +363,7 @@ async def restore(
         reference=reference,
         expires_at=expires_at,
         counts_as_earned=False,
+        counter_account_id=counter_account_id,
     )
 
 
@@ -366,7 +379,7 @@ async def claw_back(
     entry = None
     if now_points > 0:
         lots = await _consume_lots(account, now_points)
-        entry = await _append(
+        entry = await append_entry(
             account,
             kind=EntryKind.REFUND,
             points=-now_points,
@@ -390,7 +403,7 @@ async def place_hold(
         raise InsufficientPoints(
             f"{points} points needed, {max(account.available, 0)} available", field="points"
         )
-    return await _append(
+    return await append_entry(
         account,
         kind=EntryKind.HOLD,
         points=0,
@@ -415,7 +428,7 @@ async def settle_hold(
     if captured:
         lots = await _consume_lots(account, captured)
         written.append(
-            await _append(
+            await append_entry(
                 account,
                 kind=EntryKind.CAPTURE,
                 points=-captured,
@@ -427,7 +440,7 @@ async def settle_hold(
         )
     if held - captured:
         written.append(
-            await _append(
+            await append_entry(
                 account,
                 kind=EntryKind.RELEASE,
                 points=0,
@@ -469,7 +482,7 @@ async def expire_due_lots(account: LockedAccount) -> LedgerEntry | None:
     expired = sum(points for _, points in lots)
     if not expired:
         return None
-    return await _append(
+    return await append_entry(
         account,
         kind=EntryKind.EXPIRE,
         points=-expired,

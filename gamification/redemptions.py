@@ -238,19 +238,15 @@ async def cancel_redemption(
             )
         spent = await LedgerEntry.filter(id=redemption.entry_id).using_db(conn).get()
         lot_ids = [lot_id for lot_id, _ in spent.lots]
-        latest = max(
-            await PointsLot.filter(id__in=lot_ids)
-            .using_db(conn)
-            .values_list("expires_at", flat=True),
-            default=now,
-        )
+        spent_lots = await PointsLot.filter(id__in=lot_ids).using_db(conn).only("id", "expires_at")
+        latest = max((lot.expires_at for lot in spent_lots), default=now)
         await ledger.restore(
             account,
             redemption.points,
             kind=EntryKind.REVERSAL,
             origin=ledger.Origin.of(actor, redemption.channel),
             reference=ledger.Reference("redemption", str(redemption.id), reason[:500]),
-            expires_at=max(latest, now + RETURN_GRACE),  # type: ignore[type-var]
+            expires_at=max(latest, now + RETURN_GRACE),
         )
         reward_id = redemption.reward_id  # type: ignore[attr-defined]
         if reward_id is not None:

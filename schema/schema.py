@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -15,15 +16,27 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from schema.causes.mutations import CauseMutations
+from schema.causes.queries import CauseQueries
+from schema.causes.types import CauseType, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import should_mask_error
+from schema.kiosk.mutations import KioskMutations
+from schema.kiosk.types import PointsHoldType
+from schema.leaderboards.extension import LeaderboardUpdates
+from schema.leaderboards.mutations import LeaderboardMutations
+from schema.leaderboards.queries import LeaderboardQueries
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
 from schema.points.mutations import PointsMutations
 from schema.points.types import LedgerEntryType, PurchaseType
 from schema.relay import Node, resolve_node
+from schema.rewards.mutations import RewardMutations
+from schema.rewards.queries import RewardQueries
+from schema.rewards.types import RedemptionType, RewardType
 from schema.stores.mutations import StoreMutations
 from schema.stores.queries import StoreQueries
 from schema.stores.types import DeviceType, StoreType
@@ -39,10 +52,46 @@ class NodeQueries:
         return await resolve_node(info, id)
 
 
-Query = merge_types("Query", (NodeQueries, MemberQueries, StoreQueries))
-Mutation = merge_types("Mutation", (MemberMutations, StoreMutations, PointsMutations))
+Query = merge_types(
+    "Query",
+    (NodeQueries, MemberQueries, StoreQueries, RewardQueries, CauseQueries, LeaderboardQueries),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        MemberMutations,
+        StoreMutations,
+        PointsMutations,
+        RewardMutations,
+        KioskMutations,
+        CauseMutations,
+        LeaderboardMutations,
+    ),
+)
 
-NODE_TYPES = [MemberType, StoreType, DeviceType, LedgerEntryType, PurchaseType]
+NODE_TYPES = [
+    MemberType,
+    StoreType,
+    DeviceType,
+    LedgerEntryType,
+    PurchaseType,
+    RewardType,
+    RedemptionType,
+    PointsHoldType,
+    CauseType,
+    MatchingCampaignType,
+    DonationType,
+]
+
+
+class LoyaltySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error with a traceback; ours are expected (auth, validation,
+        # domain failures) and the unexpected ones are logged where they are masked
+        # (schema.errors.should_mask_error), so there is nothing left to log here.
+        return None
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -52,9 +101,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(MaskErrors, should_mask_error=should_mask_error),
         partial(ParserCache, maxsize=1024),
         partial(ValidationCache, maxsize=1024),
+        # After-commit leaderboard updates for every mutation (see the module).
+        LeaderboardUpdates,
     ]
     if not settings.introspection_enabled:
         extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-    return strawberry.Schema(
-        query=Query, mutation=Mutation, types=NODE_TYPES, extensions=extensions
-    )
+    return LoyaltySchema(query=Query, mutation=Mutation, types=NODE_TYPES, extensions=extensions)

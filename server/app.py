@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gamification import leaderboards
+from gamification.holds import expire_holds
 from gamification.points import expire_points
 from server.database import close_database, database_is_reachable, init_database
 from server.graphql_app import LoyaltyGraphQL
-from server.redis import create_redis, redis_is_reachable
+from server.redis import MEMORY_SCHEME, create_redis, redis_is_reachable
 from server.settings import Settings, get_settings
 
 logger = logging.getLogger("loyalty")
@@ -41,10 +43,18 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def run_expiry_schedule(interval_seconds: int) -> None:
-    """Expire due points every `interval_seconds`. Safe with several processes doing the same:
-    each account is expired under its row lock, exactly once."""
+    """Release expired till holds, then expire due points, every `interval_seconds`. Safe with
+    several processes doing the same: each hold and each account is settled under its row
+    locks, exactly once. Holds go first: points are never expired while held."""
     while True:
         await asyncio.sleep(interval_seconds)
+        try:
+            released = await expire_holds()
+        except Exception:
+            logger.exception("scheduled hold expiry failed; retrying at the next interval")
+        else:
+            if released:
+                logger.info("released %s expired holds", released)
         try:
             expired = await expire_points()
         except Exception:
@@ -63,6 +73,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.redis = create_redis(settings)
         await init_database(settings)
+        if settings.redis_url.startswith(MEMORY_SCHEME):
+            # The in-process stand-in starts empty with every process: fill the leaderboards
+            # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
+            # operator's tool there).
+            await leaderboards.rebuild(app.state.redis)
         expiry = (
             asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
             if settings.expiry_interval_seconds

@@ -1,5 +1,5 @@
-"""The `loyalty` command: serve, migrate, seed, token, expire-points, verify-ledger,
-export-schema."""
+"""The `loyalty` command: serve, migrate, seed, token, expire-points, expire-holds,
+verify-ledger, rebuild-leaderboards, check-leaderboards, export-schema."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from server.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from gamification.leaderboards import ReconcileReport
 
 T = TypeVar("T")
 
@@ -115,6 +118,13 @@ def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.holds import expire_holds
+
+    print(f"Released {_with_database(settings, expire_holds)} expired holds.")
+    return 0
+
+
 def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.points import verify_all
 
@@ -134,6 +144,86 @@ def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
         )
     print("Every account's hash chain verifies." if not broken else f"{len(broken)} broken.")
     return 1 if broken else 0
+
+
+# Differences printed by the leaderboard commands; the rest are counted.
+_SHOWN_DIFFERENCES = 50
+
+
+def _reconcile_leaderboards(
+    settings: Settings, *, rebuild: bool
+) -> tuple[ReconcileReport | None, ReconcileReport]:
+    """Rebuild-then-check, or check only: the reports (fixed, found). Raises RedisError."""
+    from gamification import leaderboards
+    from server.redis import create_redis
+
+    async def run() -> tuple[ReconcileReport | None, ReconcileReport]:
+        redis = create_redis(settings)
+        try:
+            fixed = None
+            if rebuild:
+                advance, close = _progress_bar("rebuilding")
+                try:
+                    fixed = await leaderboards.rebuild(redis, progress=advance)
+                finally:
+                    close()
+            advance, close = _progress_bar("checking")
+            try:
+                return fixed, await leaderboards.check(redis, progress=advance)
+            finally:
+                close()
+        finally:
+            await redis.aclose()
+
+    return _with_database(settings, run)
+
+
+def _print_differences(report: ReconcileReport) -> None:
+    problems = [
+        *map(str, report.differences),
+        *(f"{k}: past its period" for k in report.stale_keys),
+    ]
+    for line in problems[:_SHOWN_DIFFERENCES]:
+        print(line)
+    if len(problems) > _SHOWN_DIFFERENCES:
+        print(f"... and {len(problems) - _SHOWN_DIFFERENCES} more")
+
+
+def cmd_rebuild_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
+    from redis.exceptions import RedisError
+
+    try:
+        fixed, found = _reconcile_leaderboards(settings, rebuild=True)
+    except RedisError as exc:
+        print(f"Redis cannot be reached: {exc}", file=sys.stderr)
+        return 2
+    assert fixed is not None
+    print(
+        f"Rebuilt the leaderboards from the ledger ({fixed.members} members): "
+        f"{len(fixed.differences)} places fixed, {len(fixed.stale_keys)} expired keys removed."
+    )
+    if found.clean:
+        print("The boards equal the ledger.")
+        return 0
+    _print_differences(found)
+    print(f"{len(found.differences)} differences remain (updates in flight? check again).")
+    return 1
+
+
+def cmd_check_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
+    from redis.exceptions import RedisError
+
+    try:
+        _, found = _reconcile_leaderboards(settings, rebuild=False)
+    except RedisError as exc:
+        print(f"Redis cannot be reached: {exc}", file=sys.stderr)
+        return 2
+    _print_differences(found)
+    if found.clean:
+        print(f"The boards equal the ledger ({found.members} members).")
+        return 0
+    print(f"{len(found.differences) + len(found.stale_keys)} differences from the ledger.")
+    return 1
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,8 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     expire = sub.add_parser("expire-points", help="expire points past their date (exactly once)")
     expire.set_defaults(handler=cmd_expire_points)
 
+    holds = sub.add_parser("expire-holds", help="release till holds past their expiry (once)")
+    holds.set_defaults(handler=cmd_expire_holds)
+
     verify = sub.add_parser("verify-ledger", help="check every account's hash chain")
     verify.set_defaults(handler=cmd_verify_ledger)
+
+    rebuild = sub.add_parser(
+        "rebuild-leaderboards", help="make every leaderboard equal the ledger, then check"
+    )
+    rebuild.set_defaults(handler=cmd_rebuild_leaderboards)
+
+    check = sub.add_parser(
+        "check-leaderboards", help="compare the leaderboards with the ledger; exit 1 on differences"
+    )
+    check.set_defaults(handler=cmd_check_leaderboards)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql")

@@ -7,9 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from gamification import earning, members, purchases, stores
+from gamification import earning, members, purchases, rewards, stores
 from gamification.actors import Actor, ActorKind
-from gamification.models import Channel, Device, EarnPromotion, EarnRule, Member, Role, Store
+from gamification.models import (
+    Channel,
+    Device,
+    EarnPromotion,
+    EarnRule,
+    LimitPeriod,
+    Member,
+    Reward,
+    RewardKind,
+    Role,
+    Store,
+)
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_MEMBER_EMAIL = "maya@example.com"
@@ -32,6 +43,66 @@ _DEVICES = [
 _FIRST = ["Maya", "Leo", "Ines", "Noah", "Zoe", "Omar", "Lina", "Hugo", "Ava", "Sami"]
 _LAST = ["Green", "Rivers", "Stone", "Field", "Woods"]
 _ZONES = ["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo", "Pacific/Kiritimati"]
+# A reward on every channel, one with a small stock, some with per-member limits.
+_REWARDS = [
+    rewards.RewardInput(
+        name="Free coffee",
+        kind=RewardKind.VOUCHER,
+        cost_points=150,
+        category="food",
+        description="Any hot drink, once a day, wherever you are.",
+        per_member_limit=1,
+        limit_period=LimitPeriod.DAY,
+    ),
+    rewards.RewardInput(
+        name="App exclusive: 5 EUR off",
+        kind=RewardKind.DISCOUNT,
+        cost_points=400,
+        category="discount",
+        channels=(Channel.APP,),
+        voucher_valid_days=14,
+    ),
+    rewards.RewardInput(
+        name="Free delivery on your next web order",
+        kind=RewardKind.DISCOUNT,
+        cost_points=250,
+        category="delivery",
+        channels=(Channel.WEB,),
+    ),
+    rewards.RewardInput(
+        name="Reusable tote bag",
+        kind=RewardKind.PRODUCT,
+        cost_points=300,
+        category="eco",
+        channels=(Channel.KIOSK,),
+        stock=200,
+    ),
+    rewards.RewardInput(
+        name="Refill station credit",
+        kind=RewardKind.VOUCHER,
+        cost_points=100,
+        category="eco",
+        channels=(Channel.POS,),
+        per_member_limit=4,
+        limit_period=LimitPeriod.MONTH,
+    ),
+    rewards.RewardInput(
+        name="Bamboo cutlery set (limited edition)",
+        kind=RewardKind.PRODUCT,
+        cost_points=600,
+        category="eco",
+        stock=5,
+    ),
+    rewards.RewardInput(
+        name="A tree planted in your name",
+        kind=RewardKind.EXPERIENCE,
+        cost_points=500,
+        category="eco",
+        channels=(Channel.APP, Channel.WEB),
+        per_member_limit=1,
+        limit_period=LimitPeriod.EVER,
+    ),
+]
 
 
 @dataclass
@@ -82,11 +153,12 @@ async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) ->
     for member in buyers:
         for n in range(rng.randint(3, 8)):
             till = rng.choice(tills)
+            till_store: int = till.store_id  # type: ignore[attr-defined]
             amount = Decimal(rng.randint(500, 12000)) / 100
             organic = (amount * Decimal(rng.choice([0, 0, 25, 50])) / 100).quantize(Decimal("0.01"))
             await purchases.record_purchase(
                 actor=Actor(
-                    kind=ActorKind.DEVICE, id=till.id, store_id=till.store_id, channel=till.channel
+                    kind=ActorKind.DEVICE, id=till.id, store_id=till_store, channel=till.channel
                 ),
                 data=purchases.PurchaseInput(
                     member_id=member.id,
@@ -94,13 +166,20 @@ async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) ->
                     amount=amount,
                     currency="EUR",
                     channel=till.channel,
-                    store_id=till.store_id,
+                    store_id=till_store,
                     external_id=f"demo-{member.id}-{n}",
                     occurred_at=now - timedelta(days=rng.randint(0, 120)),
                     line_items=(earning.LineItem("organic", organic),) if organic else (),
                 ),
                 idempotency_key=f"seed-{member.id}-{n}",
             )
+
+
+async def seed_rewards() -> None:
+    """The demo catalog; rewards are found by name, so reruns add nothing."""
+    for reward in _REWARDS:
+        if not await Reward.filter(name=reward.name).exists():
+            await rewards.create_reward(reward)
 
 
 async def seed_demo_program() -> SeedReport:
@@ -124,8 +203,101 @@ async def seed_demo_program() -> SeedReport:
             marketing_consent=rng.random() < 0.5,
         )
     await _seed_points_history(rng, by_code)
+    await seed_rewards()
+    await seed_causes()
     return SeedReport(
         stores=await Store.all().count(),
         devices=await Device.all().count(),
         members=await Member.filter(role=Role.MEMBER).count(),
     )
+
+
+# Eco causes (appended, with their own imports, so that this section only adds to the file).
+from gamification import causes  # noqa: E402
+from gamification.ledger import InsufficientPoints  # noqa: E402
+from gamification.models import Cause, MatchingCampaign  # noqa: E402
+
+TREES = "Plant native trees"
+OCEAN = "Clear plastic from the ocean"
+CO2 = "Cut CO₂ with community solar"
+_CAUSES = [
+    causes.CauseInput(
+        name=TREES,
+        description="Native saplings planted and cared for three years by local growers.",
+        partner="Forest Friends",
+        impact_unit="tree",
+        points_per_unit=500,
+        goal_units=2_000,
+        min_donation=100,  # a fifth of a tree: the demo members' balances are small
+        donation_step=100,
+    ),
+    causes.CauseInput(
+        name=OCEAN,
+        description="Plastic collected from beaches and coastal waters, then recycled.",
+        partner="Blue Tide Cleanups",
+        impact_unit="kg of ocean plastic",
+        points_per_unit=100,
+        goal_units=5_000,
+        min_donation=100,
+        donation_step=100,
+    ),
+    causes.CauseInput(
+        name=CO2,
+        description="Solar panels on schools and clinics, replacing diesel generators.",
+        partner="Sunshare Cooperative",
+        impact_unit="kg CO₂",
+        points_per_unit=50,
+        min_donation=50,
+        donation_step=50,
+    ),
+]
+# (donor: the demo member, then members by id; cause; points). Fixed, so reruns replay them.
+_DEMO_DONATIONS = [
+    (0, TREES, 200),
+    (0, OCEAN, 100),
+    (1, TREES, 500),
+    (2, CO2, 150),
+    (3, OCEAN, 100),
+    (3, TREES, 200),
+    (4, CO2, 100),
+]
+
+
+async def seed_causes() -> None:
+    """Three eco causes, a matching campaign on the trees (1:1, 50,000 points in all, 2,000 per
+    member) and a few demo donations. Causes are found by name, the campaign by its cause, and
+    donations replay by their idempotency keys, so reruns add nothing."""
+    by_name: dict[str, Cause] = {}
+    for data in _CAUSES:
+        existing = await Cause.filter(name=data.name).order_by("id").first()
+        by_name[data.name] = existing or await causes.create_cause(data)
+    trees = by_name[TREES]
+    if not await MatchingCampaign.filter(cause_id=trees.id).exists():
+        await causes.create_matching_campaign(
+            causes.CampaignInput(
+                cause_id=trees.id,
+                ratio=Decimal(1),
+                total_cap=50_000,
+                per_member_cap=2_000,
+                ends_at=datetime.now(UTC) + timedelta(days=90),
+            )
+        )
+    demo = await Member.get_or_none(email=DEMO_MEMBER_EMAIL)
+    others = await Member.filter(role=Role.MEMBER).exclude(email=DEMO_MEMBER_EMAIL).order_by("id")
+    donors = ([demo] if demo else []) + list(others)
+    for n, (donor, name, points) in enumerate(_DEMO_DONATIONS):
+        if donor >= len(donors):
+            continue
+        member = donors[donor]
+        try:
+            await causes.donate_points(
+                actor=Actor(kind=ActorKind.MEMBER, id=member.id),
+                member_id=member.id,
+                cause_id=by_name[name].id,
+                points=points,
+                channel=Channel.APP,
+                idempotency_key=f"seed-donation-{n}",
+            )
+        except InsufficientPoints:
+            # A demo member short of points does not donate; a rerun is refused the same way.
+            continue

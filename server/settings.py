@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     purchase_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
     expiry_interval_seconds: int = Field(default=0, ge=0)  # 0: only `loyalty expire-points`
 
+    # Kiosk and till: how long a redemption token (the app's QR code) stays valid.
+    redemption_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
+
+    # Leaderboards. A week's or month's board stays readable this long after the period ends
+    # (final standings, late updates), then Redis drops it on its own.
+    leaderboard_period_margin_days: int = Field(default=7, ge=1, le=90)
+    leaderboard_max_neighbours: int = Field(default=25, ge=1, le=500)
+    max_follows: int = Field(default=500, ge=1, le=100_000)
+
     # GraphQL.
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production

@@ -36,7 +36,7 @@ def _test_settings() -> Settings:
         or f"sqlite://{_TMP}/loyalty-test.sqlite3",
         redis_url=os.environ.get("LOYALTY_REDIS_URL") or "memory://",
         jwt_secret=TEST_JWT_SECRET,  # type: ignore[arg-type]
-        database_pool_max=60,
+        database_pool_max=30,
     )
 
 

@@ -187,3 +187,167 @@ async def credit_points(
         )
         await ledger.save_account(account)
     return entry
+
+
+# Kiosk and till factories (appended, like the points factories above).
+from channels import tokens as redemption_tokens  # noqa: E402
+from gamification import holds  # noqa: E402
+from gamification.models import PointsHold  # noqa: E402
+
+
+async def issue_redemption_token(
+    *,
+    member: Member,
+    settings: Settings,
+    reward_id: int | None = None,
+    points: int | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The token the member's app would show (for a reward, or else for an amount of points);
+    `now` in the past gives a token that has already expired."""
+    issued = await redemption_tokens.create_redemption_token(
+        actor=actor_of(member),
+        reward_id=reward_id,
+        points=points if reward_id is None else None,
+        settings=settings,
+        now=now,
+    )
+    return issued.token
+
+
+async def hold_member_points(
+    *,
+    member: Member,
+    device: Device,
+    points: int,
+    ttl_seconds: int = 300,
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> PointsHold:
+    """A hold placed by `device` as of `now` (in the past for a hold that has expired)."""
+    async with in_transaction() as conn:
+        return await holds.place_hold_in(
+            conn,
+            actor_of(device),
+            holds.HoldRequest(
+                member_id=member.id,
+                points=points,
+                reference=reference or f"sale-{next(_sequence)}",
+                ttl_seconds=ttl_seconds,
+            ),
+            now or datetime.now(UTC),
+        )
+
+
+# Reward factories (appended, like the sections above).
+from gamification import redemptions as redemptions_service  # noqa: E402
+from gamification import rewards as rewards_service  # noqa: E402
+from gamification.models import Redemption, Reward, RewardKind  # noqa: E402
+
+
+async def create_reward(
+    *,
+    name: str | None = None,
+    cost_points: int = 100,
+    kind: RewardKind = RewardKind.PRODUCT,
+    **fields: Any,
+) -> Reward:
+    """A reward created through the catalog (so checked and normalised); `fields` are any other
+    `RewardInput` fields (stock, channels, valid_from, active, ...)."""
+    return await rewards_service.create_reward(
+        rewards_service.RewardInput(
+            name=name or f"Reward {next(_sequence)}", kind=kind, cost_points=cost_points, **fields
+        )
+    )
+
+
+async def redeem_reward(
+    *,
+    member: Member,
+    reward: Reward,
+    channel: Channel = Channel.APP,
+    device: Device | None = None,
+) -> Redemption:
+    """A redemption through the core: the member's own in the app (or `channel`), or at
+    `device` (a kiosk or till, which gives it a store)."""
+    request = redemptions_service.RedemptionRequest(
+        member_id=member.id,
+        channel=device.channel if device else channel,
+        reward_id=reward.id,
+        store_id=device.store_id if device else None,  # type: ignore[attr-defined]
+        device_id=device.id if device else None,
+    )
+    redemption, _ = await redemptions_service.redeem(
+        actor=actor_of(device or member),
+        request=request,
+        idempotency_key=f"factory-redeem-{next(_sequence)}",
+    )
+    return redemption
+
+
+# Cause factories (appended, like the sections above).
+from gamification import causes as causes_service  # noqa: E402
+from gamification.models import Cause, Donation, MatchingCampaign  # noqa: E402
+
+
+async def create_cause(
+    *,
+    name: str | None = None,
+    impact_unit: str = "tree",
+    points_per_unit: int = 500,
+    starts_at: datetime | None = None,
+    **fields: Any,
+) -> Cause:
+    """A cause created through the admin use case, open since a minute ago unless told;
+    `fields` are any other `CauseInput` fields (goal_points, min_donation, ends_at, ...)."""
+    return await causes_service.create_cause(
+        causes_service.CauseInput(
+            name=name or f"Cause {next(_sequence)}",
+            impact_unit=impact_unit,
+            points_per_unit=points_per_unit,
+            starts_at=starts_at or datetime.now(UTC) - timedelta(minutes=1),
+            **fields,
+        )
+    )
+
+
+async def create_matching_campaign(
+    *,
+    cause: Cause,
+    ratio: str = "1",
+    total_cap: int = 1_000_000,
+    per_member_cap: int | None = None,
+    ends_at: datetime | None = None,
+) -> MatchingCampaign:
+    """A campaign running from a minute ago for a day unless told."""
+    now = datetime.now(UTC)
+    return await causes_service.create_matching_campaign(
+        causes_service.CampaignInput(
+            cause_id=cause.id,
+            ratio=Decimal(ratio),
+            total_cap=total_cap,
+            per_member_cap=per_member_cap,
+            starts_at=now - timedelta(minutes=1),
+            ends_at=ends_at or now + timedelta(days=1),
+        )
+    )
+
+
+async def donate(
+    *,
+    member: Member,
+    cause: Cause,
+    points: int,
+    channel: Channel = Channel.APP,
+    key: str | None = None,
+) -> Donation:
+    """The member's own donation through the core."""
+    result = await causes_service.donate_points(
+        actor=actor_of(member),
+        member_id=member.id,
+        cause_id=cause.id,
+        points=points,
+        channel=channel,
+        idempotency_key=key or f"factory-donation-{next(_sequence)}",
+    )
+    return result.donation

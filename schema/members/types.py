@@ -8,15 +8,20 @@ import strawberry
 
 from gamification import models
 from gamification.actors import Actor
+from schema.causes.member_fields import MemberCauseFields
 from schema.context import Info
+from schema.leaderboards.member_fields import MemberLeaderboardFields
 from schema.points.member_fields import MemberPointsFields
 from schema.relay import Node, register_node, to_global_id
+from schema.rewards.member_fields import MemberRewardFields
 
 Role = strawberry.enum(models.Role, name="Role")
 
 
 @strawberry.type(name="Member", description="A member's own profile. Only they and admins see it.")
-class MemberType(Node, MemberPointsFields):
+class MemberType(
+    Node, MemberPointsFields, MemberRewardFields, MemberCauseFields, MemberLeaderboardFields
+):
     display_name: str
     email: str
     birthday: date | None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ FAR = datetime.now(UTC) + timedelta(days=300)
 
 
 async def _reward(**overrides: object) -> Reward:
-    values: dict[str, object] = {"name": "Tote bag", "kind": RewardKind.PRODUCT, "cost_points": 100}
+    values: dict[str, Any] = {"name": "Tote bag", "kind": RewardKind.PRODUCT, "cost_points": 100}
     values.update(overrides)
     return await Reward.create(**values)
 

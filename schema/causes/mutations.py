@@ -1,0 +1,282 @@
+"""Cause mutations: members (and kiosks, for a member) donate points; admins run the causes,
+their matching campaigns, and reverse donations. Donating and reversing take an
+`idempotencyKey`; a retry with the same key returns the first answer with `replayed: true`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+
+from channels import donations
+from gamification import causes, models
+from gamification import points as points_service
+from gamification.errors import InvalidInput
+from schema.causes.types import CauseType, DonationChannel, DonationType, MatchingCampaignType
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.permissions import IsAdmin, IsPersonOrKiosk
+from schema.relay import pk_of
+
+
+@strawberry.input
+class CreateCauseInput:
+    name: str
+    impact_unit: str = strawberry.field(description='What one unit of impact is: "tree", ...')
+    points_per_unit: int = strawberry.field(description="Points that make one impact unit.")
+    description: str = ""
+    image_url: str = strawberry.field(default="", description="An http(s) URL, or empty.")
+    partner: str = ""
+    goal_points: int | None = strawberry.field(
+        default=None, description="The goal in points. Or give `goalUnits`; neither: no goal."
+    )
+    goal_units: int | None = strawberry.field(
+        default=None,
+        description="The goal in impact units, stored as goalUnits × pointsPerUnit points.",
+    )
+    starts_at: datetime | None = strawberry.field(default=None, description="Null: now.")
+    ends_at: datetime | None = strawberry.field(default=None, description="Null: open-ended.")
+    accepts_after_goal: bool = True
+    min_donation: int = 1
+    donation_step: int = 1
+
+
+@strawberry.input(description="Only the fields given change; null clears a nullable one.")
+class UpdateCauseInput:
+    name: str | None = strawberry.UNSET
+    impact_unit: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Fixed once the cause has donations."
+    )
+    points_per_unit: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Fixed once the cause has donations."
+    )
+    description: str | None = strawberry.UNSET
+    image_url: str | None = strawberry.UNSET
+    partner: str | None = strawberry.UNSET
+    goal_points: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Null removes the goal."
+    )
+    goal_units: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The goal in impact units (at the cause's pointsPerUnit). Null removes it.",
+    )
+    starts_at: datetime | None = strawberry.UNSET
+    ends_at: datetime | None = strawberry.UNSET
+    accepts_after_goal: bool | None = strawberry.UNSET
+    min_donation: int | None = strawberry.UNSET
+    donation_step: int | None = strawberry.UNSET
+
+
+# Fields that null clears; any other field given as null is a mistake.
+_NULLABLE = frozenset({"goal_points", "goal_units", "ends_at"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _changes_of(input: UpdateCauseInput) -> causes.CauseChanges:
+    """Raises InvalidInput when a field that cannot be empty is given as null."""
+    given: dict[str, Any] = {}
+    for name in causes.CauseChanges.__dataclass_fields__:
+        value = getattr(input, name)
+        if value is strawberry.UNSET:
+            continue
+        if value is None and name not in _NULLABLE:
+            raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
+        given[name] = value
+    return causes.CauseChanges(**given)
+
+
+@strawberry.input
+class CreateMatchingCampaignInput:
+    cause_id: strawberry.ID
+    ratio: Decimal = strawberry.field(
+        description="Points the brand adds per donated point: above 0, at most 10."
+    )
+    total_cap: int = strawberry.field(description="The most the brand matches in all (>= 0).")
+    per_member_cap: int | None = strawberry.field(
+        default=None, description="The most it matches for one member (>= 0); null: no cap."
+    )
+    starts_at: datetime | None = strawberry.field(default=None, description="Null: now.")
+    ends_at: datetime
+
+
+@strawberry.type
+class CausePayload:
+    cause: CauseType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class MatchingCampaignPayload:
+    campaign: MatchingCampaignType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DonatePointsPayload:
+    donation: DonationType | None = strawberry.field(default=None, description="The receipt.")
+    balance: int | None = strawberry.field(
+        default=None, description="The donor's balance now (after the donation)."
+    )
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ReverseDonationPayload:
+    donation: DonationType | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _cause_pk(cause_id: strawberry.ID) -> int:
+    return pk_of(cause_id, "Cause", field="causeId")
+
+
+async def _receipt(donation: models.Donation) -> DonationType:
+    await donation.fetch_related("cause")
+    return await DonationType.load(donation)
+
+
+@strawberry.type
+class CauseMutations:
+    @strawberry.mutation(
+        permission_classes=[IsPersonOrKiosk],
+        description="Donate points to a cause. A signed-in member gives their own points in "
+        "the app or on the web (`channel` APP or WEB; `memberId` and `cardNumber` left out). "
+        "A kiosk gives the points of the member it names by `memberId` or by `cardNumber` "
+        "(exactly one), always on its own channel: leave `channel` out or give KIOSK. Where a "
+        "matching campaign runs, the brand adds its share, within its caps.",
+    )
+    async def donate_points(
+        self,
+        info: Info,
+        cause_id: strawberry.ID,
+        points: int,
+        idempotency_key: str,
+        channel: DonationChannel = DonationChannel.APP,
+        member_id: strawberry.ID | None = None,
+        card_number: str | None = None,
+    ) -> DonatePointsPayload:
+        actor = info.context.require_actor()
+
+        async def donate() -> DonatePointsPayload:
+            result = await donations.donate(
+                actor=actor,
+                cause_id=_cause_pk(cause_id),
+                points=points,
+                idempotency_key=idempotency_key,
+                channel=models.Channel(channel.value),
+                member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
+                card_number=card_number,
+            )
+            donor: int = result.donation.member_id  # type: ignore[attr-defined]
+            return DonatePointsPayload(
+                donation=await _receipt(result.donation),
+                balance=(await points_service.summary(donor)).balance,
+                replayed=result.replayed,
+            )
+
+        payload, errors = await errors_of(donate)
+        return payload or DonatePointsPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Give a donation back, exactly once: the points to the member (a new lot, "
+        "expiring no sooner than 30 days from now), the match to the brand, the cause's "
+        "totals and the campaign's cap room restored.",
+    )
+    async def reverse_donation(
+        self, info: Info, donation_id: strawberry.ID, reason: str, idempotency_key: str
+    ) -> ReverseDonationPayload:
+        actor = info.context.require_actor()
+
+        async def reverse() -> ReverseDonationPayload:
+            result = await causes.reverse_donation(
+                actor=actor,
+                donation_id=pk_of(donation_id, "Donation", field="donationId"),
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            return ReverseDonationPayload(
+                donation=await _receipt(result.donation), replayed=result.replayed
+            )
+
+        payload, errors = await errors_of(reverse)
+        return payload or ReverseDonationPayload(errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Add a cause.")
+    async def create_cause(self, info: Info, input: CreateCauseInput) -> CausePayload:
+        async def create() -> CauseType:
+            cause = await causes.create_cause(
+                causes.CauseInput(
+                    name=input.name,
+                    impact_unit=input.impact_unit,
+                    points_per_unit=input.points_per_unit,
+                    description=input.description,
+                    image_url=input.image_url,
+                    partner=input.partner,
+                    goal_points=input.goal_points,
+                    goal_units=input.goal_units,
+                    starts_at=input.starts_at,
+                    ends_at=input.ends_at,
+                    accepts_after_goal=input.accepts_after_goal,
+                    min_donation=input.min_donation,
+                    donation_step=input.donation_step,
+                )
+            )
+            return await CauseType.load(cause)
+
+        cause, errors = await errors_of(create)
+        return CausePayload(cause=cause, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Change some of a cause.")
+    async def update_cause(
+        self, info: Info, cause_id: strawberry.ID, input: UpdateCauseInput
+    ) -> CausePayload:
+        async def update() -> CauseType:
+            cause = await causes.update_cause(_cause_pk(cause_id), _changes_of(input))
+            return await CauseType.load(cause)
+
+        cause, errors = await errors_of(update)
+        return CausePayload(cause=cause, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Stop a cause taking donations, for good (closing it again changes nothing).",
+    )
+    async def close_cause(self, info: Info, cause_id: strawberry.ID) -> CausePayload:
+        async def close() -> CauseType:
+            return await CauseType.load(await causes.close_cause(_cause_pk(cause_id)))
+
+        cause, errors = await errors_of(close)
+        return CausePayload(cause=cause, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Have the brand match donations to a cause for a while. A cause runs one "
+        "campaign at a time: campaigns of the same cause may not overlap.",
+    )
+    async def create_matching_campaign(
+        self, info: Info, input: CreateMatchingCampaignInput
+    ) -> MatchingCampaignPayload:
+        async def create() -> MatchingCampaignType:
+            campaign = await causes.create_matching_campaign(
+                causes.CampaignInput(
+                    cause_id=_cause_pk(input.cause_id),
+                    ratio=input.ratio,
+                    total_cap=input.total_cap,
+                    per_member_cap=input.per_member_cap,
+                    starts_at=input.starts_at,
+                    ends_at=input.ends_at,
+                )
+            )
+            return MatchingCampaignType.from_model(campaign)
+
+        campaign, errors = await errors_of(create)
+        return MatchingCampaignPayload(campaign=campaign, errors=errors)

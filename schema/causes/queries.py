@@ -1,0 +1,40 @@
+"""Eco causes, for every signed-in caller: members choosing where to donate, kiosks showing them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gamification import causes, models
+from schema.causes.types import CauseStatus, CauseType
+from schema.context import Info
+from schema.relay import Connection, page_args, pk_of
+
+
+@strawberry.type
+class CauseQueries:
+    @strawberry.field(
+        description="Causes, oldest first; `status` filters on the status as shown (a cause "
+        "past its `endsAt` is CLOSED)."
+    )
+    async def causes(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        status: CauseStatus | None = None,  # type: ignore[valid-type]
+    ) -> Connection[CauseType]:
+        info.context.require_actor()
+        first, after_id = page_args(info, first, after)
+        page = await causes.list_causes(
+            first=first,
+            after_id=after_id,
+            status=models.CauseStatus(status) if status else None,
+        )
+        types = await CauseType.many(page.items)
+        return Connection[CauseType].of(page, lambda cause: types[cause.id])
+
+    @strawberry.field(description="One cause; null when there is no such cause.")
+    async def cause(self, info: Info, id: strawberry.ID) -> CauseType | None:
+        info.context.require_actor()
+        found = await causes.get_cause(pk_of(id, "Cause"))
+        return await CauseType.load(found) if found else None

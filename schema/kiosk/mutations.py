@@ -1,0 +1,180 @@
+"""Kiosk and till mutations: the member's app shows a one-time QR token; a kiosk redeems it,
+a till holds points with it, then captures or releases the hold. Every mutation that moves
+points takes an `idempotencyKey`; a retry with the same key returns the first answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from channels import tokens
+from gamification import holds
+from gamification.models import PointsHold
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.kiosk.types import PointsHoldType
+from schema.permissions import IsDevice, IsPerson
+from schema.relay import pk_of
+from schema.rewards.types import RedemptionType
+
+
+@strawberry.type
+class CreateRedemptionTokenPayload:
+    token: str | None = strawberry.field(
+        default=None, description="The one-time token, for kiosks and tills to scan."
+    )
+    qr_code: str | None = strawberry.field(
+        default=None,
+        description="The token as a QR code: an SVG image in a `data:image/svg+xml` URL.",
+    )
+    expires_at: datetime | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RedeemWithTokenPayload:
+    redemption: RedemptionType | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PointsHoldPayload:
+    hold: PointsHoldType | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _hold_pk(hold_id: strawberry.ID) -> int:
+    return pk_of(hold_id, "PointsHold", field="holdId")
+
+
+def _hold_payload(result: tuple[PointsHold, bool]) -> PointsHoldPayload:
+    hold, replayed = result
+    return PointsHoldPayload(hold=PointsHoldType.from_model(hold), replayed=replayed)
+
+
+@strawberry.type
+class KioskMutations:
+    @strawberry.mutation(
+        permission_classes=[IsPerson],
+        description="A one-time code (and its QR image) for a kiosk to redeem a reward, or for "
+        "a till to hold up to an amount of points. Name either `rewardId` or `points`. "
+        "It expires after a short while.",
+    )
+    async def create_redemption_token(
+        self, info: Info, reward_id: strawberry.ID | None = None, points: int | None = None
+    ) -> CreateRedemptionTokenPayload:
+        actor = info.context.require_person()
+
+        async def create() -> CreateRedemptionTokenPayload:
+            issued = await tokens.create_redemption_token(
+                actor=actor,
+                reward_id=pk_of(reward_id, "Reward", field="rewardId") if reward_id else None,
+                points=points,
+                settings=info.context.settings,
+            )
+            return CreateRedemptionTokenPayload(
+                token=issued.token, qr_code=issued.qr_code, expires_at=issued.expires_at
+            )
+
+        payload, errors = await errors_of(create)
+        return payload or CreateRedemptionTokenPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="A kiosk redeems what a member's code names. Each code works once.",
+    )
+    async def redeem_with_token(
+        self, info: Info, token: str, idempotency_key: str
+    ) -> RedeemWithTokenPayload:
+        actor = info.context.require_actor()
+
+        async def redeem() -> RedeemWithTokenPayload:
+            redemption, replayed = await tokens.redeem_with_token(
+                actor=actor,
+                token=token,
+                idempotency_key=idempotency_key,
+                settings=info.context.settings,
+            )
+            return RedeemWithTokenPayload(
+                redemption=await RedemptionType.load(redemption), replayed=replayed
+            )
+
+        payload, errors = await errors_of(redeem)
+        return payload or RedeemWithTokenPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="A till or kiosk holds up to the points a member's code authorises (the "
+        "code is used up) for `ttlSeconds`; capture or release the hold before then.",
+    )
+    async def hold_points(
+        self,
+        info: Info,
+        token: str,
+        points: int,
+        reference: str,
+        ttl_seconds: int,
+        idempotency_key: str,
+    ) -> PointsHoldPayload:
+        actor = info.context.require_actor()
+
+        async def hold() -> PointsHoldPayload:
+            return _hold_payload(
+                await tokens.hold_points_with_token(
+                    actor=actor,
+                    token=token,
+                    points=points,
+                    reference=reference,
+                    ttl_seconds=ttl_seconds,
+                    idempotency_key=idempotency_key,
+                    settings=info.context.settings,
+                )
+            )
+
+        payload, errors = await errors_of(hold)
+        return payload or PointsHoldPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="Spend `points` (at most the held amount) of an active hold of this "
+        "store; the rest is released.",
+    )
+    async def capture_hold(
+        self, info: Info, hold_id: strawberry.ID, points: int, idempotency_key: str
+    ) -> PointsHoldPayload:
+        actor = info.context.require_actor()
+
+        async def capture() -> PointsHoldPayload:
+            return _hold_payload(
+                await holds.capture_hold(
+                    actor=actor,
+                    hold_id=_hold_pk(hold_id),
+                    points=points,
+                    idempotency_key=idempotency_key,
+                )
+            )
+
+        payload, errors = await errors_of(capture)
+        return payload or PointsHoldPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="Give an active hold's points back to the member.",
+    )
+    async def release_hold(
+        self, info: Info, hold_id: strawberry.ID, idempotency_key: str
+    ) -> PointsHoldPayload:
+        actor = info.context.require_actor()
+
+        async def release() -> PointsHoldPayload:
+            return _hold_payload(
+                await holds.release_hold(
+                    actor=actor, hold_id=_hold_pk(hold_id), idempotency_key=idempotency_key
+                )
+            )
+
+        payload, errors = await errors_of(release)
+        return payload or PointsHoldPayload(errors=errors)

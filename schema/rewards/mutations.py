@@ -1,0 +1,219 @@
+"""Reward mutations: the admins' catalog, members' redemptions and cancellations, and the
+devices that take vouchers. Redeeming and cancelling take an `idempotencyKey`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from channels.policies import self_service_redemption_channel
+from gamification import models, redemptions, rewards
+from gamification.errors import InvalidInput
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.permissions import IsAdmin, IsDevice, IsPerson
+from schema.relay import pk_of
+from schema.rewards.types import LimitPeriod, RedemptionType, RewardKind, RewardType
+from schema.stores.types import Channel
+
+
+@strawberry.input
+class CreateRewardInput:
+    name: str
+    kind: RewardKind  # type: ignore[valid-type]
+    cost_points: int
+    description: str = ""
+    image_url: str = ""
+    category: str = ""
+    stock: int | None = strawberry.field(default=None, description="Null: unlimited.")
+    per_member_limit: int | None = strawberry.field(default=None, description="Null: no limit.")
+    limit_period: LimitPeriod = models.LimitPeriod.EVER  # type: ignore[valid-type]
+    channels: list[Channel] = strawberry.field(  # type: ignore[valid-type]
+        default_factory=list, description="Where it is offered; empty: every channel."
+    )
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    min_tier: str | None = None
+    voucher_valid_days: int = 30
+    active: bool = True
+
+
+@strawberry.input(description="Only the fields given change; null clears a nullable one.")
+class UpdateRewardInput:
+    name: str | None = strawberry.UNSET
+    kind: RewardKind | None = strawberry.UNSET  # type: ignore[valid-type]
+    cost_points: int | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    image_url: str | None = strawberry.UNSET
+    category: str | None = strawberry.UNSET
+    stock: int | None = strawberry.UNSET
+    per_member_limit: int | None = strawberry.UNSET
+    limit_period: LimitPeriod | None = strawberry.UNSET  # type: ignore[valid-type]
+    channels: list[Channel] | None = strawberry.UNSET  # type: ignore[valid-type]
+    valid_from: datetime | None = strawberry.UNSET
+    valid_to: datetime | None = strawberry.UNSET
+    min_tier: str | None = strawberry.UNSET
+    voucher_valid_days: int | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+# Fields that null clears; any other field given as null is a mistake.
+_NULLABLE = frozenset({"stock", "per_member_limit", "valid_from", "valid_to", "min_tier"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
+    """Raises InvalidInput when a field that cannot be empty is given as null."""
+    given: dict[str, Any] = {}
+    for name in rewards.RewardChanges.__dataclass_fields__:
+        value = getattr(input, name)
+        if value is strawberry.UNSET:
+            continue
+        if value is None and name not in _NULLABLE:
+            raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
+        if name == "channels":
+            value = tuple(models.Channel(c) for c in value)
+        given[name] = value
+    return rewards.RewardChanges(**given)
+
+
+@strawberry.type
+class RewardPayload:
+    reward: RewardType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RedeemRewardPayload:
+    redemption: RedemptionType | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CancelRedemptionPayload:
+    redemption: RedemptionType | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UseVoucherPayload:
+    redemption: RedemptionType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RewardMutations:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Add a reward.")
+    async def create_reward(self, info: Info, input: CreateRewardInput) -> RewardPayload:
+        async def create() -> RewardType:
+            reward = await rewards.create_reward(
+                rewards.RewardInput(
+                    name=input.name,
+                    kind=models.RewardKind(input.kind),
+                    cost_points=input.cost_points,
+                    description=input.description,
+                    image_url=input.image_url,
+                    category=input.category,
+                    stock=input.stock,
+                    per_member_limit=input.per_member_limit,
+                    limit_period=models.LimitPeriod(input.limit_period),
+                    channels=tuple(models.Channel(c) for c in input.channels),
+                    valid_from=input.valid_from,
+                    valid_to=input.valid_to,
+                    min_tier=input.min_tier,
+                    voucher_valid_days=input.voucher_valid_days,
+                    active=input.active,
+                )
+            )
+            return RewardType.from_model(reward)
+
+        reward, errors = await errors_of(create)
+        return RewardPayload(reward=reward, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Change some of a reward.")
+    async def update_reward(
+        self, info: Info, reward_id: strawberry.ID, input: UpdateRewardInput
+    ) -> RewardPayload:
+        async def update() -> RewardType:
+            reward = await rewards.update_reward(
+                pk_of(reward_id, "Reward", field="rewardId"), _changes_of(input)
+            )
+            return RewardType.from_model(reward)
+
+        reward, errors = await errors_of(update)
+        return RewardPayload(reward=reward, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPerson],
+        description="Spend the caller's points on a reward in the app or on the web.",
+    )
+    async def redeem_reward(
+        self,
+        info: Info,
+        reward_id: strawberry.ID,
+        idempotency_key: str,
+        channel: Channel = models.Channel.APP,  # type: ignore[valid-type]
+    ) -> RedeemRewardPayload:
+        actor = info.context.require_person()
+
+        async def redeem() -> RedeemRewardPayload:
+            redemption, replayed = await redemptions.redeem(
+                actor=actor,
+                request=redemptions.RedemptionRequest(
+                    member_id=actor.id,
+                    channel=self_service_redemption_channel(models.Channel(channel)),
+                    reward_id=pk_of(reward_id, "Reward", field="rewardId"),
+                ),
+                idempotency_key=idempotency_key,
+                operation="redeemReward",
+            )
+            return RedeemRewardPayload(
+                redemption=await RedemptionType.load(redemption), replayed=replayed
+            )
+
+        payload, errors = await errors_of(redeem)
+        return payload or RedeemRewardPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPerson],
+        description="Give a redemption's points and stock back: members their own before "
+        "use, staff in their store, admins any.",
+    )
+    async def cancel_redemption(
+        self, info: Info, redemption_id: strawberry.ID, idempotency_key: str, reason: str = ""
+    ) -> CancelRedemptionPayload:
+        actor = info.context.require_person()
+
+        async def cancel() -> CancelRedemptionPayload:
+            redemption, replayed = await redemptions.cancel_redemption(
+                actor=actor,
+                redemption_id=pk_of(redemption_id, "Redemption", field="redemptionId"),
+                idempotency_key=idempotency_key,
+                reason=reason,
+            )
+            return CancelRedemptionPayload(
+                redemption=await RedemptionType.load(redemption), replayed=replayed
+            )
+
+        payload, errors = await errors_of(cancel)
+        return payload or CancelRedemptionPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice], description="Take a voucher at a till, kiosk or checkout."
+    )
+    async def use_voucher(self, info: Info, code: str) -> UseVoucherPayload:
+        actor = info.context.require_actor()
+
+        async def use() -> RedemptionType:
+            return await RedemptionType.load(await redemptions.use_voucher(actor=actor, code=code))
+
+        redemption, errors = await errors_of(use)
+        return UseVoucherPayload(redemption=redemption, errors=errors)

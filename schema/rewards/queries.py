@@ -1,0 +1,39 @@
+"""The reward catalog, as the caller may see it."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gamification import models, rewards
+from schema.context import Info
+from schema.relay import Connection, page_args
+from schema.rewards.types import RewardType
+from schema.stores.types import Channel
+
+
+@strawberry.type
+class RewardQueries:
+    @strawberry.field(
+        description="Rewards, oldest first. Members see what is active and valid now; admins "
+        "see everything; devices see what is offered on their channel."
+    )
+    async def rewards(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        channel: Channel | None = None,  # type: ignore[valid-type]
+        affordable: bool = False,
+        category: str | None = None,
+    ) -> Connection[RewardType]:
+        viewer = info.context.require_actor()
+        first, after_id = page_args(info, first, after)
+        page = await rewards.list_rewards(
+            viewer,
+            first=first,
+            after_id=after_id,
+            channel=models.Channel(channel) if channel else None,
+            affordable=affordable,
+            category=category,
+        )
+        return Connection[RewardType].of(page, RewardType.from_model)

@@ -1,0 +1,120 @@
+"""GraphQL types for the reward catalog and redemptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gamification import models, rewards
+from schema.context import Info
+from schema.relay import MAX_PK, Node, register_node, to_global_id
+from schema.stores.types import Channel
+
+RewardKind = strawberry.enum(models.RewardKind, name="RewardKind")
+LimitPeriod = strawberry.enum(
+    models.LimitPeriod,
+    name="LimitPeriod",
+    description="The period a per-member limit counts over (UTC calendar days, weeks, ...).",
+)
+RedemptionStatus = strawberry.enum(models.RedemptionStatus, name="RedemptionStatus")
+
+
+@strawberry.type(name="Reward", description="Something members spend points on.")
+class RewardType(Node):
+    name: str
+    description: str
+    image_url: str
+    category: str
+    kind: RewardKind  # type: ignore[valid-type]
+    cost_points: int
+    stock: int | None = strawberry.field(description="What is left; null means unlimited.")
+    per_member_limit: int | None = strawberry.field(
+        description="How often one member may redeem it per `limitPeriod`; null: no limit."
+    )
+    limit_period: LimitPeriod  # type: ignore[valid-type]
+    channels: list[Channel] = strawberry.field(  # type: ignore[valid-type]
+        description="Where it is offered; empty means every channel."
+    )
+    valid_from: datetime | None
+    valid_to: datetime | None
+    min_tier: str | None
+    voucher_valid_days: int
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, reward: models.Reward) -> RewardType:
+        return cls(
+            id=to_global_id("Reward", reward.id),
+            name=reward.name,
+            description=reward.description,
+            image_url=reward.image_url,
+            category=reward.category,
+            kind=reward.kind,
+            cost_points=reward.cost_points,
+            stock=reward.stock,
+            per_member_limit=reward.per_member_limit,
+            limit_period=reward.limit_period,
+            channels=[models.Channel(c) for c in reward.channels],
+            valid_from=reward.valid_from,
+            valid_to=reward.valid_to,
+            min_tier=reward.min_tier,
+            voucher_valid_days=reward.voucher_valid_days,
+            active=reward.active,
+            created_at=reward.created_at,
+        )
+
+
+@strawberry.type(name="Redemption", description="Points spent on a reward, on any channel.")
+class RedemptionType(Node):
+    status: RedemptionStatus  # type: ignore[valid-type]
+    voucher_code: str = strawberry.field(description="What the member shows to claim it.")
+    valid_until: datetime
+    points: int
+    channel: Channel  # type: ignore[valid-type]
+    reward: RewardType | None = strawberry.field(
+        description="Null when points were spent without a reward (a kiosk amount)."
+    )
+    created_at: datetime
+    used_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def from_model(cls, redemption: models.Redemption) -> RedemptionType:
+        """`redemption.reward` must have been fetched (see `gamification.rewards`)."""
+        reward: models.Reward | None = redemption.reward
+        return cls(
+            id=to_global_id("Redemption", redemption.id),
+            status=redemption.status,
+            voucher_code=redemption.voucher_code,
+            valid_until=redemption.valid_until,
+            points=redemption.points,
+            channel=redemption.channel,
+            reward=RewardType.from_model(reward) if reward is not None else None,
+            created_at=redemption.created_at,
+            used_at=redemption.used_at,
+            cancelled_at=redemption.cancelled_at,
+        )
+
+    @classmethod
+    async def load(cls, redemption: models.Redemption) -> RedemptionType:
+        """From a redemption whose reward is not fetched yet."""
+        await redemption.fetch_related("reward")
+        return cls.from_model(redemption)
+
+
+async def load_reward_node(info: Info, pk: int) -> RewardType | None:
+    actor = info.context.actor
+    reward = await rewards.visible_reward(actor, pk) if actor else None
+    return RewardType.from_model(reward) if reward else None
+
+
+async def load_redemption_node(info: Info, pk: int) -> RedemptionType | None:
+    actor = info.context.actor
+    redemption = await rewards.visible_redemption(actor, pk) if actor else None
+    return RedemptionType.from_model(redemption) if redemption else None
+
+
+register_node("Reward", load_reward_node)
+register_node("Redemption", load_redemption_node, max_pk=MAX_PK)  # 64-bit ids

@@ -1,0 +1,82 @@
+"""`loyalty rebuild-leaderboards` and `loyalty check-leaderboards`, run as people run them (in a
+child process). The points below are written without the after-commit update, so the boards
+start empty on both backends: the in-process stand-in of a child process is its own, and a
+real Redis was flushed after the previous test."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.factories import create_device, create_earn_rule, create_member, create_purchase
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _loyalty(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "server.cli", *args],
+        cwd=_PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _points_nobody_ranked() -> None:
+    await create_earn_rule(points_per_unit="1")
+    device = await create_device()
+    for amount in ("10.00", "20.00"):
+        await create_purchase(member=await create_member(), recorded_by=device, amount=amount)
+
+
+async def test_check_reports_what_the_boards_miss_and_exits_1(
+    service_env: dict[str, str],
+) -> None:
+    # given
+    await _points_nobody_ranked()
+
+    # when
+    result = await _loyalty(service_env, "check-leaderboards")
+
+    # then: two members, each missing from the all-time, weekly and monthly boards
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.count("missing from the board") == 6
+    assert "6 differences from the ledger." in result.stdout
+    assert "checking" in result.stderr  # the progress bar
+
+
+async def test_rebuild_makes_the_boards_equal_the_ledger(service_env: dict[str, str]) -> None:
+    # given
+    await _points_nobody_ranked()
+
+    # when
+    result = await _loyalty(service_env, "rebuild-leaderboards")
+
+    # then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(2 members): 6 places fixed" in result.stdout
+    assert "The boards equal the ledger." in result.stdout
+    assert "rebuilding" in result.stderr
+
+
+async def test_check_passes_on_an_empty_program(service_env: dict[str, str]) -> None:
+    result = await _loyalty(service_env, "check-leaderboards")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "The boards equal the ledger (0 members)." in result.stdout
+
+
+async def test_an_unreachable_redis_exits_2(service_env: dict[str, str]) -> None:
+    env = {**service_env, "LOYALTY_REDIS_URL": "redis://127.0.0.1:1/0"}
+
+    for command in ("rebuild-leaderboards", "check-leaderboards"):
+        result = await _loyalty(env, command)
+
+        assert result.returncode == 2
+        assert "Redis cannot be reached" in result.stderr
