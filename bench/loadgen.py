@@ -22,10 +22,11 @@ import signal
 import time
 import traceback
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from bench.scenarios import SCENARIOS, Scenario
 
@@ -48,6 +49,7 @@ class Job:
     timeout: float  # how long a request may stay unanswered after the window before it counts
     run_id: str
     process_index: int
+    facts: Mapping[str, Any] = field(default_factory=dict)  # what the row's prepare returned
 
 
 @dataclass
@@ -107,7 +109,7 @@ def request_source(job: Job, connection_index: int) -> Iterator[bytes]:
     sequence = 0
     while True:
         sequence += 1
-        yield _frame(head, scenario.body(f"{prefix}{sequence}"))
+        yield _frame(head, scenario.body(f"{prefix}{sequence}", job.facts))
 
 
 def _frame(head: bytes, body: bytes | None) -> bytes:
@@ -147,19 +149,40 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 def graphql_error(status: int, body: bytes) -> str | None:
-    """Why this answer is a failure, or None. GraphQL reports most failures in a 200."""
+    """Why this answer is a failure, or None. GraphQL reports most failures in a 200, and
+    mutations report expected ones (insufficient points...) in their payload's `errors` list."""
     if status != 200:
         return f"HTTP {status}: {body[:300]!r}"
-    # The substring test is cheap and rules out nearly every success; parse only to be sure
-    # that "errors" is the top-level key and not, say, someone's display name.
+    # The substring test is cheap and rules out nearly every query's success; parse only to be
+    # sure that "errors" is a key holding errors and not, say, someone's display name.
     if b'"errors"' in body:
         try:
             document = json.loads(body)
         except ValueError:
             return f"unparsable JSON: {body[:300]!r}"
-        if isinstance(document, dict) and document.get("errors"):
+        if not isinstance(document, dict):
+            return f"not a GraphQL response: {body[:300]!r}"
+        if document.get("errors"):
             return f"GraphQL errors: {json.dumps(document['errors'])[:300]}"
+        payload_errors = _payload_errors(document.get("data"))
+        if payload_errors:
+            return f"payload errors: {json.dumps(payload_errors)[:300]}"
     return None
+
+
+def _payload_errors(value: object) -> list[Any]:
+    """Every non-empty `errors` list inside `data` (mutation payloads carry user errors)."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "errors" and isinstance(item, list):
+                found.extend(item)
+            else:
+                found.extend(_payload_errors(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_payload_errors(item))
+    return found
 
 
 @dataclass
@@ -336,6 +359,7 @@ class LoadGenerator:
         duration: float,
         timeout: float,
         run_id: str,
+        facts: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Drive one scenario with `concurrency` connections split over the processes."""
         active = self._workers[: max(1, min(concurrency, len(self._workers)))]
@@ -357,6 +381,7 @@ class LoadGenerator:
                 timeout=timeout,
                 run_id=run_id,
                 process_index=index,
+                facts=dict(facts or {}),
             )
             try:
                 conn.send(job)

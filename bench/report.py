@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.loadgen import Outcome
-from bench.scenarios import Scenario
+from bench.scenarios import Scenario, Target
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,10 @@ class Row:
     error_samples: tuple[str, ...]
 
     @classmethod
-    def of(cls, scenario: Scenario, outcome: Outcome, duration: float) -> Row:
+    def of(
+        cls, scenario: Scenario, outcome: Outcome, duration: float, rps: float | None = None
+    ) -> Row:
+        """`rps` overrides successes ÷ duration (an outside tool's own figure)."""
         latencies = sorted(outcome.latencies)
         ok = len(latencies)
 
@@ -38,7 +41,7 @@ class Row:
             name=scenario.name,
             requests=outcome.requests,
             errors=outcome.errors,
-            rps=ok / duration,
+            rps=ok / duration if rps is None else rps,
             p50_ms=ms(50),
             p90_ms=ms(90),
             p99_ms=ms(99),
@@ -60,7 +63,17 @@ def percentile(ordered: Sequence[float], p: float) -> float:
 @dataclass(frozen=True)
 class Ratio:
     name: str
-    rps: float | None  # None when the baseline row served nothing
+    metric: str  # "req/s" or "p50"
+    value: float | None  # None when the baseline row had nothing to divide by
+    target: Target | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        if self.value is None:
+            return f"  (target {self.target}: not measured)"
+        return f"  (target {self.target}: {'met' if self.target.met(self.value) else 'NOT met'})"
 
 
 def ratios(scenarios: Sequence[Scenario], rows: Sequence[Row]) -> list[Ratio]:
@@ -71,8 +84,15 @@ def ratios(scenarios: Sequence[Scenario], rows: Sequence[Row]) -> list[Ratio]:
         row = by_name.get(scenario.name)
         if baseline is None or row is None:
             continue
-        value = row.rps / baseline.rps if baseline.rps else None
-        found.append(Ratio(f"{row.name}/{baseline.name}", value))
+        mine, theirs = (
+            (row.rps, baseline.rps)
+            if scenario.compare_by == "req/s"
+            else (row.p50_ms, baseline.p50_ms)
+        )
+        value = mine / theirs if mine is not None and theirs else None
+        found.append(
+            Ratio(f"{row.name}/{baseline.name}", scenario.compare_by, value, scenario.target)
+        )
     return found
 
 
@@ -107,7 +127,7 @@ def table(rows: Sequence[Row], found_ratios: Sequence[Ratio]) -> str:
     out = [line(_COLUMNS), "  ".join("-" * width for width in widths)]
     out.extend(line(values) for values in cells)
     for ratio in found_ratios:
-        out.append(f"ratio {ratio.name} req/s: {_number(ratio.rps, 3)}")
+        out.append(f"ratio {ratio.name} {ratio.metric}: {_number(ratio.value, 3)}{ratio.verdict}")
     for row in rows:
         for sample in row.error_samples:
             out.append(f"{row.name} error: {sample}")
@@ -130,5 +150,15 @@ def as_json(meta: dict[str, Any], rows: Sequence[Row], found: Sequence[Ratio]) -
     return {
         "meta": meta,
         "rows": [asdict(row) | {"error_samples": list(row.error_samples)} for row in rows],
-        "ratios": {ratio.name: ratio.rps for ratio in found},
+        "ratios": {
+            ratio.name: {
+                "metric": ratio.metric,
+                "value": ratio.value,
+                "target": None if ratio.target is None else str(ratio.target),
+                "met": None
+                if ratio.target is None or ratio.value is None
+                else ratio.target.met(ratio.value),
+            }
+            for ratio in found
+        },
     }

@@ -8,9 +8,14 @@
 
 Each row: a warm-up, then `--duration` seconds of `--concurrency` keep-alive connections in a
 closed loop. req/s counts successful answers; p50/p99 are their latencies. An answer counts as an
-error when its status is not 200 or its body carries GraphQL "errors". "gen CPU" is the load
-generator's own CPU (100% = one core): when it nears 100% per process, the client is the limit.
-Compare rows as ratios within one run: absolute figures drift between runs and machines.
+error when its status is not 200 or its body carries GraphQL "errors" (at the top level or in a
+mutation payload). "gen CPU" is the load generator's own CPU (100% = one core): when it nears
+100% per process, the client is the limit. Compare rows as ratios within one run: absolute
+figures drift between runs and machines.
+
+The pgbench row (PostgreSQL only) runs TPC-B with as many clients as --concurrency on a scratch
+database of the same server, created and dropped by the run; its req/s is pgbench's own tps
+and "gen CPU" is pgbench's. The ledger-page rows bulk-load 1,000,000 entries once per database.
 
 The database is migrated and seeded (both idempotent) but never emptied, and a Redis given with
 --redis-url is not flushed: point them at a database and a Redis db number kept for benchmarks.
@@ -29,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -38,9 +44,9 @@ if __package__ in (None, ""):
     # Run as `python bench/run.py`: make `bench` importable as a package from the repo root.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import LoadGenerator, LoadGeneratorError
+from bench.loadgen import LoadGenerator, LoadGeneratorError, Outcome
 from bench.report import Row, as_json, ratios, redact, table
-from bench.scenarios import SCENARIOS, TOKEN_SOURCES, Scenario, select
+from bench.scenarios import SCENARIOS, TOKEN_SOURCES, ExternalRun, Facts, Scenario, select
 from bench.serverctl import (
     REPO_ROOT,
     BenchSetupError,
@@ -88,12 +94,20 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error(f"--{name} must be at least 1")
     if args.duration <= 0 or args.warmup < 0 or args.timeout <= 0:
         parser.error("--duration and --timeout must be positive, --warmup not negative")
+    if args.workers > 1 and args.redis_url.startswith("memory://"):
+        # Each worker would get its own in-process Redis: state kept there (leaderboards)
+        # diverges between workers, and the repairs that follow are what gets measured.
+        _progress(
+            "warning: --workers > 1 with the in-process Redis stand-in: each worker gets its "
+            "own; give --redis-url redis://... for figures that mean something"
+        )
 
 
 def _list_rows() -> str:
     width = max(len(name) for name in SCENARIOS)
     return "\n".join(
         f"{s.name.ljust(width)}  {'default' if s.default else '       '}  {s.description}"
+        + (" (PostgreSQL only)" if s.postgres_only else "")
         for s in SCENARIOS.values()
     )
 
@@ -118,28 +132,78 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def prepare(env: dict[str, str], scenarios: list[Scenario]) -> dict[str, str]:
-    """Migrate, seed, run the rows' own preparation; the tokens the rows need, by kind."""
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    tokens: dict[str, str]  # by kind (TOKEN_SOURCES)
+    facts: dict[str, Facts]  # by row name
+
+
+def prepare(env: dict[str, str], scenarios: list[Scenario]) -> Prepared:
+    """Migrate, seed, run the rows' own preparation; the tokens and facts the rows need."""
     _progress("preparing: loyalty migrate, loyalty seed")
     run_cli(env, "migrate")
     run_cli(env, "seed")
+    facts: dict[str, Facts] = {}
     for scenario in scenarios:
         if scenario.prepare is not None:
             _progress(f"preparing data for {scenario.name}")
-            scenario.prepare(env)
+            facts[scenario.name] = scenario.prepare(env) or {}
     kinds = {s.token for s in scenarios if s.token is not None}
-    return {kind: run_cli(env, "token", *TOKEN_SOURCES[kind]).strip() for kind in sorted(kinds)}
+    tokens = {kind: run_cli(env, "token", *TOKEN_SOURCES[kind]).strip() for kind in sorted(kinds)}
+    return Prepared(tokens=tokens, facts=facts)
+
+
+def runnable(scenarios: list[Scenario], database_url: str | None) -> list[Scenario]:
+    """The rows this database can run; says which it leaves out."""
+    kept = []
+    for scenario in scenarios:
+        if scenario.postgres_only and (database_url is None or not is_postgres(database_url)):
+            _progress(f"skipping {scenario.name}: it needs --database-url postgres://...")
+            continue
+        kept.append(scenario)
+    return kept
+
+
+def run_external(
+    scenario: Scenario,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    database_url: str,
+    workdir: str,
+) -> Row:
+    """The row of an outside tool; a failure is a failed row, not the end of the run."""
+    assert scenario.external is not None
+    run = ExternalRun(
+        env=env,
+        database_url=database_url,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        duration=args.duration,
+        workdir=Path(workdir),
+    )
+    try:
+        result = scenario.external(run)
+    except BenchSetupError as exc:
+        failed = Outcome()
+        failed.error(str(exc).replace("\n", " | ")[:300])
+        return Row.of(scenario, failed, args.duration)
+    return Row.of(scenario, result.outcome, result.seconds, result.rps)
 
 
 def bench(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
+    scenarios = runnable(scenarios, args.database_url)
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp:
         database_url = args.database_url or f"sqlite://{tmp}/bench.sqlite3"
         # A fresh secret per run, shared by the token minting and the server that checks them.
         env = server_environment(database_url, args.redis_url, secrets.token_urlsafe(48))
-        tokens = prepare(env, scenarios)
+        prepared = prepare(env, scenarios)
         port = args.port or free_port()
         run_id = secrets.token_hex(4)
-        rows: list[Row] = []
+        measured: dict[str, Row] = {}
         with (
             LoadGenerator(args.processes) as generator,
             running_server(
@@ -147,19 +211,29 @@ def bench(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             ) as server,
         ):
             for scenario in scenarios:
+                if scenario.external is not None:
+                    continue
                 _progress(f"running {scenario.name} ({args.warmup:g} s + {args.duration:g} s)")
                 outcome = generator.run(
                     scenario,
                     host=server.host,
                     port=server.port,
-                    token=tokens.get(scenario.token) if scenario.token else None,
+                    token=prepared.tokens.get(scenario.token) if scenario.token else None,
                     concurrency=args.concurrency,
                     warmup=args.warmup,
                     duration=args.duration,
                     timeout=args.timeout,
                     run_id=run_id,
+                    facts=prepared.facts.get(scenario.name),
                 )
-                rows.append(Row.of(scenario, outcome, args.duration))
+                measured[scenario.name] = Row.of(scenario, outcome, args.duration)
+        # Rows measured by an outside tool (pgbench) run once the server has stopped: its
+        # pooled database connections are closed and it takes no CPU while idling.
+        for scenario in scenarios:
+            if scenario.external is not None:
+                _progress(f"running {scenario.name} ({args.warmup:g} s + {args.duration:g} s)")
+                measured[scenario.name] = run_external(scenario, args, env, database_url, tmp)
+        rows = [measured[s.name] for s in scenarios]  # in the order asked for
 
     found = ratios(scenarios, rows)
     database = "sqlite (temporary file)" if args.database_url is None else redact(database_url)

@@ -1,32 +1,73 @@
 """The benchmark rows. Add a row by calling `register(Scenario(...))` at the bottom of this file.
 
-A scenario is only data (plus an optional variables factory), so the load-generator processes can
-look it up by name: nothing but the name crosses the process boundary, and factories may be any
-callable, lambdas included, provided the row is registered when `bench.scenarios` is imported.
+A scenario is only data (plus optional hooks), so the load-generator processes can look it up by
+name: nothing but the name and the row's prepared facts cross the process boundary, and hooks
+may be any callable, lambdas included, provided the row is registered when `bench.scenarios` is
+imported.
 
 Tokens: `token` names a credential the harness mints before the run with `loyalty token` (see
 `TOKEN_SOURCES`); add an entry there for a new kind of caller (an admin, a second member...).
+
+Facts: a row's `prepare` hook runs before the server starts and may return a small JSON-able
+mapping (member IDs, a cursor...) that its `make_variables` receives with every request.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from bench.serverctl import run_prepare
+
+if TYPE_CHECKING:
+    from bench.loadgen import Outcome
 
 # The `loyalty token` arguments for each kind of caller. The ids and emails are those that
-# `loyalty seed` creates on a fresh database (devices are registered in a fixed order).
+# `loyalty seed` creates on a fresh database (devices are registered in a fixed order: device 2
+# is the City Centre till, a POS device; bench.prepare_data checks it).
 TOKEN_SOURCES: dict[str, tuple[str, ...]] = {
     "member": ("--member", "maya@example.com"),
     "device": ("--device", "1"),
+    "pos": ("--device", "2"),
+    "admin": ("--member", "admin@example.com"),
+    # Made by `python -m bench.prepare_data ledger` (the ledger-page rows' prepare hook).
+    "ledger-member": ("--member", "ledger-bench@example.com"),
 }
 
+Facts = Mapping[str, Any]
 # Receives an id unique across the run and all load-generator processes (for example to build
-# idempotency keys); returns the GraphQL variables of one request.
-VariablesFactory = Callable[[str], Mapping[str, Any]]
-# Receives the environment of the `loyalty` CLI and the server (LOYALTY_DATABASE_URL, ...).
-PrepareHook = Callable[[Mapping[str, str]], None]
+# idempotency keys) and the row's prepared facts; returns the GraphQL variables of one request.
+VariablesFactory = Callable[[str, Facts], Mapping[str, Any]]
+# Receives the environment of the `loyalty` CLI and the server (LOYALTY_DATABASE_URL, ...);
+# returns the facts the row's requests need, or None.
+PrepareHook = Callable[[Mapping[str, str]], Facts | None]
+
+
+@dataclass(frozen=True)
+class ExternalRun:
+    """What a row measured by an outside tool (pgbench) is given."""
+
+    env: Mapping[str, str]
+    database_url: str
+    concurrency: int
+    warmup: float
+    duration: float
+    workdir: Path  # a scratch directory that lives as long as the run
+
+
+@dataclass(frozen=True)
+class ExternalResult:
+    outcome: Outcome
+    seconds: float  # the measured window
+    rps: float | None = None  # the tool's own rate, when it reports one
+
+
+ExternalRunner = Callable[[ExternalRun], ExternalResult]
 
 
 @dataclass(frozen=True)
@@ -42,16 +83,24 @@ class Scenario:
     # identical: the request bytes are then built once, which keeps the client cheap.
     make_variables: VariablesFactory | None = None
     path: str = "/graphql"
-    # Print "this / compare_to" req/s when both rows ran (the targets are such ratios).
+    # Print "this / compare_to" when both rows ran (the targets are such ratios): of req/s, or
+    # of p50 latency. `target` is the bound the ratio should meet, shown beside it.
     compare_to: str | None = None
+    compare_by: Literal["req/s", "p50"] = "req/s"
+    target: Target | None = None
     # Part of a run without --only.
     default: bool = True
     # Data this row needs beyond `loyalty seed`, made before the server starts (for example
     # a member with 200 challenges). Runs once per benchmark run, so it must be idempotent
-    # when the database is reused. bench.serverctl.run_cli runs `loyalty` subcommands.
+    # when the database is reused. bench.serverctl.run_cli runs `loyalty` subcommands and
+    # bench.serverctl.run_prepare runs bench.prepare_data tasks.
     prepare: PrepareHook | None = None
+    # Measured by an outside tool instead of the load generator (`query` is then unused).
+    external: ExternalRunner | None = None
+    # Runs only when the benchmarked database is PostgreSQL.
+    postgres_only: bool = False
 
-    def body(self, unique_id: str | None = None) -> bytes | None:
+    def body(self, unique_id: str | None = None, facts: Facts | None = None) -> bytes | None:
         """The request body: one JSON GraphQL request, or None for a GET."""
         if self.query is None:
             return None
@@ -59,11 +108,25 @@ class Scenario:
         if self.make_variables is not None:
             if unique_id is None:
                 raise ValueError(f"scenario {self.name!r} needs a unique id per request")
-            variables.update(self.make_variables(unique_id))
+            variables.update(self.make_variables(unique_id, facts or {}))
         payload: dict[str, Any] = {"query": self.query}
         if variables:
             payload["variables"] = variables
         return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A bound on a ratio: at least or at most `value`."""
+
+    bound: Literal["≥", "≤"]
+    value: float
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.value if self.bound == "≥" else ratio <= self.value
+
+    def __str__(self) -> str:
+        return f"{self.bound} {self.value:g}"
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -111,7 +174,7 @@ register(
         description="the ceiling with a per-request body: variables coerced, JSON built per call",
         query="query Ceiling($skip: Boolean!) { __typename @skip(if: $skip) }",
         # The unique id is unused here; a mutation row would build its idempotency key from it.
-        make_variables=lambda unique_id: {"skip": False},
+        make_variables=lambda unique_id, facts: {"skip": False},
         compare_to="typename",
         default=False,
     )
@@ -123,5 +186,125 @@ register(
         query=None,
         path="/healthz",
         default=False,
+    )
+)
+
+
+# --- the points ledger -----------------------------------------------------------------------
+# Writes spread over the ~50 seeded members (a random one per request: concurrent requests for
+# the same member queue on its account row, as they would in a store), each with a unique
+# external id and idempotency key so that none is a replay.
+
+
+def _prepare_purchase(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "purchase")
+
+
+def _prepare_spend(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "spend")
+
+
+def _prepare_ledger(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "ledger")
+
+
+def _pgbench(run: ExternalRun) -> ExternalResult:
+    # Imported here: bench.pgbench needs bench.loadgen, which imports this module.
+    from bench.pgbench import run_tpcb
+
+    return run_tpcb(run)
+
+
+def _purchase_variables(unique_id: str, facts: Facts) -> Mapping[str, Any]:
+    return {
+        "input": {
+            "memberId": random.choice(facts["members"]),
+            "amount": f"{random.randint(500, 12_000) / 100:.2f}",
+            "currency": "EUR",
+            "externalId": f"bench-{unique_id}",
+            "occurredAt": datetime.now(UTC).isoformat(),
+        },
+        "key": f"bench-purchase-{unique_id}",
+    }
+
+
+def _spend_variables(unique_id: str, facts: Facts) -> Mapping[str, Any]:
+    return {"memberId": random.choice(facts["members"]), "key": f"bench-spend-{unique_id}"}
+
+
+PER_CLIENT_TPCB = Target("≥", 0.30)  # TARGETS.md: points mutations tps ÷ pgbench TPC-B tps
+
+register(
+    Scenario(
+        name="recordPurchase",
+        description="a POS till (device 2) records a purchase for one of ~50 members",
+        query="""
+mutation RecordPurchase($input: RecordPurchaseInput!, $key: String!) {
+  recordPurchase(input: $input, idempotencyKey: $key) {
+    purchase { id } pointsEarned balance replayed errors { code message }
+  }
+}""",
+        token="pos",
+        make_variables=_purchase_variables,
+        prepare=_prepare_purchase,
+        compare_to="pgbench",
+        target=PER_CLIENT_TPCB,
+    )
+)
+register(
+    Scenario(
+        name="spend (adjustPoints −)",
+        description="an admin takes 10 points from one of ~50 members (topped up beforehand)",
+        query="""
+mutation Spend($memberId: ID!, $key: String!) {
+  adjustPoints(memberId: $memberId, points: -10, reason: "benchmark spend", idempotencyKey: $key) {
+    entry { id } balance replayed errors { code message }
+  }
+}""",
+        token="admin",
+        make_variables=_spend_variables,
+        prepare=_prepare_spend,
+        compare_to="pgbench",
+        target=PER_CLIENT_TPCB,
+    )
+)
+LEDGER_PAGE = """
+query LedgerPage($cursor: String) {
+  me { ledger(first: 20, after: $cursor) { edges { node { id points } } } }
+}"""
+
+register(
+    Scenario(
+        name="ledger-page-first",
+        description="the newest 20 of a member's 1,000,000 ledger entries",
+        query=LEDGER_PAGE,
+        token="ledger-member",
+        # Built per request like the deep row's, so both cost the client the same.
+        make_variables=lambda unique_id, facts: {"cursor": None},
+        prepare=_prepare_ledger,
+    )
+)
+register(
+    Scenario(
+        name="ledger-page-deep",
+        description="20 entries near the oldest of the same 1,000,000 (after entry 41)",
+        query=LEDGER_PAGE,
+        token="ledger-member",
+        make_variables=lambda unique_id, facts: {"cursor": facts["deep_cursor"]},
+        prepare=_prepare_ledger,
+        compare_to="ledger-page-first",
+        compare_by="p50",
+        target=Target("≤", 1.5),
+    )
+)
+
+# Last, so that its load (and the checkpoint it leaves behind) does not fall on another row.
+register(
+    Scenario(
+        name="pgbench",
+        description="pgbench TPC-B, scale 10, on a scratch database of the same PostgreSQL",
+        query=None,
+        external=_pgbench,
+        postgres_only=True,
     )
 )

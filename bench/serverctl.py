@@ -1,12 +1,14 @@
 """The server under test as a real process: prepared with the `loyalty` CLI, served by uvicorn.
 
-Everything goes through the CLI (`python -m server.cli`), never through imports, so the benchmark
+Everything goes through the CLI (`python -m server.cli`) or, for data only the benchmark needs,
+`python -m bench.prepare_data` in a child process, never through imports, so the benchmark
 measures exactly what an operator runs, and the harness's own process stays free of the app.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,14 +17,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 # What the CLI runs as; `python -m server.cli` is the `loyalty` script without needing it on PATH.
 CLI = (sys.executable, "-m", "server.cli")
+# The rows' own data preparation, made with the application's code in a child process.
+PREPARE = (sys.executable, "-m", "bench.prepare_data")
+# Per-window rate limits given to the server under test (see server_environment).
+BENCH_RATE_LIMIT = 1_000_000_000
 
 
 class BenchSetupError(RuntimeError):
@@ -37,29 +44,63 @@ def server_environment(database_url: str, redis_url: str, jwt_secret: str) -> di
         LOYALTY_REDIS_URL=redis_url,
         LOYALTY_JWT_SECRET=jwt_secret,
     )
+    # The benchmark measures capacity: one till or one admin sends hundreds of calls a second
+    # from one address, far over the per-caller rate limits. The limits stay switched on (their
+    # checks are part of each call's cost) but too high to refuse anything.
+    for limit in ("PER_MEMBER", "PER_DEVICE", "PER_ADDRESS"):
+        env.setdefault(f"LOYALTY_RATE_LIMIT_{limit}", str(BENCH_RATE_LIMIT))
     return env
 
 
 def run_cli(env: Mapping[str, str], *args: str, timeout: float = 600) -> str:
     """Run one `loyalty` subcommand; its stdout. Raises BenchSetupError with its output."""
+    return _run((*CLI, *args), f"loyalty {' '.join(args)}", env, timeout)
+
+
+def run_prepare(
+    env: Mapping[str, str], task: str, *args: str, timeout: float = 1800
+) -> dict[str, Any]:
+    """Run one `bench.prepare_data` task (its progress goes to our stderr); the facts it
+    printed. Raises BenchSetupError when it fails or prints no JSON object."""
+    label = f"python -m bench.prepare_data {' '.join((task, *args))}"
+    stdout = _run((*PREPARE, task, *args), label, env, timeout, show_progress=True)
+    lines = stdout.strip().splitlines()
+    try:
+        facts = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        facts = None
+    if not isinstance(facts, dict):
+        raise BenchSetupError(f"`{label}` printed no JSON object:\n{stdout[-1000:]}")
+    return facts
+
+
+def _run(
+    command: Sequence[str],
+    label: str,
+    env: Mapping[str, str],
+    timeout: float,
+    *,
+    show_progress: bool = False,
+) -> str:
     try:
         completed = subprocess.run(
-            [*CLI, *args],
+            list(command),
             env=dict(env),
             cwd=REPO_ROOT,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            # Progress messages (stderr) go straight to ours when asked for; a failure's
+            # traceback then shows there too.
+            stderr=None if show_progress else subprocess.PIPE,
             text=True,
             timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BenchSetupError(f"`loyalty {' '.join(args)}` took over {timeout:g} s") from None
+        raise BenchSetupError(f"`{label}` took over {timeout:g} s") from None
     if completed.returncode != 0:
         # The end of a traceback says what went wrong; the rest would bury it.
-        output = "\n".join((completed.stdout + completed.stderr).splitlines()[-15:])
-        raise BenchSetupError(
-            f"`loyalty {' '.join(args)}` failed ({completed.returncode}):\n{output}"
-        )
+        output = "\n".join((completed.stdout + (completed.stderr or "")).splitlines()[-15:])
+        raise BenchSetupError(f"`{label}` failed ({completed.returncode}):\n{output}")
     return completed.stdout
 
 

@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import ledger
+from gamification import domain_events, ledger
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
@@ -249,6 +249,7 @@ async def donate_points(
             created_at=now,
             using_db=conn,
         )
+        await domain_events.points_donated(account, donation.id, member_id, points, channel)
         await ledger.save_account(account)
         return {"donation_id": donation.id}
 

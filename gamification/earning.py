@@ -21,6 +21,7 @@ from typing import Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from gamification import tiers
 from gamification.errors import ErrorCode, InvalidInput
 from gamification.models import Channel, EarnPromotion, EarnRule
 
@@ -102,8 +103,8 @@ async def best_promotion(
 
 
 async def tier_multiplier(member_id: int, conn: BaseDBAsyncClient | None = None) -> Decimal:
-    """The member's tier earn multiplier. A hook the tiers module fills: 1 until then."""
-    return Decimal(1)
+    """The member's tier earn multiplier (1 without a tier)."""
+    return await tiers.earn_multiplier(member_id, conn)
 
 
 def points_for(

@@ -3,7 +3,8 @@
 Some work must follow a transaction, never run inside it (a leaderboard in Redis must not count
 points whose transaction then rolls back, and a slow or absent Redis must not hold row locks).
 A caller that owns such work opens `collect_written_entries()` around its use cases; the ledger
-reports every entry it writes to the innermost collector of the current context; after the use
+reports every entry it writes to every collector open in the current context (the leaderboards
+and the real-time notices each keep their own); after the use
 cases return, the caller hands the collected entries to the follow-up (see
 `gamification.leaderboards.record_committed`).
 
@@ -35,22 +36,23 @@ class WrittenEntries:
         return bool(self.entries)
 
 
-_collector: ContextVar[WrittenEntries | None] = ContextVar("written_ledger_entries", default=None)
+_collectors: ContextVar[tuple[WrittenEntries, ...]] = ContextVar(
+    "written_ledger_entries", default=()
+)
 
 
 @contextmanager
 def collect_written_entries() -> Iterator[WrittenEntries]:
     """Collect the ledger entries written in this context (and tasks started from it)."""
     written = WrittenEntries()
-    token = _collector.set(written)
+    token = _collectors.set((*_collectors.get(), written))
     try:
         yield written
     finally:
-        _collector.reset(token)
+        _collectors.reset(token)
 
 
 def entry_written(entry: LedgerEntry) -> None:
     """Called by the ledger for every entry it writes; a no-op when nobody listens."""
-    written = _collector.get()
-    if written is not None:
+    for written in _collectors.get():
         written.entries.append(entry)

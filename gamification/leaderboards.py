@@ -241,6 +241,11 @@ def _cause_id(board: str) -> int | None:
     return cause_id if cause_id <= _MAX_CAUSE_ID else None
 
 
+def cause_id_of(board: str) -> int | None:
+    """The cause a board (or a cause's ledger account code) is named after; None otherwise."""
+    return _cause_id(board)
+
+
 def cause_board(cause_id: int) -> str:
     return f"{CAUSE_PREFIX}{cause_id}"
 

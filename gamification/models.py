@@ -488,3 +488,314 @@ class Follow(Model):
     class Meta:
         table = "follow"
         unique_together = (("follower", "followee"),)
+
+
+# Gamification: tiers, domain events, challenges, eco actions, badges.
+
+
+class Tier(Model):
+    """One step of the tier ladder. `rank` orders the ladder (0 is the entry tier) and
+    `threshold` is the qualifying points a member needs within the qualification window."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=40, unique=True)
+    rank = fields.IntField(unique=True)
+    threshold = fields.BigIntField()
+    earn_multiplier = fields.DecimalField(max_digits=6, decimal_places=3, default=1)
+    benefits = fields.TextField(default="")
+    benefit_flags: fields.Field[list[str]] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "tier"
+
+
+class MemberTier(Model):
+    """A member's place on the ladder: the tier held, an admin floor, and the qualification
+    period at whose end (plus the grace period) the tier is evaluated, once."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "models.Member", related_name="tier_status", on_delete=fields.CASCADE
+    )
+    tier: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="holders", null=True, on_delete=fields.RESTRICT
+    )
+    floor_tier: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="floored", null=True, on_delete=fields.RESTRICT
+    )
+    period_starts_at = fields.DatetimeField()
+    period_ends_at = fields.DatetimeField(db_index=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "member_tier"
+
+
+class TierChangeReason(enum.StrEnum):
+    UPGRADE = "UPGRADE"
+    DOWNGRADE = "DOWNGRADE"
+    RETAINED = "RETAINED"
+    FLOOR = "FLOOR"
+
+
+class TierChange(Model):
+    """The history of a member's tier: every upgrade, downgrade, retention and floor."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="tier_changes", on_delete=fields.CASCADE
+    )
+    from_tier_id = fields.IntField(null=True)
+    to_tier_id = fields.IntField(null=True)
+    reason = fields.CharEnumField(TierChangeReason, max_length=16)
+    qualifying_points = fields.BigIntField(default=0)
+    period_ends_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_change"
+        indexes = (("member_id", "id"),)
+
+
+class EventKind(enum.StrEnum):
+    PURCHASE_RECORDED = "PURCHASE_RECORDED"
+    PURCHASE_REFUNDED = "PURCHASE_REFUNDED"
+    REWARD_REDEEMED = "REWARD_REDEEMED"
+    POINTS_DONATED = "POINTS_DONATED"
+    ECO_ACTION_RECORDED = "ECO_ACTION_RECORDED"
+    CHECK_IN = "CHECK_IN"
+    TIER_REACHED = "TIER_REACHED"
+
+
+class DomainEvent(Model):
+    """A business fact that can move progress, recorded once (unique `source_key`) in the
+    transaction of the fact itself. `qualifying_points` is what it adds to (or, for a refund,
+    removes from) the member's tier qualification."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=32)
+    source_key = fields.CharField(max_length=200, unique=True)
+    occurred_at = fields.DatetimeField()
+    local_date = fields.DateField()
+    amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
+    quantity = fields.IntField(default=1)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    store_id = fields.IntField(null=True)
+    categories: fields.Field[list[str]] = fields.JSONField(default=list)
+    subject = fields.CharField(max_length=40, default="")  # the eco kind, or the tier reached
+    qualifying_points = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "domain_event"
+        indexes = (("member_id", "occurred_at"), ("member_id", "kind", "local_date"))
+
+
+class GoalType(enum.StrEnum):
+    COUNT = "COUNT"
+    SUM = "SUM"
+    DISTINCT_DAYS = "DISTINCT_DAYS"
+    STREAK_DAYS = "STREAK_DAYS"
+    STREAK_WEEKS = "STREAK_WEEKS"
+
+
+class WindowKind(enum.StrEnum):
+    FIXED = "FIXED"
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+
+
+class ChallengeStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class BadgeRule(enum.StrEnum):
+    CHALLENGE = "CHALLENGE"
+    FIRST_PURCHASE = "FIRST_PURCHASE"
+    FIRST_DONATION = "FIRST_DONATION"
+    PURCHASE_COUNT = "PURCHASE_COUNT"
+    TIER_REACHED = "TIER_REACHED"
+    STREAK_DAYS = "STREAK_DAYS"
+
+
+class Badge(Model):
+    """A badge in the catalog and the rule that earns it (a challenge, or a milestone)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=80, unique=True)
+    description = fields.TextField(default="")
+    image_url = fields.CharField(max_length=500, default="")
+    rule = fields.CharEnumField(BadgeRule, max_length=24)
+    threshold = fields.IntField(null=True)  # N purchases, N-day streak
+    # Higher levels of a counted badge: [10, 25] makes 5 / 10 / 25 purchases levels 1 / 2 / 3.
+    level_thresholds: fields.Field[list[int]] = fields.JSONField(default=list)
+    tier_name = fields.CharField(max_length=40, null=True)  # tier reached
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "badge"
+
+
+class MemberBadge(Model):
+    """A badge a member holds, once, with when it was earned."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="badges", on_delete=fields.CASCADE
+    )
+    badge: fields.ForeignKeyRelation[Badge] = fields.ForeignKeyField(
+        "models.Badge", related_name="holders", on_delete=fields.RESTRICT
+    )
+    level = fields.IntField(default=1)
+    awarded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_badge"
+        unique_together = (("member", "badge"),)
+
+
+class Challenge(Model):
+    """An admin-defined challenge: a goal over events matching a filter, within a fixed or a
+    recurring window counted in each member's own timezone."""
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=120)
+    description = fields.TextField(default="")
+    image_url = fields.CharField(max_length=500, default="")
+    goal_type = fields.CharEnumField(GoalType, max_length=16)
+    target = fields.DecimalField(max_digits=14, decimal_places=2)
+    event_kind = fields.CharEnumField(EventKind, max_length=32)
+    filter_channel = fields.CharEnumField(Channel, max_length=16, null=True)
+    filter_category = fields.CharField(max_length=40, null=True)
+    filter_store_id = fields.IntField(null=True)
+    filter_min_amount = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
+    filter_eco_kind = fields.CharField(max_length=40, null=True)
+    window_kind = fields.CharEnumField(WindowKind, max_length=16)
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField(null=True)
+    min_tier = fields.CharField(max_length=40, null=True)
+    reward_points = fields.IntField(default=0)
+    reward_badge: fields.ForeignKeyNullableRelation[Badge] = fields.ForeignKeyField(
+        "models.Badge", related_name="challenges", null=True, on_delete=fields.RESTRICT
+    )
+    max_completions = fields.IntField(default=1)
+    opt_in = fields.BooleanField(default=False)
+    hidden = fields.BooleanField(default=False)
+    freezes_per_week = fields.IntField(default=0)
+    status = fields.CharEnumField(ChallengeStatus, max_length=16, default=ChallengeStatus.ACTIVE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "challenge"
+
+
+class ChallengeProgress(Model):
+    """A member's progress in one window of a challenge (`window_key` is "fixed" or the local
+    day, week or month). Locked after the member's ledger account, before any reward row."""
+
+    id = fields.BigIntField(primary_key=True)
+    challenge: fields.ForeignKeyRelation[Challenge] = fields.ForeignKeyField(
+        "models.Challenge", related_name="progress", on_delete=fields.CASCADE
+    )
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="challenge_progress", on_delete=fields.CASCADE
+    )
+    window_key = fields.CharField(max_length=16)
+    current = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
+    days: fields.Field[list[str]] = fields.JSONField(default=list)
+    streak = fields.IntField(default=0)
+    last_period = fields.DateField(null=True)  # the last day (or week's Monday) of the streak
+    freezes_used: fields.Field[list[str]] = fields.JSONField(default=list)  # days bridged
+    completions = fields.IntField(default=0)
+    completed_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "challenge_progress"
+        unique_together = (("challenge", "member", "window_key"),)
+        indexes = (("member_id", "challenge_id"),)
+
+
+class ChallengeParticipant(Model):
+    """A member who joined an opt-in challenge (for all of its windows)."""
+
+    id = fields.BigIntField(primary_key=True)
+    challenge: fields.ForeignKeyRelation[Challenge] = fields.ForeignKeyField(
+        "models.Challenge", related_name="participants", on_delete=fields.CASCADE
+    )
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="challenges_joined", on_delete=fields.CASCADE
+    )
+    joined_at = fields.DatetimeField()
+
+    class Meta:
+        table = "challenge_participant"
+        unique_together = (("challenge", "member"),)
+
+
+class ChallengeCompletion(Model):
+    """One completion and its reward. The unique key makes a second award impossible."""
+
+    id = fields.BigIntField(primary_key=True)
+    challenge: fields.ForeignKeyRelation[Challenge] = fields.ForeignKeyField(
+        "models.Challenge", related_name="completions", on_delete=fields.CASCADE
+    )
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="challenge_completions", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()  # the member's nth completion in this window
+    window_key = fields.CharField(max_length=16)
+    points = fields.IntField(default=0)
+    entry_id = fields.BigIntField(null=True)
+    event_id = fields.BigIntField()
+    completed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "challenge_completion"
+        unique_together = (("challenge", "member", "window_key", "number"),)
+
+
+class EcoActionKind(Model):
+    """An admin-configured kind of eco action and the points each unit earns."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=120)
+    unit = fields.CharField(max_length=40, default="item")
+    points_per_unit = fields.IntField()
+    max_quantity = fields.IntField(default=100)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "eco_action_kind"
+
+
+class EcoAction(Model):
+    """An eco action recorded by a device or staff. The same external id from the same
+    recorder is the same action."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="eco_actions", on_delete=fields.RESTRICT
+    )
+    kind: fields.ForeignKeyRelation[EcoActionKind] = fields.ForeignKeyField(
+        "models.EcoActionKind", related_name="actions", on_delete=fields.RESTRICT
+    )
+    quantity = fields.IntField()
+    points = fields.BigIntField()
+    channel = fields.CharEnumField(Channel, max_length=16)
+    store_id = fields.IntField(null=True)
+    recorded_by = fields.CharField(max_length=32)
+    external_id = fields.CharField(max_length=128)
+    entry_id = fields.BigIntField(null=True)
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "eco_action"
+        unique_together = (("recorded_by", "external_id"),)

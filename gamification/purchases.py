@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from gamification import earning, ledger
+from gamification import domain_events, earning, ledger
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
@@ -173,6 +173,7 @@ async def record_purchase(
                 expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
             )
             purchase.entry_id = entry.id
+        await domain_events.purchase_recorded(account, purchase)
         purchase.balance_after = account.row.balance
         await purchase.save(using_db=conn, update_fields=["entry_id", "balance_after"])
         await ledger.save_account(account)
@@ -250,6 +251,7 @@ async def refund_purchase(
                 reference=ledger.Reference("purchase", str(locked.id), reason[:500]),
             )
             taken = -entry.points if entry else 0
+        await domain_events.purchase_refunded(account, locked, amount, max(due, 0))
         locked.refunded_amount = refunded
         locked.points_refunded = due_total
         await locked.save(using_db=conn, update_fields=["refunded_amount", "points_refunded"])

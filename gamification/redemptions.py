@@ -19,7 +19,7 @@ from typing import Any, Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
-from gamification import ledger
+from gamification import domain_events, ledger, tiers
 from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.idempotency import run_once
@@ -55,9 +55,8 @@ class RedemptionRequest:
 
 
 async def member_tier_allows(member_id: int, min_tier: str | None, conn: BaseDBAsyncClient) -> bool:
-    """Whether the member's tier is at least `min_tier`. A hook the tiers module fills: until
-    tiers exist, only rewards without a minimum tier can be redeemed."""
-    return min_tier is None
+    """Whether the member's tier ranks at least as high as `min_tier` (an unknown tier: no)."""
+    return await tiers.tier_at_least(member_id, min_tier, conn)
 
 
 def _period_start(period: LimitPeriod, now: datetime) -> datetime | None:
@@ -170,6 +169,9 @@ async def redeem_in(
         entry_id=entry.id,
         created_at=now,
         using_db=conn,
+    )
+    await domain_events.reward_redeemed(
+        account, redemption.id, request.member_id, points, request.channel, request.store_id
     )
     await ledger.save_account(account)
     return redemption

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from gamification.actors import Actor
+from gamification.realtime import Feed
 from schema.permissions import AuthenticationFailed, Forbidden
 from server.settings import Settings
 
@@ -26,6 +27,8 @@ class Context:
     request: Request | WebSocket | None = None
     response: Response | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+    # The process's real-time fan-out (subscriptions); None where nothing runs one (scripts).
+    feed: Feed | None = None
 
     def require_actor(self) -> Actor:
         """Raises AuthenticationFailed when the request carries no valid credential."""

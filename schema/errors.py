@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import strawberry
 from graphql import GraphQLError
 
@@ -14,6 +15,15 @@ from gamification.errors import ErrorCode as DomainErrorCode
 from gamification.errors import LoyaltyError
 
 logger = logging.getLogger("loyalty.graphql")
+
+# Lost, refused or shutting-down database connections (asyncpg is installed with the project).
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # tortoise's DBConnectionError, refused and reset sockets
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.exceptions.InterfaceError,  # "the underlying connection is closed"
+    asyncpg.exceptions.InternalClientError,
+)
 
 ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="Stable error codes.")
 
@@ -42,15 +52,38 @@ async def errors_of(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask anything that is not a deliberate, client-facing error; log it first."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError) or error.path is None:
-        # Errors about the request itself (syntax, validation, variable coercion).
-        return False
     if isinstance(original, LoyaltyError):
-        # A domain failure in a query (queries have no payload to carry it): expose its code.
+        # A domain failure in a query, or refusing a subscription (neither has a payload to
+        # carry it): expose its code.
         extensions: dict[str, Any] = {**(error.extensions or {}), "code": str(original.code)}
         if original.field:
             extensions["field"] = original.field
         error.extensions = extensions
         return False
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
+        # Errors about the request itself (syntax, validation, variable coercion).
+        return False
+    if is_unavailable(original):
+        # The database went away (a restart, a failover): say so, and that a retry with the
+        # same idempotency key is safe, in words that name no driver.
+        logger.warning("database unavailable in %s: %r", error.path, original)
+        error.message = UNAVAILABLE_MESSAGE
+        error.extensions = {"code": "UNAVAILABLE", "retryable": True}
+        return False
     logger.error("unexpected error in %s", error.path, exc_info=original)
     return True
+
+
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable; retry with the same idempotency key."
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is a lost or refused database connection."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the cause chain is short; bound it all the same
+        if seen is None:
+            return False
+        if isinstance(seen, _CONNECTION_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -7,9 +7,7 @@ from functools import partial
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     ParserCache,
     SchemaExtension,
@@ -23,16 +21,23 @@ from schema.causes.queries import CauseQueries
 from schema.causes.types import CauseType, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import should_mask_error
+from schema.gamification.mutations import GamificationMutations
+from schema.gamification.queries import GamificationQueries
 from schema.kiosk.mutations import KioskMutations
+from schema.kiosk.requests import RedemptionRequestMutations, RedemptionRequestSubscriptions
 from schema.kiosk.types import PointsHoldType
 from schema.leaderboards.extension import LeaderboardUpdates
 from schema.leaderboards.mutations import LeaderboardMutations
 from schema.leaderboards.queries import LeaderboardQueries
+from schema.limits import query_limits, without_suggestions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
 from schema.points.mutations import PointsMutations
 from schema.points.types import LedgerEntryType, PurchaseType
+from schema.rate_limits import limit_mutations
+from schema.realtime.extension import RealtimeNotices
+from schema.realtime.subscriptions import RealtimeSubscriptions
 from schema.relay import Node, resolve_node
 from schema.rewards.mutations import RewardMutations
 from schema.rewards.queries import RewardQueries
@@ -54,7 +59,15 @@ class NodeQueries:
 
 Query = merge_types(
     "Query",
-    (NodeQueries, MemberQueries, StoreQueries, RewardQueries, CauseQueries, LeaderboardQueries),
+    (
+        NodeQueries,
+        MemberQueries,
+        StoreQueries,
+        RewardQueries,
+        CauseQueries,
+        LeaderboardQueries,
+        GamificationQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -64,10 +77,15 @@ Mutation = merge_types(
         PointsMutations,
         RewardMutations,
         KioskMutations,
+        RedemptionRequestMutations,
         CauseMutations,
         LeaderboardMutations,
+        GamificationMutations,
     ),
 )
+Subscription = merge_types("Subscription", (RealtimeSubscriptions, RedemptionRequestSubscriptions))
+# Counted per call in Redis (see the module): logIn, signUp, redeemReward, recordPurchase, …
+limit_mutations(Mutation)
 
 NODE_TYPES = [
     MemberType,
@@ -85,9 +103,14 @@ NODE_TYPES = [
 
 
 class LoyaltySchema(strawberry.Schema):
+    hide_suggestions = False
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        if self.hide_suggestions:
+            for error in errors:
+                error.message = without_suggestions(error.message)
         # Strawberry logs every error with a traceback; ours are expected (auth, validation,
         # domain failures) and the unexpected ones are logged where they are masked
         # (schema.errors.should_mask_error), so there is nothing left to log here.
@@ -98,12 +121,21 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Factories, not instances: Strawberry builds extensions per request. The parser and
     # validation caches live at module level, keyed by size, so they survive across requests.
     extensions: list[Callable[[], SchemaExtension]] = [
+        *query_limits(settings),
         partial(MaskErrors, should_mask_error=should_mask_error),
         partial(ParserCache, maxsize=1024),
         partial(ValidationCache, maxsize=1024),
-        # After-commit leaderboard updates for every mutation (see the module).
+        # After commit, for every mutation: real-time notices (listed first so that they go
+        # out after the boards are updated), then the leaderboards (see the modules).
+        RealtimeNotices,
         LeaderboardUpdates,
     ]
-    if not settings.introspection_enabled:
-        extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-    return LoyaltySchema(query=Query, mutation=Mutation, types=NODE_TYPES, extensions=extensions)
+    schema = LoyaltySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=NODE_TYPES,
+        extensions=extensions,
+    )
+    schema.hide_suggestions = not settings.field_suggestions_enabled
+    return schema

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +20,8 @@ from gamification.holds import expire_holds
 from gamification.points import expire_points
 from server.database import close_database, database_is_reachable, init_database
 from server.graphql_app import LoyaltyGraphQL
+from server.limits import RequestTimeout
+from server.pubsub import Broker
 from server.redis import MEMORY_SCHEME, create_redis, redis_is_reachable
 from server.settings import Settings, get_settings
 
@@ -39,6 +43,13 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+    )
+
+
+async def realtimez(request: Request) -> JSONResponse:
+    """This process's real-time fan-out: channels, subscribers, queued notices, tasks."""
+    return JSONResponse(
+        {**request.app.state.broker.stats(), "tasks": len(asyncio.all_tasks())},
     )
 
 
@@ -78,6 +89,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
             # operator's tool there).
             await leaderboards.rebuild(app.state.redis)
+        # One Redis pub/sub connection for every subscription in this process.
+        app.state.broker = Broker(app.state.redis, queue_size=settings.realtime_queue_size)
+        await app.state.broker.start()
         expiry = (
             asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
             if settings.expiry_interval_seconds
@@ -90,18 +104,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await expiry
+            await app.state.broker.stop()
             await close_database()
             await app.state.redis.aclose()
 
     graphql = LoyaltyGraphQL(settings)
+    middleware = [Middleware(RequestTimeout, seconds=settings.request_timeout_seconds)]
+    if settings.allowed_origins:
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            ),
+        )
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/realtimez", realtimez),
         ],
         lifespan=lifespan,
+        middleware=middleware,
     )
     app.state.settings = settings
     return app

@@ -1,4 +1,4 @@
-"""The `loyalty` command: serve, migrate, seed, token, expire-points, expire-holds,
+"""The `loyalty` command: serve, migrate, seed, token, expire-points, expire-holds, evaluate-tiers,
 verify-ledger, rebuild-leaderboards, check-leaderboards, export-schema."""
 
 from __future__ import annotations
@@ -115,6 +115,21 @@ def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
             close()
 
     print(f"Expired {_with_database(settings, run)} points.")
+    return 0
+
+
+def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.tiers import evaluate_due_tiers
+
+    advance, close = _progress_bar("evaluating tiers")
+
+    async def run() -> int:
+        try:
+            return await evaluate_due_tiers(progress=advance)
+        finally:
+            close()
+
+    print(f"Evaluated {_with_database(settings, run)} ended qualification periods.")
     return 0
 
 
@@ -260,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     expire = sub.add_parser("expire-points", help="expire points past their date (exactly once)")
     expire.set_defaults(handler=cmd_expire_points)
+
+    tiers = sub.add_parser(
+        "evaluate-tiers", help="keep or lower tiers whose qualification period ended (once)"
+    )
+    tiers.set_defaults(handler=cmd_evaluate_tiers)
 
     holds = sub.add_parser("expire-holds", help="release till holds past their expiry (once)")
     holds.set_defaults(handler=cmd_expire_holds)

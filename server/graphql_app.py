@@ -38,6 +38,8 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Browsers send an Origin on the WebSocket handshake; others are refused (403).
+            allowed_origins=settings.allowed_origins,
         )
         self.settings = settings
 
@@ -61,6 +63,7 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         return Context(
             settings=self.settings,
             redis=request.app.state.redis,
+            feed=getattr(request.app.state, "broker", None),
             actor=actor,
             request=request,
             response=response if isinstance(response, Response) else None,

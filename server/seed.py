@@ -202,9 +202,11 @@ async def seed_demo_program() -> SeedReport:
             timezone=rng.choice(_ZONES),
             marketing_consent=rng.random() < 0.5,
         )
+    await seed_gamification()  # before the history, so that purchases move tiers and challenges
     await _seed_points_history(rng, by_code)
     await seed_rewards()
     await seed_causes()
+    await seed_member_activity()
     return SeedReport(
         stores=await Store.all().count(),
         devices=await Device.all().count(),
@@ -301,3 +303,214 @@ async def seed_causes() -> None:
         except InsufficientPoints:
             # A demo member short of points does not donate; a rerun is refused the same way.
             continue
+
+
+# Tiers, eco action kinds, badges and challenges (appended, with their own imports).
+from gamification import badges as badges_catalog  # noqa: E402
+from gamification import challenges as challenge_catalog  # noqa: E402
+from gamification import eco_actions, tiers  # noqa: E402
+from gamification.errors import LoyaltyError, Refused  # noqa: E402
+from gamification.models import (  # noqa: E402
+    Badge,
+    BadgeRule,
+    Challenge,
+    EventKind,
+    GoalType,
+    WindowKind,
+)
+
+_TIERS = [
+    tiers.TierInput("Seedling", 0, 0, Decimal("1"), "Welcome to the program.", ()),
+    tiers.TierInput(
+        "Sprout",
+        1,
+        300,
+        Decimal("1.25"),
+        "25% more points and a birthday gift.",
+        ("birthday_gift",),
+    ),
+    tiers.TierInput(
+        "Oak",
+        2,
+        1000,
+        Decimal("1.5"),
+        "50% more points, free shipping, a birthday gift and early access to sales.",
+        ("free_shipping", "birthday_gift", "early_access"),
+    ),
+]
+_ECO_KINDS = [
+    ("recycling", "Bottle recycling", "bottle", 2, 200),
+    ("refill", "Refill station", "refill", 10, 20),
+    ("byo_bag", "Bring your own bag", "bag", 5, 5),
+]
+_BADGES = [
+    badges_catalog.BadgeInput("First basket", BadgeRule.FIRST_PURCHASE, "Your first purchase."),
+    badges_catalog.BadgeInput("Regular", BadgeRule.PURCHASE_COUNT, "Five purchases.", threshold=5),
+    badges_catalog.BadgeInput("Kind heart", BadgeRule.FIRST_DONATION, "Your first donation."),
+    badges_catalog.BadgeInput(
+        "Mighty oak", BadgeRule.TIER_REACHED, "Reached Oak.", tier_name="Oak"
+    ),
+    badges_catalog.BadgeInput("Seven days", BadgeRule.STREAK_DAYS, "A 7-day streak.", threshold=7),
+    badges_catalog.BadgeInput("Recycling hero", BadgeRule.CHALLENGE, "Recycled 20 bottles."),
+]
+
+
+def _challenges(now: datetime, hero_badge: int) -> list[challenge_catalog.ChallengeInput]:
+    start = now - timedelta(days=150)
+    end = now + timedelta(days=365)
+
+    def challenge(
+        title: str,
+        goal: GoalType,
+        target: int,
+        kind: EventKind,
+        window: WindowKind,
+        reward: int,
+        **extra: object,
+    ) -> challenge_catalog.ChallengeInput:
+        return challenge_catalog.ChallengeInput(
+            title=title,
+            goal_type=goal,
+            target=Decimal(target),
+            event_kind=kind.value,
+            window_kind=window,
+            starts_at=start,
+            ends_at=end if window is WindowKind.FIXED else None,
+            reward_points=reward,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    purchase, eco = EventKind.PURCHASE_RECORDED, EventKind.ECO_ACTION_RECORDED
+    return [
+        challenge(
+            "Three visits this week",
+            GoalType.COUNT,
+            3,
+            purchase,
+            WindowKind.WEEKLY,
+            50,
+            description="Shop three times in one week (Monday to Sunday, your time).",
+        ),
+        challenge(
+            "Big basket month",
+            GoalType.SUM,
+            200,
+            purchase,
+            WindowKind.MONTHLY,
+            100,
+            description="Spend 200 EUR this month.",
+        ),
+        challenge(
+            "Organic explorer",
+            GoalType.DISTINCT_DAYS,
+            4,
+            purchase,
+            WindowKind.MONTHLY,
+            80,
+            filter_category="organic",
+            description="Buy organic on four different days this month.",
+        ),
+        challenge(
+            "Daily check-in streak",
+            GoalType.STREAK_DAYS,
+            7,
+            EventKind.CHECK_IN,
+            WindowKind.FIXED,
+            70,
+            freezes_per_week=1,
+            description="Open the app seven days in a row (one missed day a week is forgiven).",
+        ),
+        challenge(
+            "Recycle 20 bottles",
+            GoalType.SUM,
+            20,
+            eco,
+            WindowKind.WEEKLY,
+            60,
+            filter_eco_kind="recycling",
+            opt_in=True,
+            reward_badge_id=hero_badge,
+            description="Bring 20 bottles to a recycling machine this week.",
+        ),
+        challenge(
+            "Refill regular",
+            GoalType.STREAK_WEEKS,
+            4,
+            eco,
+            WindowKind.FIXED,
+            120,
+            filter_eco_kind="refill",
+            opt_in=True,
+            description="Use a refill station four weeks in a row.",
+        ),
+        challenge(
+            "A kind surprise",
+            GoalType.COUNT,
+            1,
+            EventKind.POINTS_DONATED,
+            WindowKind.FIXED,
+            25,
+            hidden=True,
+            description="Revealed to those who donated.",
+        ),
+    ]
+
+
+async def seed_gamification() -> None:
+    """The tier ladder, eco action kinds, badges and seven challenges (every goal type, one eco,
+    two streaks, one hidden). Found by name or title, so reruns add nothing."""
+    for tier in _TIERS:
+        await tiers.define_tier(tier)
+    for code, name, unit, points_per_unit, max_quantity in _ECO_KINDS:
+        await eco_actions.define_kind(
+            code=code,
+            name=name,
+            unit=unit,
+            points_per_unit=points_per_unit,
+            max_quantity=max_quantity,
+        )
+    for badge in _BADGES:
+        if not await Badge.filter(name=badge.name).exists():
+            await badges_catalog.create_badge(badge)
+    hero = await Badge.get(name="Recycling hero")
+    for definition in _challenges(datetime.now(UTC), hero.id):
+        if not await Challenge.filter(title=definition.title).exists():
+            await challenge_catalog.create_challenge(definition)
+
+
+async def seed_member_activity() -> None:
+    """The demo member joins the eco challenges, checks in on the last five days and recycles
+    at a kiosk. Replays (and refusals) make reruns no-ops."""
+    demo = await Member.get_or_none(email=DEMO_MEMBER_EMAIL)
+    kiosk = (
+        await Device.filter(channel=Channel.KIOSK, revoked_at__isnull=True).order_by("id").first()
+    )
+    if demo is None or kiosk is None:
+        return
+    now = datetime.now(UTC)
+    for challenge in await Challenge.filter(opt_in=True, hidden=False):
+        try:
+            await challenge_catalog.join_challenge(
+                actor=Actor(kind=ActorKind.MEMBER, id=demo.id), challenge_id=challenge.id
+            )
+        except LoyaltyError:
+            continue  # joined on an earlier run
+    for days_ago in range(5, 0, -1):
+        try:
+            await eco_actions.check_in(member_id=demo.id, now=now - timedelta(days=days_ago))
+        except Refused:
+            continue
+    kiosk_actor = Actor(
+        kind=ActorKind.DEVICE,
+        id=kiosk.id,
+        store_id=kiosk.store_id,  # type: ignore[attr-defined]
+        channel=kiosk.channel,
+    )
+    for n, (kind, quantity) in enumerate([("recycling", 8), ("refill", 1), ("recycling", 6)]):
+        await eco_actions.record_eco_action(
+            actor=kiosk_actor,
+            member_id=demo.id,
+            kind_code=kind,
+            quantity=quantity,
+            external_id=f"seed-eco-{n}",
+        )

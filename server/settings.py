@@ -23,6 +23,11 @@ class Environment(enum.StrEnum):
     PRODUCTION = "production"
 
 
+class TierWindow(enum.StrEnum):
+    ROLLING_12_MONTHS = "rolling_12_months"
+    CALENDAR_YEAR = "calendar_year"
+
+
 class InsecureConfiguration(RuntimeError):
     """The settings are unsafe for the chosen environment; the service must not start."""
 
@@ -68,15 +73,56 @@ class Settings(BaseSettings):
     leaderboard_max_neighbours: int = Field(default=25, ge=1, le=500)
     max_follows: int = Field(default=500, ge=1, le=100_000)
 
+    # Tiers. Qualifying points count over a rolling 12 months or the calendar year; a member
+    # whose points fell short keeps the tier `tier_grace_days` past the period's end, then
+    # drops one tier. Challenge bonuses qualify only when `tier_bonus_points_qualify`.
+    tier_window: TierWindow = TierWindow.ROLLING_12_MONTHS
+    tier_grace_days: int = Field(default=0, ge=0, le=365)
+    tier_bonus_points_qualify: bool = False
+
+    # Real-time (GraphQL subscriptions). Each subscriber's queue holds at most this many
+    # notices (a slow client skips to the latest); a board pushes at most one update per
+    # interval; a kiosk's redemption request waits this long for the member's answer.
+    realtime_queue_size: int = Field(default=32, ge=1, le=10_000)
+    realtime_leaderboard_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    realtime_leaderboard_top_max: int = Field(default=50, ge=1, le=500)
+    redemption_request_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+
     # GraphQL.
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production
 
+    # Query abuse limits (see the README's Security section). Batching (a JSON list of
+    # operations in one request) is off: every operation comes in its own request.
+    query_max_depth: int = Field(default=12, ge=2, le=100)
+    query_max_aliases: int = Field(default=20, ge=0, le=1000)
+    query_max_tokens: int = Field(default=1000, ge=50, le=100_000)
+    # Checked before parsing, in constant time: the lexer costs ~15 µs a token.
+    query_max_length: int = Field(default=10_000, ge=100, le=1_000_000)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    field_suggestions: bool | None = None  # None: on in development, off in production
+
+    # Browser origins allowed to call the API (CORS) and to open its WebSocket. Empty: none
+    # (same-origin and non-browser clients are unaffected).
+    allowed_origins: Annotated[list[str], NoDecode] = []
+
+    # Rate limits on the sensitive mutations, per operation (an alias or a batch counts each
+    # call), in a fixed window kept in Redis so that every process shares the counts. Over a
+    # limit the call fails with RATE_LIMITED and `retryAfter` seconds. 0 turns a limit off.
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    rate_limit_per_member: int = Field(default=30, ge=0)
+    rate_limit_per_device: int = Field(default=600, ge=0)
+    rate_limit_per_address: int = Field(default=600, ge=0)
+    # logIn and signUp have no caller yet: the address is all there is to count.
+    rate_limit_sign_in_per_address: int = Field(default=20, ge=0)
+
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, data: object) -> object:
-        if isinstance(data, dict) and "jwt_algorithms" in data:
-            data["jwt_algorithms"] = _comma_separated(data["jwt_algorithms"])
+        if isinstance(data, dict):
+            for name in ("jwt_algorithms", "allowed_origins"):
+                if name in data:
+                    data[name] = _comma_separated(data[name])
         return data
 
     @property
@@ -92,6 +138,13 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return not self.is_production
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        """graphql-core's "Did you mean ...?" hints, which spell out the schema."""
+        if self.field_suggestions is None:
+            return not self.is_production
+        return self.field_suggestions and not self.is_production
 
     @property
     def uses_postgres(self) -> bool:

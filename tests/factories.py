@@ -150,6 +150,7 @@ async def create_purchase(
     amount: str = "10.00",
     currency: str = "EUR",
     external_id: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> Purchase:
     """A purchase recorded through the use case (points credited), by a new kiosk unless told."""
     device = recorded_by or await create_device(channel=Channel.KIOSK)
@@ -164,7 +165,7 @@ async def create_purchase(
             channel=device.channel,
             store_id=device.store_id,  # type: ignore[attr-defined]
             external_id=external_id or f"receipt-{n}",
-            occurred_at=datetime.now(UTC),
+            occurred_at=occurred_at or datetime.now(UTC),
         ),
         idempotency_key=f"factory-purchase-{n}",
     )
@@ -351,3 +352,82 @@ async def donate(
         idempotency_key=key or f"factory-donation-{next(_sequence)}",
     )
     return result.donation
+
+
+# Gamification factories (appended, like the sections above).
+from gamification import badges as badges_service  # noqa: E402
+from gamification import challenges as challenges_service  # noqa: E402
+from gamification import eco_actions as eco_service  # noqa: E402
+from gamification import tiers as tiers_service  # noqa: E402
+from gamification.models import (  # noqa: E402
+    Badge,
+    BadgeRule,
+    Challenge,
+    EcoActionKind,
+    EventKind,
+    GoalType,
+    Tier,
+    WindowKind,
+)
+
+
+async def create_tier_ladder() -> list[Tier]:
+    """Bronze (0, ×1), Silver (100, ×1.5), Gold (500, ×2)."""
+    ladder = [("Bronze", 0, 0, "1"), ("Silver", 1, 100, "1.5"), ("Gold", 2, 500, "2")]
+    return [
+        await tiers_service.define_tier(
+            tiers_service.TierInput(
+                name=name, rank=rank, threshold=threshold, earn_multiplier=Decimal(multiplier)
+            )
+        )
+        for name, rank, threshold, multiplier in ladder
+    ]
+
+
+async def create_challenge(
+    *,
+    title: str | None = None,
+    goal_type: GoalType = GoalType.COUNT,
+    target: str = "2",
+    event_kind: EventKind = EventKind.CHECK_IN,
+    window_kind: WindowKind = WindowKind.FIXED,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    **fields: Any,
+) -> Challenge:
+    """A challenge through the admin use case, fixed from 2026-01-01 to 2030 unless told;
+    `fields` are any other `ChallengeInput` fields."""
+    return await challenges_service.create_challenge(
+        challenges_service.ChallengeInput(
+            title=title or f"Challenge {next(_sequence)}",
+            goal_type=goal_type,
+            target=Decimal(target),
+            event_kind=event_kind.value,
+            window_kind=window_kind,
+            starts_at=starts_at or datetime(2026, 1, 1, tzinfo=UTC),
+            ends_at=ends_at
+            if ends_at is not None or window_kind is not WindowKind.FIXED
+            else datetime(2030, 1, 1, tzinfo=UTC),
+            **fields,
+        )
+    )
+
+
+async def create_badge(
+    *, name: str | None = None, rule: BadgeRule = BadgeRule.CHALLENGE, **fields: Any
+) -> Badge:
+    return await badges_service.create_badge(
+        badges_service.BadgeInput(name=name or f"Badge {next(_sequence)}", rule=rule, **fields)
+    )
+
+
+async def create_eco_kind(
+    *, code: str = "recycling", points_per_unit: int = 5, max_quantity: int = 50
+) -> EcoActionKind:
+    return await eco_service.define_kind(
+        code=code, name=code.title(), points_per_unit=points_per_unit, max_quantity=max_quantity
+    )
+
+
+async def check_in(*, member: Member, at: datetime) -> None:
+    await eco_service.check_in(member_id=member.id, now=at)

@@ -10,6 +10,7 @@ from gamification import models
 from gamification.actors import Actor
 from schema.causes.member_fields import MemberCauseFields
 from schema.context import Info
+from schema.gamification.member_fields import MemberGamificationFields
 from schema.leaderboards.member_fields import MemberLeaderboardFields
 from schema.points.member_fields import MemberPointsFields
 from schema.relay import Node, register_node, to_global_id
@@ -20,7 +21,12 @@ Role = strawberry.enum(models.Role, name="Role")
 
 @strawberry.type(name="Member", description="A member's own profile. Only they and admins see it.")
 class MemberType(
-    Node, MemberPointsFields, MemberRewardFields, MemberCauseFields, MemberLeaderboardFields
+    Node,
+    MemberPointsFields,
+    MemberRewardFields,
+    MemberCauseFields,
+    MemberLeaderboardFields,
+    MemberGamificationFields,
 ):
     display_name: str
     email: str

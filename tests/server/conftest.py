@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def service_env(settings: Settings) -> dict[str, str]:
         LOYALTY_DATABASE_URL=settings.database_url,
         LOYALTY_REDIS_URL=settings.redis_url,
         LOYALTY_JWT_SECRET=TEST_JWT_SECRET,
+        # Concurrency tests send hundreds of calls from one member and one address: far over
+        # the rate limits, which have tests of their own (tests/schema/test_rate_limits.py).
+        LOYALTY_RATE_LIMIT_PER_MEMBER="0",
+        LOYALTY_RATE_LIMIT_PER_DEVICE="0",
+        LOYALTY_RATE_LIMIT_PER_ADDRESS="0",
+        LOYALTY_RATE_LIMIT_SIGN_IN_PER_ADDRESS="0",
     )
     return env
 
@@ -75,6 +82,13 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
 @pytest.fixture(scope="session")
 def live_server(app: Starlette, service_env: dict[str, str]) -> Iterator[LiveServer]:
     """uvicorn serving the app in its own process. `app` comes first: it migrates the database."""
+    with run_server(service_env) as server:
+        yield server
+
+
+@contextmanager
+def run_server(env: dict[str, str]) -> Iterator[LiveServer]:
+    """Another uvicorn process, with `env` (e.g. `service_env` plus some settings)."""
     server = LiveServer(host="127.0.0.1", port=_free_port())
     with tempfile.NamedTemporaryFile(prefix="loyalty-uvicorn-", suffix=".log") as log:
         process = subprocess.Popen(
@@ -91,7 +105,7 @@ def live_server(app: Starlette, service_env: dict[str, str]) -> Iterator[LiveSer
                 "--no-access-log",
             ],
             cwd=_PROJECT_ROOT,
-            env=service_env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

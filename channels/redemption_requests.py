@@ -1,0 +1,397 @@
+"""Kiosk asks, member confirms: a kiosk asks a member (by card number or member id) to redeem a
+reward or an amount of points; the member's app shows the request and the member approves or
+declines it; the kiosk watches its status until APPROVED (with the redemption), DECLINED,
+EXPIRED (no answer within `redemption_request_timeout_seconds`) or FAILED (approved, but the
+redemption was refused: too few points, out of stock …).
+
+State lives in Redis, not in the database: a request is short-lived and only its redemption is
+a business fact (that goes through `gamification.redemptions.redeem`, like every channel).
+
+- `rr:<id>`, a HASH: the request and its `status`, `version` (+1 per change); it expires
+  `RETENTION` after its deadline, so the kiosk can still read the outcome for a while.
+- `rr:ref:<device id>:<reference>`: the request a kiosk's own reference made, so a kiosk that
+  retries gets its first request back (same TTL).
+- `rr:member:<member id>`, a ZSET of the member's requests by deadline (what a newly opened
+  app shows).
+
+Every change of status is one WATCH/MULTI/EXEC on the request's hash that checks the status it
+read is still there: of an approval and an expiry racing at the deadline, exactly one commits
+and the other reads the outcome. An approval moves PENDING to APPROVING first, then redeems
+with an idempotency key derived from the request id, then records APPROVED: if the process
+dies in between, approving again finishes the same redemption, never a second one.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from channels.policies import store_action_origin
+from gamification import ledger, realtime, redemptions
+from gamification.actors import Actor, ActorKind
+from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
+from gamification.models import Channel, Member, Reward
+from server.settings import Settings
+
+RETENTION: Final = timedelta(hours=1)
+MAX_REFERENCE: Final = 64
+_ATTEMPTS: Final = 50
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    APPROVING = "APPROVING"  # approved; the redemption is being made
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"  # approved, but the redemption was refused
+
+    @property
+    def final(self) -> bool:
+        return self not in (RequestStatus.PENDING, RequestStatus.APPROVING)
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionRequest:
+    id: str
+    member_id: int
+    device_id: int
+    store_id: int
+    reward_id: int | None
+    reward_name: str
+    points: int  # the reward's cost, or the amount of points asked for
+    reference: str
+    status: RequestStatus
+    version: int
+    created_at: datetime
+    expires_at: datetime
+    redemption_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def encode(self) -> dict[Any, Any]:  # str -> str; Any for redis-py's Mapping types
+        return {
+            name: (
+                value.isoformat()
+                if isinstance(value, datetime)
+                else ""
+                if value is None
+                else str(value)
+            )
+            for name, value in asdict(self).items()
+        }
+
+    @classmethod
+    def decode(cls, raw: dict[str, str]) -> RedemptionRequest:
+        def number(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        return cls(
+            id=raw["id"],
+            member_id=int(raw["member_id"]),
+            device_id=int(raw["device_id"]),
+            store_id=int(raw["store_id"]),
+            reward_id=number("reward_id"),
+            reward_name=raw.get("reward_name", ""),
+            points=int(raw["points"]),
+            reference=raw["reference"],
+            status=RequestStatus(raw["status"]),
+            version=int(raw["version"]),
+            created_at=datetime.fromisoformat(raw["created_at"]),
+            expires_at=datetime.fromisoformat(raw["expires_at"]),
+            redemption_id=number("redemption_id"),
+            error_code=raw.get("error_code") or None,
+            error_message=raw.get("error_message") or None,
+        )
+
+    def notices(self) -> list[realtime.Notice]:
+        """For the member's app (their own stream) and for the kiosk (the request's channel)."""
+        data = self.encode()
+        return [
+            realtime.member_notice(
+                self.member_id, realtime.Topic.REDEMPTION_REQUEST, self.version, data
+            ),
+            realtime.Notice(
+                realtime.request_channel(self.id), realtime.Topic.REQUEST_STATUS, self.version, data
+            ),
+        ]
+
+
+def _key(request_id: str) -> str:
+    return f"rr:{request_id}"
+
+
+def _reference_key(device_id: int, reference: str) -> str:
+    return f"rr:ref:{device_id}:{reference}"
+
+
+def _member_key(member_id: int) -> str:
+    return f"rr:member:{member_id}"
+
+
+def _valid_id(request_id: str) -> bool:
+    try:
+        return uuid.UUID(request_id).hex == request_id
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+async def get_request(redis: Redis, request_id: str) -> RedemptionRequest | None:
+    if not _valid_id(request_id):
+        return None
+    raw: Any = await redis.hgetall(_key(request_id))
+    return RedemptionRequest.decode(raw) if raw else None
+
+
+async def _find_member(card_number: str | None, member_id: int | None) -> Member:
+    if (card_number is None) == (member_id is None):
+        raise InvalidInput("Name the member by card number or by member ID", field="cardNumber")
+    if card_number is not None:
+        number = card_number.strip().replace(" ", "")
+        member = await Member.get_or_none(card_number=number) if 0 < len(number) <= 20 else None
+    else:
+        member = await Member.get_or_none(id=member_id) if 0 < (member_id or 0) < 2**31 else None
+    if member is None:
+        raise NotFound("No such member", code=ErrorCode.UNKNOWN_MEMBER, field="cardNumber")
+    return member
+
+
+async def _what(reward_id: int | None, points: int | None, now: datetime) -> tuple[str, int]:
+    """The reward's name and cost, or ("", points). Raises InvalidInput, NotFound, Refused."""
+    if (reward_id is None) == (points is None):
+        raise InvalidInput("Give either a reward or an amount of points", field="rewardId")
+    if reward_id is None:
+        assert points is not None
+        if not 0 < points <= ledger.MAX_POINTS_PER_ENTRY:
+            raise InvalidInput(
+                f"points must be between 1 and {ledger.MAX_POINTS_PER_ENTRY}",
+                code=ErrorCode.INVALID_AMOUNT,
+                field="points",
+            )
+        return "", points
+    reward = await Reward.get_or_none(id=reward_id) if 0 < reward_id < 2**31 else None
+    if reward is None:
+        raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
+    redemptions.check_reward_offered(reward, Channel.KIOSK, now)
+    return reward.name, reward.cost_points
+
+
+async def request_redemption(
+    *,
+    redis: Redis,
+    actor: Actor,
+    card_number: str | None,
+    member_id: int | None,
+    reward_id: int | None,
+    points: int | None,
+    reference: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[RedemptionRequest, bool]:
+    """A kiosk asks a member to approve a redemption; return (request, replayed). The same
+    kiosk with the same `reference` gets its first request back.
+
+    Raises Refused(CHANNEL_MISMATCH) for anything but a kiosk, InvalidInput, NotFound
+    (UNKNOWN_MEMBER, REWARD_NOT_FOUND), Refused (REWARD_INACTIVE, REWARD_NOT_AVAILABLE,
+    WRONG_CHANNEL), Conflict(IDEMPOTENCY_KEY_REUSED) for a reference reused for another ask.
+    """
+    if actor.kind is not ActorKind.DEVICE or actor.channel is not Channel.KIOSK:
+        raise Refused(
+            "Only kiosks ask members to redeem", code=ErrorCode.CHANNEL_MISMATCH, field="channel"
+        )
+    _, store_id = store_action_origin(actor, channel=Channel.KIOSK, store_id=None)
+    reference = reference.strip()
+    if not 0 < len(reference) <= MAX_REFERENCE:
+        raise InvalidInput(f"reference must be 1 to {MAX_REFERENCE} characters", field="reference")
+    now = now or datetime.now(UTC)
+    member = await _find_member(card_number, member_id)
+    reward_name, cost = await _what(reward_id, points, now)
+    request = RedemptionRequest(
+        id=uuid.uuid4().hex,
+        member_id=member.id,
+        device_id=actor.id,
+        store_id=store_id,
+        reward_id=reward_id,
+        reward_name=reward_name,
+        points=cost,
+        reference=reference,
+        status=RequestStatus.PENDING,
+        version=1,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
+    )
+    keep_until = request.expires_at + RETENTION
+    claimed = await redis.set(
+        _reference_key(actor.id, reference), request.id, nx=True, exat=keep_until
+    )
+    if not claimed:
+        first_id = await redis.get(_reference_key(actor.id, reference))
+        first = await get_request(redis, str(first_id)) if first_id else None
+        if first is None:
+            raise Conflict("This reference was used already", field="reference")
+        asked = (member.id, reward_id, None if reward_id is not None else points)
+        if (
+            first.member_id,
+            first.reward_id,
+            first.points if first.reward_id is None else None,
+        ) != asked:
+            raise Conflict(
+                "This reference was used for another request",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                field="reference",
+            )
+        return first, True
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(_key(request.id), mapping=request.encode())
+        pipe.expireat(_key(request.id), keep_until)
+        pipe.zadd(_member_key(member.id), {request.id: request.expires_at.timestamp()})
+        pipe.zremrangebyscore(_member_key(member.id), "-inf", (now - RETENTION).timestamp())
+        pipe.expireat(_member_key(member.id), keep_until)
+        await pipe.execute()
+    await realtime.publish(redis, request.notices())
+    return request, False
+
+
+async def pending_requests(
+    redis: Redis, member_id: int, *, now: datetime | None = None
+) -> list[RedemptionRequest]:
+    """The member's requests still waiting for an answer, oldest first."""
+    now = now or datetime.now(UTC)
+    ids: Any = await redis.zrangebyscore(_member_key(member_id), now.timestamp(), "+inf")
+    found = [await get_request(redis, request_id) for request_id in ids]
+    return [r for r in found if r is not None and r.status is RequestStatus.PENDING]
+
+
+async def _change(
+    redis: Redis,
+    request_id: str,
+    decide: Callable[[RedemptionRequest], RedemptionRequest | None],
+) -> tuple[RedemptionRequest, bool]:
+    """Apply `decide` to the request as it is, atomically; return (request, changed).
+    `decide` returns the new request, or None to leave it. Raises NotFound."""
+    key = _key(request_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        for _ in range(_ATTEMPTS):
+            try:
+                await pipe.watch(key)
+                raw: Any = await pipe.hgetall(key)
+                if not raw:
+                    raise NotFound(
+                        "No such request", code=ErrorCode.REQUEST_NOT_FOUND, field="requestId"
+                    )
+                current = RedemptionRequest.decode(raw)
+                changed = decide(current)
+                if changed is None:
+                    await pipe.unwatch()
+                    return current, False
+                changed = replace(changed, version=current.version + 1)
+                pipe.multi()
+                pipe.hset(key, mapping=changed.encode())
+                await pipe.execute()
+                await realtime.publish(redis, changed.notices())
+                return changed, True
+            except WatchError:
+                continue
+    raise WatchError(f"redemption request {request_id} kept changing")
+
+
+async def expire_if_due(
+    redis: Redis, request_id: str, *, now: datetime | None = None
+) -> RedemptionRequest:
+    """Mark a pending request past its deadline EXPIRED (once); return it as it now is."""
+    now = now or datetime.now(UTC)
+
+    def expire(current: RedemptionRequest) -> RedemptionRequest | None:
+        if current.status is RequestStatus.PENDING and now >= current.expires_at:
+            return replace(current, status=RequestStatus.EXPIRED)
+        return None
+
+    request, _ = await _change(redis, request_id, expire)
+    return request
+
+
+async def respond(
+    *,
+    redis: Redis,
+    actor: Actor,
+    request_id: str,
+    approve: bool,
+    now: datetime | None = None,
+) -> RedemptionRequest:
+    """The member answers their request. Approving redeems through the one redemption core,
+    exactly once however often it is repeated; answering again the same way returns the
+    outcome.
+
+    Raises NotFound(REQUEST_NOT_FOUND) for a request that is not the caller's,
+    Refused(REQUEST_EXPIRED) after the deadline, Refused(REQUEST_ANSWERED) once answered
+    otherwise.
+    """
+    found = await get_request(redis, request_id)
+    if found is None or actor.kind is ActorKind.DEVICE or found.member_id != actor.id:
+        raise NotFound("No such request", code=ErrorCode.REQUEST_NOT_FOUND, field="requestId")
+    now = now or datetime.now(UTC)
+
+    def answer(current: RedemptionRequest) -> RedemptionRequest | None:
+        if current.status is RequestStatus.PENDING:
+            if now >= current.expires_at:
+                return replace(current, status=RequestStatus.EXPIRED)
+            status = RequestStatus.APPROVING if approve else RequestStatus.DECLINED
+            return replace(current, status=status)
+        return None
+
+    request, _ = await _change(redis, request_id, answer)
+    approving = {RequestStatus.APPROVING, RequestStatus.APPROVED, RequestStatus.FAILED}
+    if approve and request.status in approving:
+        if request.status is RequestStatus.APPROVING:
+            return await _redeem(redis, actor, request)
+        return request
+    if not approve and request.status is RequestStatus.DECLINED:
+        return request
+    if request.status is RequestStatus.EXPIRED:
+        raise Refused("This request has expired", code=ErrorCode.REQUEST_EXPIRED, field="requestId")
+    raise Refused(
+        f"This request was answered already ({request.status.value.lower()})",
+        code=ErrorCode.REQUEST_ANSWERED,
+        field="requestId",
+    )
+
+
+async def _redeem(redis: Redis, actor: Actor, request: RedemptionRequest) -> RedemptionRequest:
+    outcome: dict[str, Any]
+    try:
+        redemption, _ = await redemptions.redeem(
+            actor=actor,
+            request=redemptions.RedemptionRequest(
+                member_id=request.member_id,
+                channel=Channel.KIOSK,
+                reward_id=request.reward_id,
+                points=None if request.reward_id is not None else request.points,
+                store_id=request.store_id,
+                device_id=request.device_id,
+            ),
+            idempotency_key=f"redemption-request:{request.id}",
+            operation="respondToRedemptionRequest",
+        )
+    except LoyaltyError as error:
+        outcome = {
+            "status": RequestStatus.FAILED,
+            "error_code": str(error.code),
+            "error_message": error.message,
+        }
+    else:
+        outcome = {"status": RequestStatus.APPROVED, "redemption_id": redemption.id}
+
+    def record(current: RedemptionRequest) -> RedemptionRequest | None:
+        if current.status is not RequestStatus.APPROVING:
+            return None  # recorded by an earlier attempt
+        return replace(current, **outcome)
+
+    done, _ = await _change(redis, request.id, record)
+    return done

@@ -1,0 +1,1 @@
+"""GraphQL for tiers, challenges, eco actions, check-ins and badges."""

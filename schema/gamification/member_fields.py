@@ -1,0 +1,56 @@
+"""The gamification fields of `Member`: tier, challenges and badges. Only the member and admins
+reach them, because only they can reach the `Member` object (see `schema.members.types`)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gamification import badges, tiers
+from gamification import models as m
+from schema.context import Info
+from schema.gamification.queries import challenge_connection
+from schema.gamification.types import (
+    BadgeType,
+    ChallengeStatus,
+    ChallengeType,
+    HeldBadge,
+    MemberTier,
+)
+from schema.relay import Connection
+
+
+@strawberry.type
+class MemberGamificationFields:
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="The tier held, the next one, progress and history.")
+    async def tier(self) -> MemberTier:
+        found = await tiers.progress(self.pk)
+        changes = await tiers.history(self.pk)
+        names = {t.id: t.name for t in await tiers.ladder()}
+        return MemberTier.of(found, changes, names)
+
+    @strawberry.field(description="Challenges the member can see, with their progress.")
+    async def challenges(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        status: ChallengeStatus = m.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
+    ) -> Connection[ChallengeType]:
+        return await challenge_connection(info, self.pk, first, after, status, as_admin=False)
+
+    @strawberry.field(description="The badges the member holds, newest first.")
+    async def badges(self) -> list[HeldBadge]:
+        held = await badges.held_by(self.pk)
+        if not held:
+            return []
+        catalog = {entry.badge.id: entry for entry in await badges.catalog()}
+        return [
+            HeldBadge(
+                badge=BadgeType.of(catalog[h.badge_id]),  # type: ignore[attr-defined]
+                level=h.level,
+                awarded_at=h.awarded_at,
+            )
+            for h in held
+        ]

@@ -1,0 +1,91 @@
+"""The tier ladder, the challenges with the caller's progress, and the badge catalog."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gamification import badges, challenges, tiers
+from gamification import models as m
+from schema.context import Info
+from schema.gamification.types import BadgeType, ChallengeStatus, ChallengeType, TierType
+from schema.relay import Connection, page_args, register_node
+
+
+async def challenge_connection(
+    info: Info,
+    member_id: int | None,
+    first: int,
+    after: str | None,
+    status: m.ChallengeStatus,
+    *,
+    as_admin: bool,
+) -> Connection[ChallengeType]:
+    first, after_id = page_args(info, first, after)
+    page = await challenges.visible_challenges(
+        member_id,
+        first=first,
+        after_id=after_id,
+        status=m.ChallengeStatus(status),
+        include_hidden=as_admin,
+    )
+    views = (
+        {v.challenge.id: v for v in await challenges.views_for(member_id, page.items)}
+        if member_id is not None
+        else {}
+    )
+    return Connection[ChallengeType].of(
+        page, lambda c: ChallengeType.from_model(c, views.get(c.id))
+    )
+
+
+@strawberry.type
+class GamificationQueries:
+    @strawberry.field(description="The tier ladder, lowest first, with benefits.")
+    async def tiers(self, info: Info) -> list[TierType]:
+        info.context.require_actor()
+        return [TierType.from_model(t) for t in await tiers.ladder()]
+
+    @strawberry.field(
+        description="Challenges, oldest first, with the caller's progress. Hidden ones appear "
+        "once earned (admins see them all)."
+    )
+    async def challenges(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        status: ChallengeStatus = m.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
+    ) -> Connection[ChallengeType]:
+        actor = info.context.require_actor()
+        member_id = actor.id if actor.is_person else None
+        return await challenge_connection(
+            info, member_id, first, after, status, as_admin=actor.is_admin
+        )
+
+    @strawberry.field(description="The badge catalog with each badge's rarity.")
+    async def badges(self, info: Info) -> list[BadgeType]:
+        info.context.require_actor()
+        return [BadgeType.of(entry) for entry in await badges.catalog()]
+
+
+async def load_challenge_node(info: Info, pk: int) -> ChallengeType | None:
+    """A challenge for `node(id:)`: hidden ones only to admins and to members who earned them."""
+    actor = info.context.actor
+    if actor is None:
+        return None
+    found = await m.Challenge.get_or_none(id=pk)
+    if found is None:
+        return None
+    member_id = actor.id if actor.is_person else None
+    if found.hidden and not actor.is_admin:
+        earned = (
+            member_id is not None
+            and await m.ChallengeCompletion.filter(challenge_id=pk, member_id=member_id).exists()
+        )
+        if not earned:
+            return None
+    views = await challenges.views_for(member_id, [found]) if member_id is not None else []
+    return ChallengeType.from_model(found, views[0] if views else None)
+
+
+register_node("Challenge", load_challenge_node)

@@ -1,0 +1,240 @@
+"""GraphQL types for tiers, challenges and badges."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import strawberry
+
+from gamification import badges, challenges, models, tiers
+from schema.relay import Node, to_global_id
+from schema.stores.types import Channel
+
+GoalType = strawberry.enum(models.GoalType, name="GoalType")
+WindowKind = strawberry.enum(
+    models.WindowKind,
+    name="WindowKind",
+    description="FIXED runs from startsAt to endsAt; the others reset every local day, week "
+    "(from Monday) or month of the member.",
+)
+EventKind = strawberry.enum(models.EventKind, name="EventKind")
+ChallengeStatus = strawberry.enum(models.ChallengeStatus, name="ChallengeStatus")
+BadgeRule = strawberry.enum(models.BadgeRule, name="BadgeRule")
+TierChangeReason = strawberry.enum(models.TierChangeReason, name="TierChangeReason")
+_CENTS = Decimal("0.01")
+
+
+@strawberry.type(name="Tier", description="A step of the tier ladder and its benefits.")
+class TierType:
+    name: str
+    rank: int
+    threshold: int = strawberry.field(description="Qualifying points needed in the window.")
+    earn_multiplier: Decimal
+    benefits: str
+    benefit_flags: list[str] = strawberry.field(
+        description="Machine-usable benefits: free_shipping, birthday_gift, early_access, ..."
+    )
+
+    @classmethod
+    def from_model(cls, tier: models.Tier) -> TierType:
+        return cls(
+            name=tier.name,
+            rank=tier.rank,
+            threshold=tier.threshold,
+            earn_multiplier=Decimal(tier.earn_multiplier).quantize(Decimal("0.001")),
+            benefits=tier.benefits,
+            benefit_flags=list(tier.benefit_flags),
+        )
+
+
+@strawberry.type
+class TierProgress:
+    qualifying_points: int
+    points_to_next: int
+    period_ends_at: datetime | None = strawberry.field(
+        description="When the tier is next evaluated (a downgrade can only happen then)."
+    )
+
+
+@strawberry.type
+class TierChangeType:
+    from_tier: str | None
+    to_tier: str | None
+    reason: TierChangeReason  # type: ignore[valid-type]
+    qualifying_points: int
+    created_at: datetime
+
+
+@strawberry.type
+class MemberTier:
+    current: TierType | None
+    next: TierType | None
+    floor: TierType | None
+    progress: TierProgress
+    history: list[TierChangeType]
+
+    @classmethod
+    def of(
+        cls, found: tiers.TierProgress, changes: list[models.TierChange], names: dict[int, str]
+    ) -> MemberTier:
+        def tier(t: models.Tier | None) -> TierType | None:
+            return TierType.from_model(t) if t is not None else None
+
+        return cls(
+            current=tier(found.current),
+            next=tier(found.next),
+            floor=tier(found.floor),
+            progress=TierProgress(
+                qualifying_points=found.qualifying_points,
+                points_to_next=found.points_to_next,
+                period_ends_at=found.period_ends_at,
+            ),
+            history=[
+                TierChangeType(
+                    from_tier=names.get(c.from_tier_id) if c.from_tier_id else None,
+                    to_tier=names.get(c.to_tier_id) if c.to_tier_id else None,
+                    reason=c.reason,
+                    qualifying_points=c.qualifying_points,
+                    created_at=c.created_at,
+                )
+                for c in changes
+            ],
+        )
+
+
+@strawberry.type(description="The caller's progress in the current window of a challenge.")
+class ChallengeProgress:
+    joined: bool
+    current: Decimal
+    target: Decimal
+    percent: int
+    completions: int
+    completed_at: datetime | None
+    streak_length: int
+    ends_at: datetime | None = strawberry.field(description="When the current window closes.")
+
+    @classmethod
+    def from_view(cls, view: challenges.ChallengeView) -> ChallengeProgress:
+        return cls(
+            joined=view.joined,
+            current=view.current.quantize(_CENTS),
+            target=view.target.quantize(_CENTS),
+            percent=view.percent,
+            completions=view.completions,
+            completed_at=view.completed_at,
+            streak_length=view.streak,
+            ends_at=view.ends_at,
+        )
+
+
+@strawberry.type(name="Challenge", description="A goal over the member's activity.")
+class ChallengeType(Node):
+    title: str
+    description: str
+    image_url: str
+    goal_type: GoalType  # type: ignore[valid-type]
+    target: Decimal
+    event_kind: EventKind  # type: ignore[valid-type]
+    filter_channel: Channel | None  # type: ignore[valid-type]
+    filter_category: str | None
+    filter_store_id: int | None
+    filter_min_amount: Decimal | None
+    filter_eco_kind: str | None
+    window_kind: WindowKind  # type: ignore[valid-type]
+    starts_at: datetime
+    ends_at: datetime | None
+    min_tier: str | None
+    reward_points: int
+    max_completions: int = strawberry.field(description="Per window.")
+    opt_in: bool
+    hidden: bool
+    freezes_per_week: int
+    status: ChallengeStatus  # type: ignore[valid-type]
+    progress: ChallengeProgress | None = strawberry.field(
+        description="The caller's progress; null for callers who are not members."
+    )
+
+    @classmethod
+    def from_model(
+        cls, challenge: models.Challenge, view: challenges.ChallengeView | None = None
+    ) -> ChallengeType:
+        minimum = challenge.filter_min_amount
+        return cls(
+            id=to_global_id("Challenge", challenge.id),
+            title=challenge.title,
+            description=challenge.description,
+            image_url=challenge.image_url,
+            goal_type=challenge.goal_type,
+            target=Decimal(challenge.target),
+            event_kind=challenge.event_kind,
+            filter_channel=challenge.filter_channel,
+            filter_category=challenge.filter_category,
+            filter_store_id=challenge.filter_store_id,
+            filter_min_amount=Decimal(minimum) if minimum is not None else None,
+            filter_eco_kind=challenge.filter_eco_kind,
+            window_kind=challenge.window_kind,
+            starts_at=challenge.starts_at,
+            ends_at=challenge.ends_at,
+            min_tier=challenge.min_tier,
+            reward_points=challenge.reward_points,
+            max_completions=challenge.max_completions,
+            opt_in=challenge.opt_in,
+            hidden=challenge.hidden,
+            freezes_per_week=challenge.freezes_per_week,
+            status=challenge.status,
+            progress=ChallengeProgress.from_view(view) if view else None,
+        )
+
+
+@strawberry.type(name="Badge")
+class BadgeType:
+    id: strawberry.ID
+    name: str
+    description: str
+    image_url: str
+    rule: BadgeRule  # type: ignore[valid-type]
+    threshold: int | None
+    level_thresholds: list[int] = strawberry.field(
+        description="Higher levels of a counted badge, after `threshold` (level 1)."
+    )
+    tier_name: str | None
+    holders: int
+    rarity: float = strawberry.field(description="The share of members holding it, 0 to 1.")
+
+    @classmethod
+    def of(cls, entry: badges.BadgeWithRarity) -> BadgeType:
+        badge = entry.badge
+        return cls(
+            id=to_global_id("Badge", badge.id),
+            name=badge.name,
+            description=badge.description,
+            image_url=badge.image_url,
+            rule=badge.rule,
+            threshold=badge.threshold,
+            level_thresholds=list(badge.level_thresholds),
+            tier_name=badge.tier_name,
+            holders=entry.holders,
+            rarity=entry.rarity,
+        )
+
+
+@strawberry.type
+class HeldBadge:
+    badge: BadgeType
+    level: int
+    awarded_at: datetime
+
+
+@strawberry.type
+class EcoActionType:
+    id: strawberry.ID
+    kind: str
+    quantity: int
+    points: int
+    occurred_at: datetime
+
+
+@strawberry.type
+class CheckIn:
+    local_date: date

@@ -1,0 +1,78 @@
+"""No N+1 on the app's home screen: points, tier progress, challenges with progress and badges
+cost as many SQL statements for 200 challenges and badges as for 10."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from tortoise.transactions import in_transaction
+
+from gamification import badges
+from gamification.models import Member
+from schema.context import Context
+from tests.factories import (
+    actor_of,
+    check_in,
+    create_badge,
+    create_challenge,
+    create_member,
+    create_tier_ladder,
+    schema_for,
+)
+
+HOME = """
+query Home($first: Int!) {
+  me {
+    points { balance available }
+    tier { current { name } next { name } progress { qualifyingPoints pointsToNext periodEndsAt } }
+    challenges(first: $first) {
+      edges { node { title progress { current target percent streakLength endsAt } } }
+    }
+    badges { badge { name rarity } awardedAt }
+  }
+}
+"""
+
+
+async def _statements(
+    app: Starlette, caplog: pytest.LogCaptureFixture, first: int, member: Member
+) -> int:
+    settings = app.state.settings.model_copy(update={"max_page_size": 200})
+    context = Context(settings=settings, redis=app.state.redis, actor=actor_of(member))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        result: Any = await schema_for(settings).execute(
+            HOME, variable_values={"first": first}, context_value=context
+        )
+    assert result.errors is None, result.errors
+    assert len(result.data["me"]["challenges"]["edges"]) == first
+    assert len(result.data["me"]["badges"]) == first
+    return len([r for r in caplog.records if r.name == "tortoise.db_client"])
+
+
+async def test_the_home_screen_costs_the_same_for_10_and_200_challenges_and_badges(
+    app: Starlette, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: 200 challenges in progress, one member with 10 badges and one with 200
+    await create_tier_ladder()
+    for _ in range(200):
+        await create_challenge(target="5")
+    catalog = [await create_badge() for _ in range(200)]
+    small, large = await create_member(), await create_member()
+    now = datetime.now(UTC)
+    for member, held in ((small, 10), (large, 200)):
+        await check_in(member=member, at=now - timedelta(minutes=1))
+        async with in_transaction() as conn:
+            for badge in catalog[:held]:
+                await badges.award(conn, member.id, badge.id, now)
+
+    # when
+    few = await _statements(app, caplog, 10, small)
+    many = await _statements(app, caplog, 200, large)
+
+    # then
+    assert few == many, (few, many)

@@ -1,0 +1,52 @@
+"""`loyalty evaluate-tiers` evaluates each ended qualification period exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gamification import tiers
+from gamification.models import MemberTier
+from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _evaluate_tiers_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "server.cli", "evaluate-tiers"],
+        cwd=_PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_command_lowers_an_ended_period_once(service_env: dict[str, str]) -> None:
+    # given: a Gold member whose qualification period ended yesterday with no new points
+    await create_tier_ladder()
+    await create_earn_rule()
+    member = await create_member()
+    await create_purchase(member=member, amount="600.00")
+    await MemberTier.filter(member_id=member.id).update(
+        period_starts_at=datetime.now(UTC) - timedelta(days=366),
+        period_ends_at=datetime.now(UTC) - timedelta(days=1),
+    )
+
+    # when
+    first = await _evaluate_tiers_command(service_env)
+    second = await _evaluate_tiers_command(service_env)
+
+    # then
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert first.stdout.strip() == "Evaluated 1 ended qualification periods."
+    assert second.stdout.strip() == "Evaluated 0 ended qualification periods."
+    tier = await tiers.current_tier(member.id)
+    assert tier is not None
+    assert tier.name == "Silver"
