@@ -23,7 +23,6 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
@@ -47,6 +46,7 @@ from gamification.models import (
     PointsLot,
 )
 from gamification.pagination import Page, keyset_page
+from gamification.validation import check_image_url
 
 MAX_DONATION: Final = 10_000_000
 RETURN_GRACE: Final = timedelta(days=30)
@@ -375,7 +375,6 @@ MAX_NAME_LENGTH: Final = 120
 MAX_DESCRIPTION_LENGTH: Final = 2000
 MAX_PARTNER_LENGTH: Final = 120
 MAX_IMPACT_UNIT_LENGTH: Final = 40
-MAX_IMAGE_URL_LENGTH: Final = 500
 MAX_POINTS_PER_UNIT: Final = 1_000_000
 # Goals and caps are shown as GraphQL `Int`s (32-bit, like every points figure of the API).
 MAX_GOAL_POINTS: Final = 2**31 - 1
@@ -474,29 +473,6 @@ def _aware(moment: datetime | None, *, field: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _check_image_url(url: str) -> str:
-    url = url.strip()
-    if not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or len(url) > MAX_IMAGE_URL_LENGTH
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() or not c.isprintable() for c in url)
-    ):
-        raise InvalidInput(
-            f"imageUrl must be an http(s) URL of at most {MAX_IMAGE_URL_LENGTH} characters, or "
-            "empty",
-            field="imageUrl",
-        )
-    return url
-
-
 def check_cause(data: CauseInput, now: datetime) -> CauseInput:
     """The input, normalised: text trimmed, times in UTC, the goal in points (`goal_units`
     None), `starts_at` set.
@@ -563,7 +539,7 @@ def check_cause(data: CauseInput, now: datetime) -> CauseInput:
         data,
         name=name,
         description=description,
-        image_url=_check_image_url(data.image_url),
+        image_url=check_image_url(data.image_url),
         partner=partner,
         impact_unit=impact_unit,
         points_per_unit=points_per_unit,

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -34,12 +33,12 @@ from gamification.models import (
     RewardKind,
 )
 from gamification.pagination import Page, keyset_page
+from gamification.validation import check_image_url
 
 # The channels a reward can be offered on; SYSTEM is the program itself, not a place to redeem.
 REWARD_CHANNELS: Final = (Channel.APP, Channel.WEB, Channel.KIOSK, Channel.POS)
 MAX_NAME_LENGTH: Final = 120
 MAX_DESCRIPTION_LENGTH: Final = 2000
-MAX_IMAGE_URL_LENGTH: Final = 500
 MAX_COST_POINTS: Final = 10_000_000
 MAX_VOUCHER_VALID_DAYS: Final = 3650
 MAX_TIER_NAME_LENGTH: Final = 40
@@ -100,29 +99,6 @@ class RewardChanges:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_image_url(url: str) -> str:
-    url = url.strip()
-    if not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or len(url) > MAX_IMAGE_URL_LENGTH
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() or not c.isprintable() for c in url)
-    ):
-        raise InvalidInput(
-            f"imageUrl must be an http(s) URL of at most {MAX_IMAGE_URL_LENGTH} characters, or "
-            "empty",
-            field="imageUrl",
-        )
-    return url
 
 
 def _check_channels(channels: tuple[Channel, ...]) -> tuple[Channel, ...]:
@@ -198,7 +174,7 @@ def check_reward(data: RewardInput) -> RewardInput:
         data,
         name=name,
         description=description,
-        image_url=_check_image_url(data.image_url),
+        image_url=check_image_url(data.image_url),
         category=category,
         channels=_check_channels(data.channels),
         valid_from=data.valid_from.astimezone(UTC) if data.valid_from else None,
