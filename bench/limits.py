@@ -4,17 +4,20 @@
     .venv/bin/python bench/limits.py --duration 10 --concurrency 50
 
 Rows: `{ __typename }` (accepted, the ceiling), then documents the limits refuse before anything
-runs: too deep, too many aliases (inside a fragment), too long, too many tokens. A refusal counts
-as a success only when it carries the expected message, so a limit that stopped refusing shows as
-errors. The load generator here is a small closed loop of its own on `bench.loadgen`'s HTTP
-reader: `bench.loadgen.LoadGenerator` records latencies of successful answers only, and an
-answer with GraphQL errors is a failure there.
+runs: too deep, too many aliases (inside a fragment), too long, too many tokens (the same
+document every time, then a new one for every request, which no cache can help), and a body
+over `LOYALTY_REQUEST_MAX_BYTES` (413). A refusal counts as a success only when it carries the
+expected status and message, so a limit that stopped refusing shows as errors. The load
+generator here is a small closed loop of its own on `bench.loadgen`'s HTTP reader:
+`bench.loadgen.LoadGenerator` records latencies of successful answers only, and an answer with
+GraphQL errors is a failure there.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import secrets
 import sys
@@ -32,6 +35,9 @@ from bench.report import Row, table
 from bench.scenarios import Scenario
 from bench.serverctl import free_port, run_cli, running_server, server_environment
 
+# In a varied row's document, replaced by a counter: every request sends a new document.
+VARY = "VARY"
+
 
 @dataclass(frozen=True)
 class Case:
@@ -39,6 +45,9 @@ class Case:
     description: str
     query: str
     expect: str  # a substring of every correct answer
+    status: int = 200
+    vary: bool = False
+    padding: int = 0  # bytes of spaces added to the JSON body
 
 
 # 15 levels, over the default limit of 12 (the depth rule runs before anything resolves).
@@ -64,15 +73,33 @@ CASES = [
     ),
     Case(
         "refused-tokens",
-        "1,100 tokens (the parser stops at the limit)",
+        "1,100 tokens in 2.2 kB (counted before the parser)",
         "{ " + " ".join(["a"] * 1100) + " }",
-        "tokens",
+        "more than 1000 tokens",
+    ),
+    Case(
+        "refused-tokens-new",
+        "1,100 tokens, a new document every request",
+        "{ a" + VARY + " " + " ".join(["a"] * 1099) + " }",
+        "more than 1000 tokens",
+        vary=True,
+    ),
+    Case(
+        "refused-body",
+        "a 200 kB body (refused by its Content-Length, 413)",
+        "{ __typename }",
+        "REQUEST_TOO_LARGE",
+        status=413,
+        padding=200_000,
     ),
 ]
 
 
-def _request(host: str, port: int, query: str) -> bytes:
-    body = json.dumps({"query": query}).encode()
+_connection_ids = itertools.count()
+
+
+def _request(host: str, port: int, query: str, padding: int = 0) -> bytes:
+    body = json.dumps({"query": query}).encode() + b" " * padding
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -83,11 +110,15 @@ def _request(host: str, port: int, query: str) -> bytes:
 async def _connection(
     host: str, port: int, case: Case, start: float, end: float, outcome: Outcome
 ) -> None:
-    request = _request(host, port, case.query)
+    request = _request(host, port, case.query, case.padding)
     expect = case.expect.encode()
     reader, writer = await asyncio.open_connection(host, port)
+    connection = next(_connection_ids)
     try:
-        while True:
+        for sequence in itertools.count():
+            if case.vary:
+                unique = f"{connection}x{sequence}"
+                request = _request(host, port, case.query.replace(VARY, unique), case.padding)
             sent = time.perf_counter()
             if sent >= end:
                 return
@@ -96,7 +127,7 @@ async def _connection(
             done = time.perf_counter()
             if done < start:
                 continue  # warm-up
-            if status == 200 and expect in body:
+            if status == case.status and expect in body:
                 outcome.requests += 1
                 outcome.latencies.append(done - sent)
             else:

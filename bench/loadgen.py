@@ -9,6 +9,10 @@ The concurrency is split over one or more processes so one Python interpreter is
 Each process runs the same closed loop on its share of the connections: send, wait for the
 answer, send again. All processes share one absolute timeline (warm-up, then the measured window)
 so their counts add up over the same seconds.
+
+A row with `steps` sends its requests in sequence on one connection, each built from the
+previous answer; only those rows parse answers beyond the error check, so single-request rows
+keep their pre-built bytes.
 """
 
 from __future__ import annotations
@@ -18,17 +22,18 @@ import contextlib
 import gc
 import json
 import multiprocessing
+import random
 import signal
 import time
 import traceback
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import SCENARIOS, Scenario, Step
 
 # Error samples kept per process: enough to explain a failure, not to flood the report.
 MAX_ERROR_SAMPLES = 3
@@ -50,6 +55,7 @@ class Job:
     run_id: str
     process_index: int
     facts: Mapping[str, Any] = field(default_factory=dict)  # what the row's prepare returned
+    step_tokens: tuple[str | None, ...] = ()  # the bearer token of each of the row's steps
 
 
 @dataclass
@@ -85,31 +91,112 @@ class HttpError(Exception):
     """The server's answer could not be read as HTTP/1.1."""
 
 
-def _head(scenario: Scenario, host: str, port: int, token: str | None) -> bytes:
-    method = "GET" if scenario.query is None else "POST"
-    lines = [f"{method} {scenario.path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*"]
-    if scenario.query is not None:
+class StepError(Exception):
+    """A step's request could not be built from the previous step's answer."""
+
+
+def _head(*, post: bool, path: str, host: str, port: int, token: str | None) -> bytes:
+    lines = [f"{'POST' if post else 'GET'} {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*"]
+    if post:
         lines.append("Content-Type: application/json")
     if token is not None:
         lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def caller_tokens(scenario: Scenario, facts: Mapping[str, Any]) -> list[str]:
+    """The bearer tokens a `callers` row's requests go out with (from its prepared facts)."""
+    assert scenario.callers is not None
+    tokens = facts.get(scenario.callers)
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise ValueError(
+            f"scenario {scenario.name!r}: fact {scenario.callers!r} is not a list of tokens"
+        )
+    return tokens
+
+
 def request_source(job: Job, connection_index: int) -> Iterator[bytes]:
-    """The bytes of each request one connection sends."""
+    """The bytes of each request one connection sends (the first of each sequence)."""
     scenario = SCENARIOS[job.scenario]
-    head = _head(scenario, job.host, job.port, job.token)
+    tokens = caller_tokens(scenario, job.facts) if scenario.callers else [job.token]
+    # One head per caller, built once: a request only picks one.
+    heads = [
+        _head(
+            post=scenario.query is not None,
+            path=scenario.path,
+            host=job.host,
+            port=job.port,
+            token=token,
+        )
+        for token in tokens
+    ]
     if scenario.make_variables is None:
-        # Every request is the same: build it once so the client costs almost nothing.
+        # Every request (of a caller) is the same: build it once so the client costs almost
+        # nothing.
         body = scenario.body()
-        request = _frame(head, body)
+        requests = [_frame(head, body) for head in heads]
+        if len(requests) == 1:
+            request = requests[0]
+            while True:
+                yield request
         while True:
-            yield request
+            yield random.choice(requests)
     prefix = f"{job.run_id}-{job.process_index}-{connection_index}-"
     sequence = 0
     while True:
         sequence += 1
+        head = heads[0] if len(heads) == 1 else random.choice(heads)
         yield _frame(head, scenario.body(f"{prefix}{sequence}", job.facts))
+
+
+class FollowUps:
+    """The requests after the first of a row with `steps`, for one connection."""
+
+    def __init__(self, job: Job, connection_index: int) -> None:
+        scenario = SCENARIOS[job.scenario]
+        if len(job.step_tokens) != len(scenario.steps):
+            raise ValueError(f"scenario {scenario.name!r}: one token per step is needed")
+        self._steps: Sequence[tuple[Step, bytes]] = [
+            (
+                step,
+                _head(post=True, path=scenario.path, host=job.host, port=job.port, token=token),
+            )
+            for step, token in zip(scenario.steps, job.step_tokens, strict=True)
+        ]
+        self._facts = job.facts
+        self._prefix = f"{job.run_id}-{job.process_index}-{connection_index}-step-"
+        self._sequence = 0
+
+    async def send(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        answer: tuple[int, bytes, bool],
+    ) -> tuple[int, bytes, bool]:
+        """Send each step once the previous answer (first: `answer`) has no errors; the last
+        answer, or the first that failed. Raises StepError when an answer without errors lacks
+        what the next step needs, HttpError when the server closed the connection between
+        steps."""
+        self._sequence += 1
+        for number, (step, head) in enumerate(self._steps, start=2):
+            status, body, keep_alive = answer
+            if graphql_error(status, body) is not None:
+                return answer  # the sequence failed at that step: counted as its error
+            if not keep_alive:
+                raise HttpError(f"the server closed the connection before step {number}")
+            try:
+                data = json.loads(body)["data"]
+                request = _frame(
+                    head, step.body(f"{self._prefix}{self._sequence}-{number}", self._facts, data)
+                )
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise StepError(
+                    f"step {number} found nothing to send in the answer before it "
+                    f"({type(exc).__name__}: {exc}): {body[:200]!r}"
+                ) from None
+            writer.write(request)
+            answer = await read_response(reader)
+        return answer
 
 
 def _frame(head: bytes, body: bytes | None) -> bytes:
@@ -200,6 +287,7 @@ async def _connection(
 ) -> None:
     """One keep-alive client in a closed loop until the window ends."""
     requests = request_source(job, index)
+    follow_ups = FollowUps(job, index) if SCENARIOS[job.scenario].steps else None
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     clock = time.perf_counter
@@ -214,9 +302,20 @@ async def _connection(
                 started = state.since = clock()
                 writer.write(payload)
                 status, body, keep_alive = await read_response(reader)
+                if follow_ups is not None:
+                    status, body, keep_alive = await follow_ups.send(
+                        reader, writer, (status, body, keep_alive)
+                    )
                 finished = clock()
                 state.since = None
-            except (OSError, EOFError, asyncio.IncompleteReadError, HttpError, ValueError) as exc:
+            except (
+                OSError,
+                EOFError,
+                asyncio.IncompleteReadError,
+                HttpError,
+                StepError,
+                ValueError,
+            ) as exc:
                 failed_at, state.since = clock(), None
                 if measure_from <= failed_at <= measure_until:
                     outcome.error(f"{type(exc).__name__}: {exc}")
@@ -360,8 +459,11 @@ class LoadGenerator:
         timeout: float,
         run_id: str,
         facts: Mapping[str, Any] | None = None,
+        step_tokens: Sequence[str | None] = (),
     ) -> Outcome:
-        """Drive one scenario with `concurrency` connections split over the processes."""
+        """Drive one scenario with `concurrency` connections split over the processes.
+        `token` is the first request's bearer token (unless the row has `callers`),
+        `step_tokens` those of the row's steps."""
         active = self._workers[: max(1, min(concurrency, len(self._workers)))]
         shares = [concurrency // len(active)] * len(active)
         for i in range(concurrency % len(active)):
@@ -382,6 +484,7 @@ class LoadGenerator:
                 run_id=run_id,
                 process_index=index,
                 facts=dict(facts or {}),
+                step_tokens=tuple(step_tokens),
             )
             try:
                 conn.send(job)

@@ -12,12 +12,20 @@ the facts the row's requests need (member IDs, a cursor), which the load generat
     ledger     a dedicated member whose account holds --entries ledger entries, bulk-loaded in SQL
                (their hashes do not verify: a timing fixture, not a ledger), and cursors for its
                first page and for a page near its oldest entries
+    redeem     a cheap reward with unlimited stock offered on every channel, device 1 checked to
+               be an active kiosk, the seeded members topped up as for `spend`, and an access
+               token for each, valid --token-ttl seconds (members redeem their own points)
+    donate     an open cause without goal or matching campaign, taking donations of DONATION
+               points, the seeded members topped up and their tokens as for `redeem`
+    home       a dedicated member with progress in 10 challenges, 10 badges, points expiring
+               within 30 days and a place on the points board (the app's home screen)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -31,20 +39,47 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from gamification import earning, ledger, members, points
+from channels.credentials import issue_member_token
+from gamification import (
+    badges,
+    causes,
+    challenges,
+    earning,
+    eco_actions,
+    leaderboards,
+    ledger,
+    members,
+    points,
+    purchases,
+    rewards,
+)
 from gamification.actors import Actor, ActorKind
+from gamification.errors import LoyaltyError, Refused
 from gamification.models import (
+    Badge,
+    BadgeRule,
+    Cause,
+    CauseStatus,
+    Challenge,
+    ChallengeStatus,
     Channel,
     Device,
     EarnRule,
+    EntryKind,
+    EventKind,
+    GoalType,
     LedgerAccount,
     LedgerEntry,
     Member,
     PointsLot,
+    Reward,
+    RewardKind,
     Role,
+    WindowKind,
 )
 from schema.relay import encode_cursor, to_global_id
 from server.database import close_database, init_database
+from server.redis import MEMORY_SCHEME, create_redis
 from server.settings import get_settings
 
 # The till the recordPurchase row acts as (`loyalty token --device 2`): the seed registers its
@@ -60,6 +95,31 @@ LEDGER_MEMBER_EMAIL: Final = "ledger-bench@example.com"
 LEDGER_MEMBER_PASSWORD: Final = "quiet-river-stones-2026"
 # The deep page starts after this entry (newest first), so it holds entries 40..21 of 1,000,000.
 DEEP_CURSOR_SEQ: Final = 41
+# The kiosk that scans the members' codes in the kiosk pair (`loyalty token --device 1`).
+KIOSK_DEVICE_ID: Final = 1
+# What the members redeem: cheap, so that a topped-up balance lasts for many runs.
+BENCH_REWARD: Final = rewards.RewardInput(
+    name="Benchmark voucher",
+    kind=RewardKind.VOUCHER,
+    cost_points=10,
+    category="benchmark",
+    description="Redeemed by the benchmark: unlimited stock, every channel, no limit.",
+)
+# What the members donate to, and how much each time (its minimum, a valid step).
+BENCH_CAUSE: Final = causes.CauseInput(
+    name="Benchmark cause",
+    impact_unit="benchmark unit",
+    points_per_unit=10,
+    description="Donated to by the benchmark: open-ended, no goal, no matching campaign.",
+    min_donation=10,
+    donation_step=10,
+)
+DONATION: Final = 10
+HOME_MEMBER_EMAIL: Final = "home-bench@example.com"
+HOME_MEMBER_PASSWORD: Final = "bright-meadow-paths-2026"
+HOME_CHALLENGES: Final = 10
+HOME_BADGES: Final = 10
+HOME_EXPIRING_POINTS: Final = 40
 
 
 def _progress(message: str) -> None:
@@ -107,7 +167,9 @@ async def prepare_purchase(args: argparse.Namespace) -> dict[str, Any]:
     return {"members": [to_global_id("Member", m.id) for m in await _seeded_members()]}
 
 
-async def prepare_spend(args: argparse.Namespace) -> dict[str, Any]:
+async def _topped_up_members(min_available: int) -> list[Member]:
+    """The seeded members, each credited by an admin adjustment while it has fewer than
+    `min_available` points available."""
     admin = await Member.get_or_none(email=ADMIN_EMAIL, role=Role.ADMIN)
     if admin is None:
         raise SystemExit(f"no admin {ADMIN_EMAIL}: did `loyalty seed` run?")
@@ -116,18 +178,98 @@ async def prepare_spend(args: argparse.Namespace) -> dict[str, Any]:
     topped = 0
     for member in found:
         summary = await points.summary(member.id)
-        if summary.available >= args.min_available:
+        if summary.available >= min_available:
             continue
         await points.adjust_points(
             actor=actor,
             member_id=member.id,
             points=points.MAX_ADJUSTMENT,
-            reason="benchmark top-up before the spend row",
+            reason="benchmark top-up",
             idempotency_key=f"bench-topup-{uuid.uuid4().hex}",
         )
         topped += 1
     _progress(f"topped up {topped} of {len(found)} members by {points.MAX_ADJUSTMENT} points")
+    return found
+
+
+async def prepare_spend(args: argparse.Namespace) -> dict[str, Any]:
+    found = await _topped_up_members(args.min_available)
     return {"members": [to_global_id("Member", m.id) for m in found]}
+
+
+def _member_tokens(found: list[Member], ttl_seconds: int) -> list[str]:
+    """An access token per member, signed with the server's secret (this process has its
+    environment), valid long enough for any run however long the other rows take."""
+    settings = get_settings().model_copy(update={"access_token_ttl_seconds": ttl_seconds})
+    return [issue_member_token(member, settings) for member in found]
+
+
+async def _check_kiosk_device() -> None:
+    device = await Device.get_or_none(id=KIOSK_DEVICE_ID)
+    if device is None or device.revoked_at is not None or device.channel is not Channel.KIOSK:
+        raise SystemExit(
+            f"device {KIOSK_DEVICE_ID} is not an active kiosk: benchmark a database seeded by "
+            "`loyalty seed` from empty"
+        )
+
+
+async def _bench_reward() -> Reward:
+    reward = await Reward.filter(name=BENCH_REWARD.name).order_by("id").first()
+    if reward is None:
+        _progress(f"creating the reward {BENCH_REWARD.name!r}")
+        return await rewards.create_reward(BENCH_REWARD)
+    if (
+        not reward.active
+        or reward.stock is not None
+        or reward.per_member_limit is not None
+        or reward.channels
+        or reward.valid_to is not None
+        or reward.min_tier is not None
+    ):
+        raise SystemExit(
+            f"the reward {BENCH_REWARD.name!r} was changed: it must stay active, unlimited and "
+            "offered on every channel to everyone"
+        )
+    return reward
+
+
+async def prepare_redeem(args: argparse.Namespace) -> dict[str, Any]:
+    await _check_kiosk_device()
+    reward = await _bench_reward()
+    found = await _topped_up_members(args.min_available)
+    return {
+        "reward": to_global_id("Reward", reward.id),
+        "member_tokens": _member_tokens(found, args.token_ttl),
+    }
+
+
+async def _bench_cause() -> Cause:
+    cause = await Cause.filter(name=BENCH_CAUSE.name).order_by("id").first()
+    if cause is None:
+        _progress(f"creating the cause {BENCH_CAUSE.name!r}")
+        return await causes.create_cause(BENCH_CAUSE)
+    now = datetime.now(UTC)
+    if (
+        not causes.accepts_donations(cause, now)
+        or cause.min_donation != BENCH_CAUSE.min_donation
+        or cause.donation_step != BENCH_CAUSE.donation_step
+        or cause.status is CauseStatus.CLOSED
+    ):
+        raise SystemExit(
+            f"the cause {BENCH_CAUSE.name!r} was changed: it must stay open, with donations of "
+            f"{BENCH_CAUSE.min_donation} points in steps of {BENCH_CAUSE.donation_step}"
+        )
+    return cause
+
+
+async def prepare_donate(args: argparse.Namespace) -> dict[str, Any]:
+    cause = await _bench_cause()
+    found = await _topped_up_members(args.min_available)
+    return {
+        "cause": to_global_id("Cause", cause.id),
+        "points": DONATION,
+        "member_tokens": _member_tokens(found, args.token_ttl),
+    }
 
 
 async def _ledger_member() -> Member:
@@ -223,10 +365,158 @@ async def prepare_ledger(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _home_member() -> Member:
+    member = await Member.get_or_none(email=HOME_MEMBER_EMAIL)
+    if member is None:
+        member = await members.sign_up(
+            email=HOME_MEMBER_EMAIL, password=HOME_MEMBER_PASSWORD, display_name="Home Bench"
+        )
+    await ledger.open_member_account(member.id)
+    return member
+
+
+async def _ensure_home_challenges(now: datetime) -> None:
+    """At least HOME_CHALLENGES active challenges anyone sees: the seed's, then check-in
+    counts (no purchase, redemption or donation evaluates them, so the write rows do not)."""
+    visible = await Challenge.filter(status=ChallengeStatus.ACTIVE, hidden=False).count()
+    for n in range(1, HOME_CHALLENGES - visible + 1):
+        title = f"Benchmark check-ins {n:02d}"
+        if await Challenge.filter(title=title).exists():
+            continue  # archived by someone: not counted above, and not made twice
+        await challenges.create_challenge(
+            challenges.ChallengeInput(
+                title=title,
+                goal_type=GoalType.COUNT,
+                target=Decimal(30 + n),
+                event_kind=EventKind.CHECK_IN.value,
+                window_kind=WindowKind.FIXED,
+                starts_at=now - timedelta(days=1),
+                ends_at=now + timedelta(days=3650),
+                description="Made by the benchmark for the home-screen row.",
+            )
+        )
+
+
+async def _ensure_home_badges(member: Member, now: datetime) -> int:
+    catalog = []
+    for n in range(1, HOME_BADGES + 1):
+        name = f"Benchmark badge {n:02d}"
+        badge = await Badge.get_or_none(name=name)
+        catalog.append(
+            badge
+            or await badges.create_badge(
+                badges.BadgeInput(name=name, rule=BadgeRule.CHALLENGE, description="Benchmark.")
+            )
+        )
+    async with in_transaction() as conn:
+        await ledger.lock_member_account(member.id, conn, now)  # awards are made under it
+        for badge in catalog:
+            await badges.award(conn, member.id, badge.id, now)
+    return len(catalog)
+
+
+async def _home_activity(member: Member, now: datetime) -> None:
+    """A purchase at the till, today's check-in, the opt-in challenges joined and two eco
+    actions at the kiosk: progress in most challenges. Each replays or is refused on a rerun."""
+    till = await Device.get(id=POS_DEVICE_ID)
+    kiosk = await Device.get(id=KIOSK_DEVICE_ID)
+    await purchases.record_purchase(
+        actor=Actor(
+            kind=ActorKind.DEVICE,
+            id=till.id,
+            store_id=till.store_id,  # type: ignore[attr-defined]
+            channel=till.channel,
+        ),
+        data=purchases.PurchaseInput(
+            member_id=member.id,
+            card_number=None,
+            amount=Decimal("64.50"),
+            currency="EUR",
+            channel=till.channel,
+            store_id=till.store_id,  # type: ignore[attr-defined]
+            external_id="bench-home-purchase",
+            occurred_at=now,
+        ),
+        idempotency_key="bench-home-purchase",
+    )
+    with contextlib.suppress(Refused):  # checked in earlier today
+        await eco_actions.check_in(member_id=member.id, now=now)
+    person = Actor(kind=ActorKind.MEMBER, id=member.id)
+    for challenge in await Challenge.filter(
+        status=ChallengeStatus.ACTIVE, opt_in=True, hidden=False
+    ):
+        with contextlib.suppress(LoyaltyError):  # joined on an earlier run
+            await challenges.join_challenge(actor=person, challenge_id=challenge.id, now=now)
+    kiosk_actor = Actor(
+        kind=ActorKind.DEVICE,
+        id=kiosk.id,
+        store_id=kiosk.store_id,  # type: ignore[attr-defined]
+        channel=kiosk.channel,
+    )
+    for n, (kind, quantity) in enumerate([("recycling", 12), ("refill", 1)]):
+        with contextlib.suppress(LoyaltyError):  # an eco kind the seed did not make
+            await eco_actions.record_eco_action(
+                actor=kiosk_actor,
+                member_id=member.id,
+                kind_code=kind,
+                quantity=quantity,
+                external_id=f"bench-home-eco-{n}",
+            )
+
+
+async def _ensure_expiring_points(member: Member, now: datetime) -> None:
+    """A lot that expires within the home screen's 30 days, while none does."""
+    account = await LedgerAccount.get(code=ledger.member_account_code(member.id))
+    if await PointsLot.filter(
+        account_id=account.id, remaining__gt=0, expires_at__lte=now + timedelta(days=30)
+    ).exists():
+        return
+    async with in_transaction() as conn:
+        locked = await ledger.lock_member_account(member.id, conn, now)
+        await ledger.credit(
+            locked,
+            HOME_EXPIRING_POINTS,
+            kind=EntryKind.BONUS,
+            origin=ledger.Origin.system(),
+            reference=ledger.Reference("bench", "", "points expiring soon"),
+            expires_at=now + timedelta(days=20),
+        )
+        await ledger.save_account(locked)
+
+
+async def prepare_home(args: argparse.Namespace) -> dict[str, Any]:
+    await _check_pos_device()
+    await _check_kiosk_device()
+    await _ensure_earn_rule()
+    now = datetime.now(UTC)
+    member = await _home_member()
+    await _ensure_home_challenges(now)
+    await _home_activity(member, now)
+    held = await _ensure_home_badges(member, now)
+    await _ensure_expiring_points(member, now)
+    settings = get_settings()
+    if not settings.redis_url.startswith(MEMORY_SCHEME):
+        # The writes above went around the GraphQL layer that updates the boards after commit;
+        # the stand-in is filled from the ledger by each server process when it starts.
+        redis = create_redis(settings)
+        try:
+            await leaderboards.reconcile_member(redis, member.id)
+        finally:
+            await redis.aclose()
+    return {
+        "member": to_global_id("Member", member.id),
+        "challenges": await Challenge.filter(status=ChallengeStatus.ACTIVE, hidden=False).count(),
+        "badges": held,
+    }
+
+
 TASKS: Final[dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]]] = {
     "purchase": prepare_purchase,
     "spend": prepare_spend,
     "ledger": prepare_ledger,
+    "redeem": prepare_redeem,
+    "donate": prepare_donate,
+    "home": prepare_home,
 }
 
 
@@ -237,7 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("task", choices=sorted(TASKS))
-    parser.add_argument("--min-available", type=int, default=100_000, help="spend: top-up below")
+    parser.add_argument(
+        "--min-available", type=int, default=100_000, help="spend, redeem, donate: top-up below"
+    )
+    parser.add_argument(
+        "--token-ttl", type=int, default=24 * 3600, help="redeem, donate: tokens' lifetime (s)"
+    )
     parser.add_argument("--entries", type=int, default=1_000_000, help="ledger: history length")
     return parser
 

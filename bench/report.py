@@ -25,6 +25,8 @@ class Row:
     loadgen_cpu_percent: float  # the load generator's CPU, in % of one core
     loadgen_cpu_us_per_request: float | None
     error_samples: tuple[str, ...]
+    # What one count is: "request", or a sequence (the kiosk pair); rps then counts those.
+    unit: str = "request"
 
     @classmethod
     def of(
@@ -51,6 +53,7 @@ class Row:
                 1e6 * outcome.cpu_seconds / outcome.requests if outcome.requests else None
             ),
             error_samples=tuple(outcome.error_samples),
+            unit=scenario.unit,
         )
 
 
@@ -126,6 +129,12 @@ def table(rows: Sequence[Row], found_ratios: Sequence[Ratio]) -> str:
 
     out = [line(_COLUMNS), "  ".join("-" * width for width in widths)]
     out.extend(line(values) for values in cells)
+    for row in rows:
+        if row.unit != "request":
+            out.append(
+                f"{row.name}: one count is a {row.unit} (req/s: per second; latency: from the "
+                "first send to the last answer; a failure at any step: one error)"
+            )
     for ratio in found_ratios:
         out.append(f"ratio {ratio.name} {ratio.metric}: {_number(ratio.value, 3)}{ratio.verdict}")
     for row in rows:

@@ -2,12 +2,14 @@
 
     .venv/bin/python -m bench.roundtrips --database-url postgres://postgres@127.0.0.1:5432/rt
     .venv/bin/python -m bench.roundtrips                      # a throwaway SQLite file
+    .venv/bin/python -m bench.roundtrips --rows recordPurchase,redeemReward   # some rows only
 
 Prepares the database like bench/run.py (migrate, seed, the rows' prepare tasks), then serves
 the app in this process (httpx ASGITransport, lifespan included) and sends the benchmark rows'
 requests: a few unrecorded ones to warm the per-connection caches, then one recorded request per
-row (the write rows for a single member, so the warm-up also brings its derived state up to
-date). Unlike bench/run.py, this imports the application: it instruments the database driver.
+row, or per step of a row of several (the kiosk pair); the write rows act for a single member,
+so the warm-up also brings its derived state up to date. Unlike bench/run.py, this imports the
+application: it instruments the database driver.
 
 PostgreSQL: asyncpg's Connection is wrapped, so each message exchange with the server is one
 line: `simple` (simple-query protocol: BEGIN, COMMIT, the pool's reset on release), `prepare`
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -37,10 +40,18 @@ from typing import Any, Final
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scenarios import SCENARIOS, TOKEN_SOURCES, Facts, Scenario
+from bench.scenarios import SCENARIOS, TOKEN_SOURCES, Facts, Scenario, select
 from bench.serverctl import REPO_ROOT, run_cli, server_environment
 
-ROWS: Final = ("recordPurchase", "spend (adjustPoints −)", "ledger-page-deep")
+ROWS: Final = (
+    "recordPurchase",
+    "spend (adjustPoints −)",
+    "redeemReward",
+    "kiosk-pair",
+    "donatePoints",
+    "ledger-page-deep",
+    "home-screen",
+)
 WARMUP_REQUESTS: Final = 5
 _SPACES: Final = re.compile(r"\s+")
 
@@ -178,7 +189,9 @@ def _print_trips(name: str, trips: list[Trip], answer: str) -> None:
     print(f"by kind: {summary}; pool resets {resets}; BEGIN/COMMIT {transaction}")
 
 
-async def trace(env: Mapping[str, str], facts: dict[str, Facts], postgres: bool) -> None:
+async def trace(
+    env: Mapping[str, str], facts: dict[str, Facts], postgres: bool, rows: tuple[str, ...]
+) -> None:
     import httpx
 
     from server.app import create_app
@@ -191,7 +204,7 @@ async def trace(env: Mapping[str, str], facts: dict[str, Facts], postgres: bool)
     else:
         instrument_sqlite(recorder)
     app = create_app(Settings())
-    tokens = {kind: _token(env, kind) for kind in {SCENARIOS[r].token or "" for r in ROWS}}
+    tokens = {kind: _token(env, kind) for r in rows for kind in SCENARIOS[r].token_kinds}
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -199,38 +212,57 @@ async def trace(env: Mapping[str, str], facts: dict[str, Facts], postgres: bool)
         ) as client,
     ):
 
-        async def send(scenario: Scenario, unique_id: str) -> str:
-            response = await client.post(
-                scenario.path,
-                content=scenario.body(unique_id, facts.get(scenario.name, {})),
-                headers={
-                    "content-type": "application/json",
-                    "authorization": f"Bearer {tokens[scenario.token or '']}",
-                },
-            )
+        async def post(path: str, body: bytes | None, token: str | None) -> str:
+            headers = {"content-type": "application/json"}
+            if token is not None:
+                headers["authorization"] = f"Bearer {token}"
+            response = await client.post(path, content=body, headers=headers)
             return response.text
+
+        async def send(scenario: Scenario, unique_id: str, label: str | None = None) -> None:
+            """The row's request, then its steps' (each from the answer before); with a
+            label, each request's trips are recorded and printed."""
+            row_facts = facts.get(scenario.name, {})
+            token = (
+                row_facts[scenario.callers][0]
+                if scenario.callers
+                else tokens.get(scenario.token or "")
+            )
+            body = scenario.body(unique_id, row_facts)
+            answer = ""
+            for number, step in enumerate((None, *scenario.steps), start=1):
+                if step is not None:
+                    data = json.loads(answer)["data"]
+                    body = step.body(f"{unique_id}-{number}", row_facts, data)
+                    token = tokens.get(step.token or "")
+                with recorder.record() as trips:
+                    answer = await post(scenario.path, body, token)
+                if label is not None:
+                    part = f" (request {number})" if scenario.steps else ""
+                    _print_trips(f"{label}{part}", list(trips), answer)
 
         run_id = secrets.token_hex(4)
         # One member per row, so that the warm-up brings that member's derived state (its
         # leaderboard places) up to date and the traced request takes the steady-state path.
         facts = {
-            name: {**row, "members": row["members"][:1]} if "members" in row else row
+            name: {
+                key: value[:1] if key in ("members", SCENARIOS[name].callers) else value
+                for key, value in row.items()
+            }
             for name, row in facts.items()
         }
-        for name in ROWS:
+        for name in rows:
             scenario = SCENARIOS[name]
             for n in range(WARMUP_REQUESTS):
                 await send(scenario, f"rt-{run_id}-warm-{n}")
-            with recorder.record() as trips:
-                answer = await send(scenario, f"rt-{run_id}-traced")
-            _print_trips(name, list(trips), answer)
+            await send(scenario, f"rt-{run_id}-traced", label=name)
 
 
-def _prepare(env: Mapping[str, str]) -> dict[str, Facts]:
+def _prepare(env: Mapping[str, str], rows: tuple[str, ...]) -> dict[str, Facts]:
     run_cli(env, "migrate")
     run_cli(env, "seed")
     facts: dict[str, Facts] = {}
-    for name in ROWS:
+    for name in rows:
         hook = SCENARIOS[name].prepare
         if hook is not None:
             facts[name] = hook(env) or {}
@@ -245,16 +277,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default="memory://", help="redis://... counts real Redis round trips"
     )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help="comma-separated rows of bench/scenarios.py to trace (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    rows = tuple(scenario.name for scenario in select(args.rows))
     with tempfile.TemporaryDirectory(prefix="loyalty-rt-") as tmp:
         url = args.database_url or f"sqlite://{tmp}/rt.sqlite3"
         env = server_environment(url, args.redis_url, secrets.token_urlsafe(48))
-        facts = _prepare(env)
+        facts = _prepare(env, rows)
         # The app reads its settings from the environment, like the server would.
         os.environ.update(env)
         postgres = url.startswith(("postgres://", "postgresql://", "asyncpg://"))
         print(f"# round trips per request ({'PostgreSQL' if postgres else 'SQLite'})")
-        asyncio.run(trace(env, facts, postgres))
+        asyncio.run(trace(env, facts, postgres, rows))
     return 0
 
 

@@ -7,11 +7,13 @@
     .venv/bin/python bench/run.py --only typename,healthz   # pick rows; --list shows them all
 
 Each row: a warm-up, then `--duration` seconds of `--concurrency` keep-alive connections in a
-closed loop. req/s counts successful answers; p50/p99 are their latencies. An answer counts as an
-error when its status is not 200 or its body carries GraphQL "errors" (at the top level or in a
-mutation payload). "gen CPU" is the load generator's own CPU (100% = one core): when it nears
-100% per process, the client is the limit. Compare rows as ratios within one run: absolute
-figures drift between runs and machines.
+closed loop. req/s counts successful answers; p50/p99 are their latencies. An answer counts as
+an error when its status is not 200 or its body carries GraphQL "errors" (at the top level or in
+a mutation payload). A row of several requests in sequence (the kiosk pair) counts completed
+sequences instead: its req/s is sequences/s, its latency that of the whole sequence, and a
+failure at any step is one error. "gen CPU" is the load generator's own CPU (100% = one core):
+when it nears 100% per process, the client is the limit. Compare rows as ratios within one run:
+absolute figures drift between runs and machines.
 
 The pgbench row (PostgreSQL only) runs TPC-B with as many clients as --concurrency on a scratch
 database of the same server, created and dropped by the run; its req/s is pgbench's own tps
@@ -152,7 +154,7 @@ def prepare(env: dict[str, str], scenarios: list[Scenario]) -> Prepared:
         if scenario.prepare is not None:
             _progress(f"preparing data for {scenario.name}")
             facts[scenario.name] = scenario.prepare(env) or {}
-    kinds = {s.token for s in scenarios if s.token is not None}
+    kinds = {kind for s in scenarios for kind in s.token_kinds}
     tokens = {kind: run_cli(env, "token", *TOKEN_SOURCES[kind]).strip() for kind in sorted(kinds)}
     return Prepared(tokens=tokens, facts=facts)
 
@@ -225,6 +227,10 @@ def bench(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
                     timeout=args.timeout,
                     run_id=run_id,
                     facts=prepared.facts.get(scenario.name),
+                    step_tokens=[
+                        prepared.tokens[step.token] if step.token else None
+                        for step in scenario.steps
+                    ],
                 )
                 measured[scenario.name] = Row.of(scenario, outcome, args.duration)
         # Rows measured by an outside tool (pgbench) run once the server has stopped: its

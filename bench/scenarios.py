@@ -10,6 +10,15 @@ Tokens: `token` names a credential the harness mints before the run with `loyalt
 
 Facts: a row's `prepare` hook runs before the server starts and may return a small JSON-able
 mapping (member IDs, a cursor...) that its `make_variables` receives with every request.
+
+Callers: a row whose requests are each made by one of many members (a member redeeming their
+own points) names in `callers` the fact holding their bearer tokens, minted by its `prepare`;
+each request goes as one of them, at random.
+
+Steps: a row may be a sequence of requests (`steps` after the first), each sent on the same
+connection once the previous one is answered without errors, with variables taken from that
+answer (a QR code created by the member's app, then redeemed by a kiosk). The row's unit is then
+the whole sequence: one count and one latency per completed sequence.
 """
 
 from __future__ import annotations
@@ -37,12 +46,18 @@ TOKEN_SOURCES: dict[str, tuple[str, ...]] = {
     "admin": ("--member", "admin@example.com"),
     # Made by `python -m bench.prepare_data ledger` (the ledger-page rows' prepare hook).
     "ledger-member": ("--member", "ledger-bench@example.com"),
+    # Made by `python -m bench.prepare_data home` (the home-screen row's prepare hook).
+    "home-member": ("--member", "home-bench@example.com"),
 }
 
 Facts = Mapping[str, Any]
 # Receives an id unique across the run and all load-generator processes (for example to build
 # idempotency keys) and the row's prepared facts; returns the GraphQL variables of one request.
 VariablesFactory = Callable[[str, Facts], Mapping[str, Any]]
+# Receives an id unique across the run, the row's prepared facts and the `data` of the previous
+# step's answer; returns the variables of the next request. A KeyError, TypeError or IndexError
+# means the answer lacked what the next request needs, and counts as a failed sequence.
+FollowUpFactory = Callable[[str, Facts, Mapping[str, Any]], Mapping[str, Any]]
 # Receives the environment of the `loyalty` CLI and the server (LOYALTY_DATABASE_URL, ...);
 # returns the facts the row's requests need, or None.
 PrepareHook = Callable[[Mapping[str, str]], Facts | None]
@@ -70,6 +85,31 @@ class ExternalResult:
 ExternalRunner = Callable[[ExternalRun], ExternalResult]
 
 
+def graphql_body(query: str, variables: Mapping[str, Any]) -> bytes:
+    """One JSON GraphQL request."""
+    payload: dict[str, Any] = {"query": query}
+    if variables:
+        payload["variables"] = variables
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Step:
+    """A request that follows the previous one of its row on the same connection, once that
+    one is answered without errors; its variables come from that answer. POSTed to the row's
+    `path`."""
+
+    query: str
+    make_variables: FollowUpFactory
+    # A key of TOKEN_SOURCES, or None for an anonymous caller.
+    token: str | None = None
+
+    def body(self, unique_id: str, facts: Facts, answer: Mapping[str, Any]) -> bytes:
+        """The request body, from the previous answer's `data`. Raises KeyError, TypeError or
+        IndexError when that answer lacks what this request needs."""
+        return graphql_body(self.query, self.make_variables(unique_id, facts, answer))
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -79,6 +119,10 @@ class Scenario:
     variables: Mapping[str, Any] = field(default_factory=dict)
     # A key of TOKEN_SOURCES, or None for an anonymous caller.
     token: str | None = None
+    # Instead of `token`: the key of a fact holding a list of bearer tokens (one per member,
+    # minted by `prepare`); each request goes as one of them, chosen at random, so that writes
+    # spread over members as a store's would. The client builds each one's headers once.
+    callers: str | None = None
     # Per-request variables, merged over `variables`. Leave None when every request may be
     # identical: the request bytes are then built once, which keeps the client cheap.
     make_variables: VariablesFactory | None = None
@@ -99,6 +143,20 @@ class Scenario:
     external: ExternalRunner | None = None
     # Runs only when the benchmarked database is PostgreSQL.
     postgres_only: bool = False
+    # Requests sent after the first, in order, on the same connection (see Step). The row then
+    # counts sequences: one success, error and latency (first send to last answer) each.
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        """What one count of this row is."""
+        return "request" if not self.steps else f"sequence of {len(self.steps) + 1} requests"
+
+    @property
+    def token_kinds(self) -> tuple[str, ...]:
+        """The TOKEN_SOURCES kinds this row's requests use, its steps' included."""
+        kinds = (self.token, *(step.token for step in self.steps))
+        return tuple(dict.fromkeys(kind for kind in kinds if kind is not None))
 
     def body(self, unique_id: str | None = None, facts: Facts | None = None) -> bytes | None:
         """The request body: one JSON GraphQL request, or None for a GET."""
@@ -109,10 +167,7 @@ class Scenario:
             if unique_id is None:
                 raise ValueError(f"scenario {self.name!r} needs a unique id per request")
             variables.update(self.make_variables(unique_id, facts or {}))
-        payload: dict[str, Any] = {"query": self.query}
-        if variables:
-            payload["variables"] = variables
-        return json.dumps(payload, separators=(",", ":")).encode()
+        return graphql_body(self.query, variables)
 
 
 @dataclass(frozen=True)
@@ -135,8 +190,13 @@ SCENARIOS: dict[str, Scenario] = {}
 def register(scenario: Scenario) -> Scenario:
     if scenario.name in SCENARIOS:
         raise ValueError(f"scenario {scenario.name!r} is registered twice")
-    if scenario.token is not None and scenario.token not in TOKEN_SOURCES:
-        raise ValueError(f"scenario {scenario.name!r}: unknown token kind {scenario.token!r}")
+    for kind in scenario.token_kinds:
+        if kind not in TOKEN_SOURCES:
+            raise ValueError(f"scenario {scenario.name!r}: unknown token kind {kind!r}")
+    if scenario.token is not None and scenario.callers is not None:
+        raise ValueError(f"scenario {scenario.name!r}: give `token` or `callers`, not both")
+    if scenario.steps and (scenario.query is None or scenario.external is not None):
+        raise ValueError(f"scenario {scenario.name!r}: steps follow a GraphQL request")
     SCENARIOS[scenario.name] = scenario
     return scenario
 
@@ -295,6 +355,150 @@ register(
         compare_to="ledger-page-first",
         compare_by="p50",
         target=Target("≤", 1.5),
+    )
+)
+
+
+# --- members spending their own points -------------------------------------------------------
+# Each request is made by one of the ~50 seeded members with their own token (`callers`, minted
+# by the prepare task with a long lifetime), on balances topped up beforehand, so that concurrent
+# requests queue on a member's account row only as often as they would in a store.
+
+
+def _prepare_redeem(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "redeem")
+
+
+def _prepare_donate(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "donate")
+
+
+def _prepare_home(env: Mapping[str, str]) -> Facts:
+    return run_prepare(env, "home")
+
+
+register(
+    Scenario(
+        name="redeemReward",
+        description="one of ~50 members redeems a cheap unlimited reward in the app",
+        query="""
+mutation Redeem($rewardId: ID!, $key: String!) {
+  redeemReward(rewardId: $rewardId, idempotencyKey: $key, channel: APP) {
+    redemption { id voucherCode points } replayed errors { code message }
+  }
+}""",
+        callers="member_tokens",
+        make_variables=lambda unique_id, facts: {
+            "rewardId": facts["reward"],
+            "key": f"bench-redeem-{unique_id}",
+        },
+        prepare=_prepare_redeem,
+        compare_to="pgbench",
+        target=PER_CLIENT_TPCB,
+    )
+)
+
+CREATE_REDEMPTION_TOKEN = """
+mutation ShowCode($rewardId: ID!) {
+  createRedemptionToken(rewardId: $rewardId) { token qrCode expiresAt errors { code message } }
+}"""
+
+
+def _redeem_with_token_variables(
+    unique_id: str, facts: Facts, answer: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    return {"token": answer["createRedemptionToken"]["token"], "key": f"bench-kiosk-{unique_id}"}
+
+
+def _reward_variables(unique_id: str, facts: Facts) -> Mapping[str, Any]:
+    # Built per request: the reward's ID is known only once the row is prepared.
+    return {"rewardId": facts["reward"]}
+
+
+register(
+    Scenario(
+        name="kiosk-pair",
+        description="a member's app gets a QR code, kiosk device 1 redeems it: per pair",
+        query=CREATE_REDEMPTION_TOKEN,
+        callers="member_tokens",
+        make_variables=_reward_variables,
+        steps=(
+            Step(
+                query="""
+mutation Scan($token: String!, $key: String!) {
+  redeemWithToken(token: $token, idempotencyKey: $key) {
+    redemption { id voucherCode points } replayed errors { code message }
+  }
+}""",
+                make_variables=_redeem_with_token_variables,
+                token="device",
+            ),
+        ),
+        prepare=_prepare_redeem,
+        compare_to="redeemReward",
+    )
+)
+register(
+    Scenario(
+        name="createRedemptionToken",
+        description="the kiosk pair's first half alone: a member's app gets a QR code",
+        query=CREATE_REDEMPTION_TOKEN,
+        callers="member_tokens",
+        make_variables=_reward_variables,
+        prepare=_prepare_redeem,
+        compare_to="typename",
+        default=False,
+    )
+)
+register(
+    Scenario(
+        name="donatePoints",
+        description="one of ~50 members donates points to an open cause in the app",
+        query="""
+mutation Donate($causeId: ID!, $points: Int!, $key: String!) {
+  donatePoints(causeId: $causeId, points: $points, idempotencyKey: $key, channel: APP) {
+    donation { id points matchedPoints entryHash } balance replayed errors { code message }
+  }
+}""",
+        callers="member_tokens",
+        make_variables=lambda unique_id, facts: {
+            "causeId": facts["cause"],
+            "points": facts["points"],
+            "key": f"bench-donate-{unique_id}",
+        },
+        prepare=_prepare_donate,
+        compare_to="pgbench",
+        target=PER_CLIENT_TPCB,
+    )
+)
+
+# --- the app's home screen -------------------------------------------------------------------
+# The query the app sends when it opens (issue #5, TARGETS.md), for a member with progress in
+# 10 challenges, 10 badges, points expiring soon and a place on the points board.
+register(
+    Scenario(
+        name="home-screen",
+        description="me: points (expiring soon), tier progress, 10 challenges with progress, "
+        "badges, rank",
+        query="""
+query Home {
+  me {
+    points { balance available expiringSoon(days: 30) { expiresAt points } }
+    tier {
+      current { name } next { name }
+      progress { qualifyingPoints pointsToNext periodEndsAt }
+    }
+    challenges(first: 10) {
+      edges { node { id title progress { current target percent streakLength endsAt } } }
+    }
+    badges { badge { name rarity } awardedAt }
+    rank(board: "points", period: ALL_TIME) { rank score total }
+  }
+}""",
+        token="home-member",
+        prepare=_prepare_home,
+        compare_to="typename",
+        target=Target("≥", 0.40),
     )
 )
 

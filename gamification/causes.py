@@ -1,13 +1,28 @@
 """Eco causes and point donations, with brand matching.
 
 A donation moves points from the member's account to the cause's ledger account; a match moves
-points from the program's account to the cause's, so the program's books still balance. Caps are
-never exceeded because the campaign row is locked for the whole donation, and a member's matched
-total is read under their own account lock. Lock order (as everywhere): member account, cause,
-matching campaign.
-
+points from the program's account to the cause's, so the program's books still balance.
 Donations are final for members; an admin may reverse one (points back to the member, the match
 back to the program, totals and cap room restored), exactly once.
+
+Locks, in this order everywhere (deadlocks otherwise; `ledger` locks member accounts first):
+1. the member's ledger account (`FOR UPDATE`): orders their entries, and makes the member's own
+   facts (balance, matched total per campaign, "already a donor here") safe to read then write;
+2. the cause row. Donations take it `FOR KEY SHARE`, which does not make donations to one cause
+   wait for each other (PostgreSQL takes the same lock for the donation row's foreign key), but
+   does make them wait for, and be waited for by, what admins and reversals do under
+   `FOR UPDATE` (change or close the cause, start a campaign, reverse a donation). A cause that
+   stops taking donations at its goal is locked `FOR NO KEY UPDATE` instead, so that the donations
+   that see it open are checked one after the other;
+3. the running matching campaign (`FOR UPDATE`), from reading its matched total until commit:
+   this is what keeps the total cap; the per-member cap is read under lock 1;
+4. the cause's ledger account (`FOR NO KEY UPDATE`), only to write a match or a reversal of one:
+   it orders the cause's hash chain.
+A donation's totals (member and matched points, donors, the goal's status) are added with one
+atomic `UPDATE ... SET raised = raised + n`, held back to the transaction's last round trip
+(see `sql.write`): donations to one cause queue on its row only for that statement and the
+commit. A member counts as a new donor when they have no other donation to the cause not
+reversed, which is read in that same statement, under lock 1.
 
 Admins create causes (the goal in points, or in impact units converted at the cause's rate),
 change and close them, and run matching campaigns: one at a time per cause, since a donation is
@@ -29,7 +44,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import domain_events, ledger
+from gamification import domain_events, ledger, program_cache, sql
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
@@ -62,17 +77,47 @@ def cause_account_code(cause_id: int) -> str:
     return f"cause:{cause_id}"
 
 
-async def cause_account(cause_id: int, conn: BaseDBAsyncClient) -> ledger.LockedAccount:
-    """The cause's ledger account. Every write to it happens under the cause row's lock, which
-    orders its hash chain; the account row itself needs no lock of its own."""
-    code = cause_account_code(cause_id)
-    row = await LedgerAccount.filter(code=code).using_db(conn).first()
-    if row is None:
-        await LedgerAccount.bulk_create(
-            [LedgerAccount(kind=AccountKind.CAUSE, code=code)], ignore_conflicts=True, using_db=conn
-        )
-        row = await LedgerAccount.filter(code=code).using_db(conn).get()
+async def cause_account(
+    cause_id: int, conn: BaseDBAsyncClient, *, lock: bool = False
+) -> ledger.LockedAccount:
+    """The cause's ledger account, opened on first use; with `lock`, locked `FOR NO KEY UPDATE`
+    for a write to its hash chain (the lock orders the chain; a weaker one than `FOR UPDATE`, so
+    the foreign keys of other donations' entries, which point at this row, do not wait on it)."""
+    query = LedgerAccount.filter(code=cause_account_code(cause_id))
+    if lock:
+        query = query.select_for_update(no_key=True)
+    row = await query.using_db(conn).first()
+    if row is None:  # a cause created before causes opened their account at once
+        await _open_cause_account(cause_id, conn)
+        row = await query.using_db(conn).get()
     return ledger.LockedAccount(row=row, conn=conn, now=datetime.now(UTC))
+
+
+async def _open_cause_account(cause_id: int, conn: BaseDBAsyncClient) -> None:
+    await LedgerAccount.bulk_create(
+        [LedgerAccount(kind=AccountKind.CAUSE, code=cause_account_code(cause_id))],
+        ignore_conflicts=True,
+        using_db=conn,
+    )
+
+
+_cause_account_ids: program_cache.PermanentMap[int, int] = program_cache.PermanentMap()
+
+
+async def cause_account_id(cause_id: int, conn: BaseDBAsyncClient) -> int:
+    """The id of the cause's ledger account (created on first use), remembered per process:
+    a donation without a match needs nothing else of it."""
+    known = _cause_account_ids.get(cause_id)
+    if known is not None:
+        return known
+    code = cause_account_code(cause_id)
+    row = await LedgerAccount.filter(code=code).using_db(conn).only("id").first()
+    if row is not None:
+        # Committed before this transaction began (it opens no account before this point).
+        _cause_account_ids.put(cause_id, row.id)
+        return row.id
+    # Opened by this transaction, which may yet roll back: not remembered.
+    return (await cause_account(cause_id, conn)).row.id
 
 
 def check_points_range(points: int) -> None:
@@ -129,19 +174,80 @@ def impact_of(points: int, points_per_unit: int) -> Decimal:
     return (Decimal(points) / Decimal(points_per_unit)).quantize(Decimal("0.0001"), ROUND_FLOOR)
 
 
+_CAUSE_FOR_DONATION: Final = """
+SELECT "cause".*, (
+    SELECT "matching_campaign"."id" FROM "matching_campaign"
+    WHERE "matching_campaign"."cause_id" = "cause"."id"
+        AND "matching_campaign"."starts_at" <= $2 AND "matching_campaign"."ends_at" > $2
+    ORDER BY "matching_campaign"."id" LIMIT 1
+) AS "running_campaign_id"
+FROM "cause" WHERE "cause"."id" = $1
+"""
+
+# Added to a cause's totals by one donation, in the transaction's last round trip (see the
+# module's docstring): $1 cause, $2 member points, $3 matched points, $4 member, $5 the donation.
+_ADD_DONATION_TO_TOTALS: Final = f"""
+UPDATE "cause" SET
+    "raised_member_points" = "raised_member_points" + $2,
+    "raised_matched_points" = "raised_matched_points" + $3,
+    "donor_count" = "donor_count" + CASE WHEN EXISTS (
+        SELECT 1 FROM "donation" WHERE "donation"."member_id" = $4
+            AND "donation"."cause_id" = $1 AND "donation"."reversed_at" IS NULL
+            AND "donation"."id" <> $5
+    ) THEN 0 ELSE 1 END,
+    "status" = CASE WHEN "status" = '{CauseStatus.ACTIVE.value}' AND "goal_points" IS NOT NULL
+        AND "raised_member_points" + "raised_matched_points" + $2 + $3 >= "goal_points"
+        THEN '{CauseStatus.GOAL_REACHED.value}' ELSE "status" END
+WHERE "id" = $1
+"""
+
+_SAVE_MATCHED_TOTAL: Final = 'UPDATE "matching_campaign" SET "matched_total" = $1 WHERE "id" = $2'
+
+
+def stops_at_goal(cause: Cause) -> bool:
+    """Whether the cause refuses donations once its goal is reached."""
+    return cause.goal_points is not None and not cause.accepts_after_goal
+
+
+async def _cause_for_donation(
+    conn: BaseDBAsyncClient, cause_id: int, points: int, now: datetime
+) -> tuple[Cause, int | None]:
+    """The cause, locked for a donation of `points` that it takes (see the module's docstring),
+    and the id of the campaign that matches donations to it now, if any: one round trip, two
+    for a cause that stops at its goal.
+
+    Raises NotFound(CAUSE_NOT_FOUND), InvalidInput (see `check_donation_amount`), Refused
+    (CAUSE_CLOSED, CAUSE_NOT_OPEN, CAUSE_GOAL_REACHED).
+    """
+    statement = _CAUSE_FOR_DONATION
+    if sql.is_postgres(conn):
+        statement += " FOR KEY SHARE"
+    rows = await sql.fetch(conn, statement, cause_id, now) if 0 < cause_id <= _MAX_INT_ID else []
+    if not rows:
+        raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
+    cause = Cause._init_from_db(**rows[0])
+    check_donation_amount(cause, points)
+    check_cause_open(cause, now)
+    if stops_at_goal(cause):
+        # Its status may change under a key-share lock (other donations add to the totals):
+        # lock it so that donations are checked against the goal one after the other.
+        query = Cause.filter(id=cause_id).select_for_update(no_key=True)
+        cause = await query.using_db(conn).get()
+        check_cause_open(cause, now)
+    running: int | None = rows[0]["running_campaign_id"]
+    return cause, running
+
+
 async def _matching(
-    conn: BaseDBAsyncClient, cause_id: int, member_id: int, points: int, now: datetime
+    conn: BaseDBAsyncClient, campaign_id: int | None, member_id: int, points: int
 ) -> tuple[MatchingCampaign | None, int, bool]:
-    """The active campaign (locked), the points it matches, and whether a cap cut the match."""
-    campaign = (
-        await MatchingCampaign.filter(cause_id=cause_id, starts_at__lte=now, ends_at__gt=now)
-        .order_by("id")
-        .select_for_update()
-        .using_db(conn)
-        .first()
-    )
-    if campaign is None:
+    """The running campaign (locked until commit), the points it matches, and whether a cap
+    cut the match. Campaigns are not created while the cause is locked for the donation."""
+    if campaign_id is None:
         return None, 0, False
+    campaign = (
+        await MatchingCampaign.filter(id=campaign_id).select_for_update().using_db(conn).get()
+    )
     wanted = int((Decimal(points) * Decimal(campaign.ratio)).to_integral_value(ROUND_FLOOR))
     room = campaign.total_cap - campaign.matched_total
     if campaign.per_member_cap is not None:
@@ -170,8 +276,7 @@ async def donate_points(
     INVALID_INCREMENT), Refused (CAUSE_CLOSED, CAUSE_NOT_OPEN, CAUSE_GOAL_REACHED),
     InsufficientPoints, Conflict(IDEMPOTENCY_KEY_REUSED).
     """
-    if not await Cause.filter(id=cause_id).exists():
-        raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
+    # The cause's existence is checked when its row is locked (no round trip before).
     # The cause's own rules (open, minimum, step) are checked under its lock, inside the
     # idempotent transaction: checked before it, a retry of a donation that reached the goal
     # (or of one made before an admin changed the rules) would be refused instead of replayed.
@@ -180,10 +285,7 @@ async def donate_points(
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
         account = await ledger.lock_member_account(member_id, conn, now)
-        locked = await Cause.filter(id=cause_id).select_for_update().using_db(conn).get()
-        check_donation_amount(locked, points)
-        check_cause_open(locked, now)
-        target = await cause_account(cause_id, conn)
+        cause, running_campaign = await _cause_for_donation(conn, cause_id, points, now)
         origin = ledger.Origin.of(actor, channel)
         entry = await ledger.debit(
             account,
@@ -191,11 +293,13 @@ async def donate_points(
             kind=EntryKind.DONATE,
             origin=origin,
             reference=ledger.Reference("cause", str(cause_id)),
-            counter_account_id=target.row.id,
+            counter_account_id=await cause_account_id(cause_id, conn),
         )
-        campaign, matched, capped = await _matching(conn, cause_id, member_id, points, now)
+        campaign, matched, capped = await _matching(conn, running_campaign, member_id, points)
         match_entry = None
         if campaign is not None and matched > 0:
+            # Only a match writes to the cause's own chain: only then is its row needed.
+            target = await cause_account(cause_id, conn, lock=True)
             target.now = now
             match_entry = await ledger.append_entry(
                 target,
@@ -208,32 +312,13 @@ async def donate_points(
             )
             await ledger.save_account(target)
             campaign.matched_total += matched
-            await campaign.save(using_db=conn, update_fields=["matched_total"])
-        first_gift = (
-            not await Donation.filter(
-                member_id=member_id, cause_id=cause_id, reversed_at__isnull=True
+            await sql.write(
+                conn,
+                ("matching_campaign", campaign.id),
+                _SAVE_MATCHED_TOTAL,
+                campaign.matched_total,
+                campaign.id,
             )
-            .using_db(conn)
-            .exists()
-        )
-        locked.raised_member_points += points
-        locked.raised_matched_points += matched
-        locked.donor_count += 1 if first_gift else 0
-        if (
-            locked.goal_points is not None
-            and locked.status is CauseStatus.ACTIVE
-            and locked.raised_member_points + locked.raised_matched_points >= locked.goal_points
-        ):
-            locked.status = CauseStatus.GOAL_REACHED
-        await locked.save(
-            using_db=conn,
-            update_fields=[
-                "raised_member_points",
-                "raised_matched_points",
-                "donor_count",
-                "status",
-            ],
-        )
         donation = await Donation.create(
             member_id=member_id,
             cause_id=cause_id,
@@ -241,7 +326,7 @@ async def donate_points(
             matched_points=matched,
             match_capped=capped,
             campaign_id=campaign.id if campaign else None,
-            impact_units=impact_of(points + matched, locked.points_per_unit),
+            impact_units=impact_of(points + matched, cause.points_per_unit),
             channel=channel,
             entry_id=entry.id,
             entry_hash=entry.hash,
@@ -249,10 +334,22 @@ async def donate_points(
             created_at=now,
             using_db=conn,
         )
+        await sql.write(
+            conn,
+            ("cause", cause_id),
+            _ADD_DONATION_TO_TOTALS,
+            cause_id,
+            points,
+            matched,
+            member_id,
+            donation.id,
+        )
         await domain_events.points_donated(account, donation.id, member_id, points, channel)
         await ledger.save_account(account)
+        written.append(donation)
         return {"donation_id": donation.id}
 
+    written: list[Donation] = []
     answer, replayed = await run_once(
         actor=actor,
         key=idempotency_key,
@@ -260,6 +357,8 @@ async def donate_points(
         request={"member": member_id, "cause": cause_id, "points": points},
         work=work,
     )
+    if not replayed:
+        return DonationResult(written[-1], replayed)
     return DonationResult(await Donation.get(id=answer["donation_id"]), replayed)
 
 
@@ -285,6 +384,8 @@ async def reverse_donation(
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
         account = await ledger.lock_member_account(member_id, conn, now)
+        # FOR UPDATE: no donation to the cause is under way meanwhile (they hold it FOR KEY
+        # SHARE), so the totals read here are final until this transaction ends.
         cause = await Cause.filter(id=cause_id).select_for_update().using_db(conn).get()
         donation = await Donation.filter(id=donation_id).select_for_update().using_db(conn).get()
         if donation.reversed_at is not None:
@@ -293,7 +394,15 @@ async def reverse_donation(
                 code=ErrorCode.ALREADY_REVERSED,
                 field="donationId",
             )
-        target = await cause_account(cause_id, conn)
+        campaign = None
+        if donation.matched_points and donation.campaign_id is not None:
+            campaign = (
+                await MatchingCampaign.filter(id=donation.campaign_id)
+                .select_for_update()
+                .using_db(conn)
+                .get()
+            )
+        target = await cause_account(cause_id, conn, lock=donation.matched_points > 0)
         spent = await LedgerEntry.filter(id=donation.entry_id).using_db(conn).get()
         expiries = (
             await PointsLot.filter(id__in=[lot for lot, _ in spent.lots])
@@ -325,13 +434,7 @@ async def reverse_donation(
                 reference=reference,
             )
             await ledger.save_account(target)
-            if donation.campaign_id is not None:
-                campaign = (
-                    await MatchingCampaign.filter(id=donation.campaign_id)
-                    .select_for_update()
-                    .using_db(conn)
-                    .get()
-                )
+            if campaign is not None:
                 campaign.matched_total -= donation.matched_points
                 await campaign.save(using_db=conn, update_fields=["matched_total"])
         donation.reversed_at = now
@@ -588,9 +691,15 @@ async def _locked_cause(cause_id: int, conn: BaseDBAsyncClient) -> Cause:
 
 
 async def create_cause(data: CauseInput, *, now: datetime | None = None) -> Cause:
-    """Add a cause, open from `starts_at`. Raises InvalidInput (see `check_cause`)."""
+    """Add a cause, open from `starts_at`, with its ledger account. Raises InvalidInput (see
+    `check_cause`)."""
     checked = check_cause(data, now or datetime.now(UTC))
-    return await Cause.create(**_columns(checked), status=CauseStatus.ACTIVE)
+    async with in_transaction() as conn:
+        cause = await Cause.create(**_columns(checked), status=CauseStatus.ACTIVE, using_db=conn)
+        # Opened now rather than by the first donation, whose uncommitted row would make every
+        # other first donation wait on the unique index until it commits.
+        await _open_cause_account(cause.id, conn)
+    return cause
 
 
 async def update_cause(

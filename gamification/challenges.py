@@ -13,28 +13,44 @@ Progress is applied by `apply_event`, called from `gamification.domain_events.re
 transaction of the fact, with the member's ledger account locked. That lock serialises every event
 of one member, so two events completing one challenge at once award it once; the unique
 (challenge, member, window, number) key of `ChallengeCompletion` makes a second award impossible
-even if that ever changed. Lock order: member ledger account, progress rows, nothing else.
+even if that ever changed. Every writer of a member's progress rows holds that lock, so the rows
+are read without a row lock of their own. Lock order: member ledger account, nothing else.
+
+Cost per event: the challenges it counts for are matched in Python against the cached catalog
+(`catalog`: a challenge created or changed in another process applies within
+`LOYALTY_PROGRAM_CACHE_SECONDS`); when some match, the member's rows for them are read in the
+statement that inserts the event (`plan_event`, `domain_events.record`), new windows are inserted
+in one statement, and the rows' new values, the purchase's contributions and completions are held
+back until the transaction's last statement (`gamification.sql.write`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from gamification import badges, earning, ledger, tiers
+from gamification import (
+    badges,
+    earning,
+    ledger,
+    member_state,
+    program_cache,
+    progress_updates,
+    sql,
+    tiers,
+)
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.models import (
     Badge,
     Challenge,
-    ChallengeCompletion,
     ChallengeParticipant,
     ChallengeProgress,
     ChallengeStatus,
@@ -49,7 +65,7 @@ from gamification.models import (
     Tier,
     WindowKind,
 )
-from gamification.pagination import Page, keyset_page
+from gamification.pagination import Page
 from server.settings import get_settings
 
 MAX_TARGET: Final = Decimal(1_000_000_000)
@@ -192,7 +208,9 @@ def _columns(data: ChallengeInput) -> dict[str, Any]:
 
 async def create_challenge(data: ChallengeInput) -> Challenge:
     """Raises InvalidInput(INVALID_CHALLENGE)."""
-    return await Challenge.create(**_columns(await _check_definition(data)))
+    challenge = await Challenge.create(**_columns(await _check_definition(data)))
+    program_cache.invalidate()
+    return challenge
 
 
 def _input_of(challenge: Challenge) -> ChallengeInput:
@@ -212,11 +230,15 @@ async def update_challenge(
     if challenge is None:
         raise NotFound("No such challenge", code=ErrorCode.CHALLENGE_NOT_FOUND, field="id")
     data = await _check_definition(replace(_input_of(challenge), **changes))
+    scored_as = (Decimal(challenge.target), challenge.max_completions)
     for name, value in _columns(data).items():
         setattr(challenge, name, value)
     if archived is not None:
         challenge.status = ChallengeStatus.ARCHIVED if archived else ChallengeStatus.ACTIVE
     await challenge.save()
+    program_cache.invalidate()
+    if scored_as != (data.target, data.max_completions):
+        progress_updates.challenge_redefined(challenge.id)  # its board scores change
     return challenge
 
 
@@ -301,7 +323,15 @@ def _advance_streak(challenge: Challenge, progress: ChallengeProgress, day: date
     progress.last_period = period
 
 
-def _streak_alive(challenge: Challenge, progress: ChallengeProgress, today: date) -> int:
+class _Streak(Protocol):
+    @property
+    def streak(self) -> int: ...
+
+    @property
+    def last_period(self) -> date | None: ...
+
+
+def _streak_alive(challenge: Challenge, progress: _Streak, today: date) -> int:
     """The streak as it stands today: 0 once a gap no freeze can bridge has opened."""
     if progress.last_period is None:
         return 0
@@ -318,61 +348,220 @@ class Outcome:
     longest_streak: int = 0
 
 
-async def apply_event(account: ledger.LockedAccount, event: DomainEvent, zone: ZoneInfo) -> Outcome:
-    """Apply one event to every challenge it counts for, completing and rewarding them."""
-    conn = account.conn
-    member_id: int = event.member_id  # type: ignore[attr-defined]
-    outcome = Outcome()
-    occurred = event.occurred_at
-    candidates = [
-        c
-        for c in await Challenge.filter(
-            Q(ends_at__isnull=True) | Q(ends_at__gt=occurred),
-            status=ChallengeStatus.ACTIVE,
-            event_kind=event.kind,
-            starts_at__lte=occurred,
-        )
-        .using_db(conn)
-        .order_by("id")
-        if _matches(c, event)
-    ]
-    if not candidates:
-        return outcome
-    opt_in_ids = [c.id for c in candidates if c.opt_in]
-    joined = (
-        set(
-            await ChallengeParticipant.filter(member_id=member_id, challenge_id__in=opt_in_ids)
-            .using_db(conn)
-            .values_list("challenge_id", flat=True)
-        )
-        if opt_in_ids
-        else set()
+@dataclass(frozen=True, slots=True)
+class ProgressRead:
+    """One statement reading the progress rows (and opt-in joins) an event may move."""
+
+    statement: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPlan:
+    """The challenges an event counts for (matched in Python against the cached catalog), each
+    with the window it falls in, and the statement that reads the member's rows for them."""
+
+    member_id: int
+    targets: tuple[tuple[Challenge, str], ...]
+    read: ProgressRead
+
+
+_PROGRESS_COLUMNS: Final = (
+    "id",
+    "challenge_id",
+    "window_key",
+    "current",
+    "days",
+    "streak",
+    "last_period",
+    "freezes_used",
+    "completions",
+    "completed_at",
+    "revoked",
+)
+
+
+def _progress_read(member_id: int, targets: Sequence[tuple[Challenge, str]]) -> ProgressRead:
+    values: list[Any] = [member_id]
+    pairs = []
+    for challenge, key in targets:
+        values += [challenge.id, key]
+        pairs.append(f"(challenge_id = ${len(values) - 1} AND window_key = ${len(values)})")
+    columns = ", ".join(_PROGRESS_COLUMNS)
+    statement = (
+        f"SELECT 'progress' AS part, {columns} FROM challenge_progress "
+        f"WHERE member_id = $1 AND ({' OR '.join(pairs)})"
     )
+    opt_in = sorted({challenge.id for challenge, _ in targets if challenge.opt_in})
+    if opt_in:
+        marks = []
+        for challenge_id in opt_in:
+            values.append(challenge_id)
+            marks.append(f"${len(values)}")
+        nulls = ", ".join("NULL" for _ in _PROGRESS_COLUMNS[2:])
+        statement += (
+            f" UNION ALL SELECT 'joined', NULL, challenge_id, {nulls} FROM challenge_participant "
+            f"WHERE member_id = $1 AND challenge_id IN ({', '.join(marks)})"
+        )
+    return ProgressRead(statement, tuple(values))
+
+
+async def plan_event(
+    state: member_state.MemberState, event: DomainEvent, zone: ZoneInfo
+) -> EventPlan | None:
+    """The challenges `event` counts for, from the cached catalog (see `catalog`): active,
+    of its kind, running when it occurred, its filters matched, the member's tier high enough.
+    None when there are none, so an event that matches nothing costs nothing here."""
+    occurred = event.occurred_at
     local = occurred.astimezone(zone)
-    for challenge in candidates:
+    targets = []
+    for challenge in await catalog(ChallengeStatus.ACTIVE):
+        if (
+            challenge.event_kind is not event.kind
+            or challenge.starts_at > occurred
+            or (challenge.ends_at is not None and challenge.ends_at <= occurred)
+            or not _matches(challenge, event)
+            or not await tiers.reaches(state, challenge.min_tier)
+        ):
+            continue
+        targets.append((challenge, window_key(challenge.window_kind, local)))
+    if not targets:
+        return None
+    return EventPlan(state.member_id, tuple(targets), _progress_read(state.member_id, targets))
+
+
+def _progress_of(row: dict[str, Any], member_id: int) -> ChallengeProgress:
+    fields_map = ChallengeProgress._meta.fields_map
+    values = {
+        name: fields_map[name].to_python_value(row[name])
+        for name in ("current", "days", "last_period", "freezes_used", "completed_at")
+    }
+    return ChallengeProgress(
+        id=int(row["id"]),
+        challenge_id=int(row["challenge_id"]),
+        member_id=member_id,
+        window_key=row["window_key"],
+        streak=int(row["streak"]),
+        completions=int(row["completions"]),
+        revoked=int(row["revoked"]),
+        **values,
+    )
+
+
+_NEW_PROGRESS_COLUMNS: Final = (
+    '"challenge_id", "member_id", "window_key", "current", "days", "streak", "last_period", '
+    '"freezes_used", "completions", "completed_at", "updated_at", "revoked"'
+)
+
+_SAVE_PROGRESS: Final = """
+UPDATE "challenge_progress" SET "current" = $1, "days" = $2, "streak" = $3, "last_period" = $4,
+    "freezes_used" = $5, "completions" = $6, "completed_at" = $7, "updated_at" = $8
+WHERE "id" = $9
+"""
+
+_INSERT_COMPLETION: Final = """
+INSERT INTO "challenge_completion" ("challenge_id", "member_id", "number", "window_key",
+    "points", "entry_id", "event_id", "completed_at")
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _row_values(progress: ChallengeProgress) -> list[Any]:
+    return [
+        Decimal(progress.current),
+        _json(progress.days),
+        progress.streak,
+        progress.last_period,
+        _json(progress.freezes_used),
+        progress.completions,
+        progress.completed_at,
+        progress.updated_at,
+    ]
+
+
+async def _insert_new(
+    account: ledger.LockedAccount, member_id: int, rows: Sequence[ChallengeProgress]
+) -> None:
+    """Insert the windows the member had no row for yet, in one statement, and learn their
+    ids (their contributions point at them)."""
+    values: list[Any] = []
+    tuples = []
+    for progress in rows:
+        start = len(values)
+        values += [progress.challenge_id, member_id, progress.window_key]  # type: ignore[attr-defined]
+        current, days, streak, last_period, freezes, completions, completed_at, updated_at = (
+            _row_values(progress)
+        )
+        values += [current, days, streak, last_period, freezes, completions, completed_at]
+        values += [updated_at, progress.revoked]
+        tuples.append("(" + ", ".join(f"${start + n}" for n in range(1, 13)) + ")")
+    inserted = await sql.fetch(
+        account.conn,
+        f'INSERT INTO "challenge_progress" ({_NEW_PROGRESS_COLUMNS}) VALUES {", ".join(tuples)} '
+        'RETURNING "id", "challenge_id", "window_key"',
+        *values,
+    )
+    ids = {(int(r["challenge_id"]), r["window_key"]): int(r["id"]) for r in inserted}
+    for progress in rows:
+        progress.id = ids[progress.challenge_id, progress.window_key]  # type: ignore[attr-defined]
+
+
+async def apply_event(
+    account: ledger.LockedAccount,
+    state: member_state.MemberState,
+    event: DomainEvent,
+    plan: EventPlan,
+    rows: Sequence[dict[str, Any]],
+) -> Outcome:
+    """Apply one event to every challenge of its plan, completing and rewarding them. `rows`
+    are what the plan's read returned (the member's progress rows and joins)."""
+    member_id = plan.member_id
+    outcome = Outcome()
+    existing: dict[tuple[int, str], ChallengeProgress] = {}
+    joined: set[int] = set()
+    for row in rows:
+        if row["part"] == "joined":
+            joined.add(int(row["challenge_id"]))
+        else:
+            found = _progress_of(row, member_id)
+            existing[found.challenge_id, found.window_key] = found  # type: ignore[attr-defined]
+    local = event.occurred_at.astimezone(_zone(state.timezone))
+    changed: list[tuple[Challenge, ChallengeProgress]] = []
+    new: list[ChallengeProgress] = []
+    # What a purchase adds is kept, so that its refund can take exactly that back
+    # (gamification.challenge_refunds).
+    contributions: list[tuple[ChallengeProgress, int]] = []
+    for challenge, key in plan.targets:
         if challenge.opt_in and challenge.id not in joined:
             continue
-        if not await tiers.tier_at_least(member_id, challenge.min_tier, conn):
-            continue
-        key = window_key(challenge.window_kind, local)
-        progress = (
-            await ChallengeProgress.filter(
-                challenge_id=challenge.id, member_id=member_id, window_key=key
-            )
-            .select_for_update()
-            .using_db(conn)
-            .first()
-        )
-        if progress is None:
-            progress = await ChallengeProgress.create(
+        known = existing.get((challenge.id, key))
+        if known is not None:
+            progress = known
+        else:
+            progress = ChallengeProgress(
                 challenge_id=challenge.id,
                 member_id=member_id,
                 window_key=key,
+                current=Decimal(0),
+                days=[],
+                streak=0,
+                last_period=None,
+                freezes_used=[],
+                completions=0,
+                completed_at=None,
+                revoked=0,
                 updated_at=account.now,
-                using_db=conn,
             )
+            new.append(progress)
+        if event.kind is EventKind.PURCHASE_RECORDED:
+            # Kept past the maximum too: such purchases can make up for a refunded one.
+            contributions.append((progress, next_number(progress)))
         if progress.completions >= challenge.max_completions:
-            continue
+            continue  # a new row has no completions: only existing rows get here
         goal = challenge.goal_type
         if goal is GoalType.COUNT:
             progress.current = Decimal(progress.current) + 1
@@ -389,22 +578,87 @@ async def apply_event(account: ledger.LockedAccount, event: DomainEvent, zone: Z
             if goal is GoalType.STREAK_DAYS:
                 outcome.longest_streak = max(outcome.longest_streak, progress.streak)
         if progress.current >= Decimal(challenge.target):
-            outcome.qualifying_bonus += await _complete(account, challenge, progress, event)
+            outcome.qualifying_bonus += await _complete(account, state, challenge, progress, event)
         progress.updated_at = account.now
-        await progress.save(using_db=conn)
+        changed.append((challenge, progress))
+    if new:
+        await _insert_new(account, member_id, new)
+    witness = progress_updates.witness_of(account.entries)
+    inserted = {id(progress) for progress in new}
+    for challenge, progress in changed:
+        if id(progress) not in inserted:
+            await sql.write(
+                account.conn,
+                ("challenge_progress", progress.id),
+                _SAVE_PROGRESS,
+                *_row_values(progress),
+                progress.id,
+            )
+        # After commit: the challenge's board and the member's challengeProgress stream.
+        progress_updates.progress_changed(
+            member_id,
+            challenge.id,
+            event.id,
+            event.source_key,
+            snapshot=progress_updates.Snapshot(
+                window_key=progress.window_key,
+                current=Decimal(progress.current),
+                completions=progress.completions,
+                completed_at=progress.completed_at,
+                streak=progress.streak,
+                last_period=progress.last_period,
+                timezone=state.timezone,
+                joined=not challenge.opt_in or challenge.id in joined,
+            ),
+            witness=witness,
+        )
+    if contributions:
+        await _add_contributions(account, event, local.date(), contributions)
     return outcome
+
+
+_INSERT_CONTRIBUTIONS: Final = (
+    'INSERT INTO "challenge_contribution" ("progress_id", "event_id", "number", "day", '
+    '"amount", "reversed_amount", "withdrawn") VALUES '
+)
+
+
+async def _add_contributions(
+    account: ledger.LockedAccount,
+    event: DomainEvent,
+    day: date,
+    contributions: Sequence[tuple[ChallengeProgress, int]],
+) -> None:
+    """One INSERT for what the purchase added to each challenge, held back like the rows."""
+    values: list[Any] = []
+    tuples = []
+    for progress, number in contributions:
+        start = len(values)
+        values += [progress.id, event.id, number, day, Decimal(event.amount), Decimal(0), False]
+        tuples.append("(" + ", ".join(f"${start + n}" for n in range(1, 8)) + ")")
+    await sql.write(
+        account.conn,
+        ("challenge_contribution", event.id),
+        _INSERT_CONTRIBUTIONS + ", ".join(tuples),
+        *values,
+    )
+
+
+def next_number(progress: ChallengeProgress) -> int:
+    """The number of the member's next completion in this window (revoked ones stay used)."""
+    return progress.completions + progress.revoked + 1
 
 
 async def _complete(
     account: ledger.LockedAccount,
+    state: member_state.MemberState,
     challenge: Challenge,
     progress: ChallengeProgress,
     event: DomainEvent,
 ) -> int:
     """Record the completion and award its reward, once. Returns qualifying bonus points."""
-    conn = account.conn
     member_id: int = progress.member_id  # type: ignore[attr-defined]
-    number = progress.completions + 1
+    number = next_number(progress)
     entry = None
     if challenge.reward_points > 0:
         entry = await ledger.credit(
@@ -417,23 +671,30 @@ async def _complete(
             ),
             expires_at=earning.expiry_for(account.now, get_settings().points_expiry_months),
         )
-    await ChallengeCompletion.create(
-        challenge_id=challenge.id,
-        member_id=member_id,
-        number=number,
-        window_key=progress.window_key,
-        points=challenge.reward_points,
-        entry_id=entry.id if entry else None,
-        event_id=event.id,
-        completed_at=account.now,
-        using_db=conn,
+    # Held back: the unique (challenge, member, window, number) key still refuses a second
+    # award, when the transaction's last statement is sent.
+    await sql.write(
+        account.conn,
+        ("challenge_completion", challenge.id, progress.window_key, number),
+        _INSERT_COMPLETION,
+        challenge.id,
+        member_id,
+        number,
+        progress.window_key,
+        challenge.reward_points,
+        entry.id if entry else None,
+        event.id,
+        account.now,
     )
     badge_id = challenge.reward_badge_id  # type: ignore[attr-defined]
     if badge_id is not None:
-        await badges.award(conn, member_id, badge_id, account.now)
-    progress.completions = number
+        badge = next((b for b in await badges.catalog_badges() if b.id == badge_id), None)
+        if badge is None:  # created in another process since this one cached the catalog
+            badge = await Badge.get(id=badge_id, using_db=account.conn)
+        await badges.award_in(account, state, badge, event)
+    progress.completions += 1
     progress.completed_at = account.now
-    if number < challenge.max_completions:
+    if progress.completions < challenge.max_completions:
         progress.current = Decimal(0)
         progress.days = []
         progress.streak = 0
@@ -498,6 +759,11 @@ async def join_challenge(
 
 
 # Reading: challenges with the caller's progress, without a query per challenge.
+#
+# The challenge definitions come from a per-process cache (`gamification.program_cache`):
+# `create_challenge` and `update_challenge` drop it in their own process at once; other
+# processes serve a definition at most `LOYALTY_PROGRAM_CACHE_SECONDS` old. What belongs to the
+# member (progress, joins, completions) is always read from the database, in one statement.
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,6 +779,118 @@ class ChallengeView:
     ends_at: datetime | None
 
 
+_catalog: program_cache.TimedCache[ChallengeStatus, list[Challenge]] = program_cache.TimedCache()
+
+
+async def catalog(status: ChallengeStatus = ChallengeStatus.ACTIVE) -> list[Challenge]:
+    """Every challenge with this status, oldest first, hidden ones included: cached per
+    process (see above). Callers must not change the challenges it holds."""
+
+    async def load() -> list[Challenge]:
+        return list(await Challenge.filter(status=status).order_by("id"))
+
+    return await _catalog.get(status, load)
+
+
+def zone_of(timezone: str) -> ZoneInfo:
+    """The member's timezone (UTC for a name this machine does not know)."""
+    return _zone(timezone)
+
+
+def _zone(timezone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone)
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowProgress:
+    """A member's progress row in one window, as the views need it."""
+
+    current: Decimal
+    completions: int
+    completed_at: datetime | None
+    streak: int
+    last_period: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeStanding:
+    """Where a member stands in every challenge at `now`, in their timezone: their progress in
+    the current windows (by challenge and window key), the opt-in challenges they joined and
+    the challenges they completed (what makes a hidden one visible)."""
+
+    now: datetime
+    zone: ZoneInfo
+    progress: dict[tuple[int, str], WindowProgress]
+    joined: frozenset[int]
+    earned: frozenset[int]
+
+
+# One statement: the member's rows in the current windows of every kind (a key names its kind:
+# "fixed", a day, "W" and a Monday, a month), their joins and their unrevoked completions.
+_STANDING_SQL: Final = (
+    "SELECT 'progress' AS part, challenge_id, window_key, current, completions, completed_at, "
+    "streak, last_period FROM challenge_progress "
+    "WHERE member_id = $1 AND window_key IN ("
+    + ", ".join(f"${n}" for n in range(2, 2 + len(WindowKind)))
+    + ") "
+    "UNION ALL SELECT 'joined', challenge_id, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM challenge_participant WHERE member_id = $1 "
+    "UNION ALL SELECT 'earned', challenge_id, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM (SELECT DISTINCT challenge_id FROM challenge_completion "
+    "WHERE member_id = $1 AND revoked_at IS NULL) AS earned"
+)
+
+
+async def standing(member_id: int, timezone: str, now: datetime | None = None) -> ChallengeStanding:
+    """The member's standing in all challenges (one statement however many there are)."""
+    now = now or datetime.now(UTC)
+    zone = _zone(timezone)
+    local = now.astimezone(zone)
+    keys = [window_key(kind, local) for kind in WindowKind]
+    rows = await sql.fetch(ChallengeProgress._meta.db, _STANDING_SQL, member_id, *keys)
+    column = ChallengeProgress._meta.fields_map
+    progress: dict[tuple[int, str], WindowProgress] = {}
+    joined: set[int] = set()
+    earned: set[int] = set()
+    for row in rows:
+        challenge_id = int(row["challenge_id"])
+        if row["part"] == "joined":
+            joined.add(challenge_id)
+        elif row["part"] == "earned":
+            earned.add(challenge_id)
+        else:
+            progress[challenge_id, row["window_key"]] = WindowProgress(
+                current=column["current"].to_python_value(row["current"]),
+                completions=int(row["completions"]),
+                completed_at=column["completed_at"].to_python_value(row["completed_at"]),
+                streak=int(row["streak"]),
+                last_period=column["last_period"].to_python_value(row["last_period"]),
+            )
+    return ChallengeStanding(now, zone, progress, frozenset(joined), frozenset(earned))
+
+
+def page_of(
+    challenges: Sequence[Challenge],
+    *,
+    first: int,
+    after_id: int | None,
+    include_hidden: bool,
+    earned: frozenset[int] = frozenset(),
+) -> Page[Challenge]:
+    """A page of `challenges` (ordered by id) after `after_id`; hidden ones only when
+    included or earned."""
+    shown = [
+        c
+        for c in challenges
+        if (after_id is None or c.id > after_id)
+        and (include_hidden or not c.hidden or c.id in earned)
+    ]
+    return Page(items=shown[:first], has_next=len(shown) > first)
+
+
 async def visible_challenges(
     member_id: int | None,
     *,
@@ -522,46 +900,22 @@ async def visible_challenges(
     include_hidden: bool = False,
 ) -> Page[Challenge]:
     """A page of challenges; hidden ones only once the member has completed them."""
-    query = Challenge.filter(status=status)
-    if not include_hidden:
-        earned = (
-            await ChallengeCompletion.filter(member_id=member_id)
-            .distinct()
-            .values_list("challenge_id", flat=True)
-            if member_id is not None
-            else []
-        )
-        query = query.filter(Q(hidden=False) | Q(id__in=list(earned) or [0]))
-    return await keyset_page(query, first=first, after_id=after_id)
+    challenges = await catalog(status)
+    earned: frozenset[int] = frozenset()
+    if member_id is not None and not include_hidden and any(c.hidden for c in challenges):
+        earned = (await standing(member_id, "UTC")).earned
+    return page_of(
+        challenges, first=first, after_id=after_id, include_hidden=include_hidden, earned=earned
+    )
 
 
-async def views_for(
-    member_id: int, challenges: Sequence[Challenge], now: datetime | None = None
-) -> list[ChallengeView]:
-    """The member's progress in the current window of each challenge: three queries in all."""
-    now = now or datetime.now(UTC)
-    if not challenges:
-        return []
-    member = await Member.filter(id=member_id).only("id", "timezone").first()
-    try:
-        zone = ZoneInfo(member.timezone if member else "UTC")
-    except (ValueError, KeyError):
-        zone = ZoneInfo("UTC")
+def views_of(standing: ChallengeStanding, challenges: Sequence[Challenge]) -> list[ChallengeView]:
+    """The member's progress in the current window of each challenge, from their standing."""
+    now, zone = standing.now, standing.zone
     local = now.astimezone(zone)
-    ids = [c.id for c in challenges]
-    keys = {window_key(c.window_kind, local) for c in challenges}
-    rows = await ChallengeProgress.filter(
-        member_id=member_id, challenge_id__in=ids, window_key__in=list(keys)
-    )
-    by_key = {(p.challenge_id, p.window_key): p for p in rows}  # type: ignore[attr-defined]
-    joined = set(
-        await ChallengeParticipant.filter(member_id=member_id, challenge_id__in=ids).values_list(
-            "challenge_id", flat=True
-        )
-    )
     views = []
     for challenge in challenges:
-        progress = by_key.get((challenge.id, window_key(challenge.window_kind, local)))
+        progress = standing.progress.get((challenge.id, window_key(challenge.window_kind, local)))
         target = Decimal(challenge.target)
         current = Decimal(progress.current) if progress else Decimal(0)
         streak = 0
@@ -578,7 +932,7 @@ async def views_for(
         views.append(
             ChallengeView(
                 challenge=challenge,
-                joined=not challenge.opt_in or challenge.id in joined,
+                joined=not challenge.opt_in or challenge.id in standing.joined,
                 current=current,
                 target=target,
                 percent=percent,
@@ -589,3 +943,20 @@ async def views_for(
             )
         )
     return views
+
+
+async def views_for(
+    member_id: int,
+    challenges: Sequence[Challenge],
+    now: datetime | None = None,
+    *,
+    timezone: str | None = None,
+) -> list[ChallengeView]:
+    """The member's progress in the current window of each challenge: two statements in all
+    (one when the member's `timezone` is given)."""
+    if not challenges:
+        return []
+    if timezone is None:
+        member = await Member.filter(id=member_id).only("id", "timezone").first()
+        timezone = member.timezone if member else "UTC"
+    return views_of(await standing(member_id, timezone, now), challenges)

@@ -8,21 +8,38 @@ in the same transaction: the fact, its event, the progress and any reward commit
 together. A retried request replays the fact's stored answer (idempotency keys, unique external
 ids) and never reaches `record` again; a concurrent one waits on the member's lock.
 
-Processing order inside `record`: challenges (which may credit bonuses), then tiers (an upgrade
-records a TIER_REACHED event, processed the same way), then milestone badges.
+Processing order inside `record`: challenges (which may credit bonuses), then milestone badges,
+then tiers (an upgrade records a TIER_REACHED event, processed the same way).
+
+Few round trips: what the engine needs to know about the member is read once per transaction
+(`gamification.member_state`), program configuration comes from per-process caches, and
+writes nothing reads back in the transaction are held back until its last statement
+(`gamification.sql.write`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from gamification import badges, challenges, ledger, tiers
+from gamification import (
+    badges,
+    challenge_refunds,
+    challenges,
+    ledger,
+    member_state,
+    progress_updates,
+    sql,
+    tiers,
+)
 from gamification.models import Channel, DomainEvent, EventKind, Member, Purchase
 
 
@@ -34,6 +51,10 @@ def zone_of(timezone: str) -> ZoneInfo:
 
 
 async def member_timezone(member_id: int, conn: BaseDBAsyncClient | None = None) -> str:
+    if conn is not None:
+        state = member_state.cached(conn, member_id)
+        if state is not None:
+            return state.timezone
     member = await Member.filter(id=member_id).using_db(conn).only("id", "timezone").first()
     return member.timezone if member is not None else "UTC"
 
@@ -58,19 +79,69 @@ class Fact:
     qualifying_points: int = 0
 
 
+# The event and its dedupe in one statement: nothing comes back when the key was recorded before.
+_INSERT_EVENT: Final = """
+INSERT INTO "domain_event" ("member_id", "kind", "source_key", "occurred_at", "local_date",
+    "amount", "quantity", "channel", "store_id", "categories", "subject", "qualifying_points",
+    "created_at")
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT ("source_key") DO NOTHING
+RETURNING "id"
+"""
+
+_SET_QUALIFYING: Final = 'UPDATE "domain_event" SET "qualifying_points" = $1 WHERE "id" = $2'
+
+
+async def _insert(
+    conn: BaseDBAsyncClient, values: list[Any], read: challenges.ProgressRead | None
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """Insert the event; with `read`, also read the member's progress rows it may move. On
+    PostgreSQL both go in one statement (the read does not need the event), on SQLite one
+    after the other."""
+    if read is None:
+        rows = await sql.fetch(conn, _INSERT_EVENT, *values)
+        return (int(rows[0]["id"]) if rows else None), []
+    if sql.is_postgres(conn):
+        statement = (
+            f"WITH ev AS ({_INSERT_EVENT}), r AS ({_renumbered(read.statement, len(values))}) "
+            "SELECT (SELECT id FROM ev) AS event_id, r.* FROM (SELECT 1 AS one) AS o "
+            "LEFT JOIN r ON TRUE"
+        )
+        rows = await sql.fetch(conn, statement, *values, *read.values)
+        event_id = rows[0]["event_id"] if rows else None
+        return (int(event_id) if event_id is not None else None), [
+            row for row in rows if row["part"] is not None
+        ]
+    rows = await sql.fetch(conn, _INSERT_EVENT, *values)
+    if not rows:
+        return None, []
+    return int(rows[0]["id"]), await sql.fetch(conn, read.statement, *read.values)
+
+
+def _renumbered(statement: str, offset: int) -> str:
+    return re.sub(r"\$(\d+)", lambda match: f"${int(match.group(1)) + offset}", statement)
+
+
 async def record(account: ledger.LockedAccount, member_id: int, fact: Fact) -> DomainEvent | None:
     """Record the fact once and apply it to challenges, tiers and badges, in the caller's
-    transaction. Returns None when the fact was recorded before (nothing is applied again)."""
+    transaction. Returns None when the fact was recorded before (nothing is applied again).
+
+    Round trips: the member's state (once per transaction), then the event's insert, which also
+    reads the progress rows of the challenges it matches (challenge definitions, the tier
+    ladder and the badge catalog are cached per process, and matching happens in Python); the
+    progress, contributions and any tier row change are held back until the transaction's last
+    statement. Completions, tier upgrades and new badges add a statement each.
+    """
     conn = account.conn
-    if await DomainEvent.filter(source_key=fact.source_key).using_db(conn).exists():
-        return None
-    timezone = await member_timezone(member_id, conn)
-    event = await DomainEvent.create(
+    state = await member_state.state_of(account)
+    timezone = state.timezone
+    zone = zone_of(timezone)
+    event = DomainEvent(
         member_id=member_id,
         kind=fact.kind,
         source_key=fact.source_key,
         occurred_at=fact.occurred_at,
-        local_date=local_date_of(fact.occurred_at, str(timezone)),
+        local_date=local_date_of(fact.occurred_at, timezone),
         amount=fact.amount,
         quantity=fact.quantity,
         channel=fact.channel,
@@ -79,29 +150,84 @@ async def record(account: ledger.LockedAccount, member_id: int, fact: Fact) -> D
         subject=fact.subject,
         qualifying_points=fact.qualifying_points,
         created_at=account.now,
-        using_db=conn,
     )
-    outcome = await challenges.apply_event(account, event, zone_of(str(timezone)))
+    plan = await challenges.plan_event(state, event, zone)
+    event_id, rows = await _insert(
+        conn,
+        [
+            member_id,
+            fact.kind.value,
+            fact.source_key,
+            fact.occurred_at,
+            event.local_date,
+            fact.amount,
+            fact.quantity,
+            fact.channel.value,
+            fact.store_id,
+            json.dumps(event.categories, separators=(",", ":")),
+            fact.subject,
+            fact.qualifying_points,
+            account.now,
+        ],
+        plan.read if plan else None,
+    )
+    if event_id is None:
+        return None
+    event.id = event_id
+    if fact.kind is EventKind.PURCHASE_RECORDED:
+        state.purchase_recorded()
+    state.add_qualifying(event.occurred_at, event.qualifying_points)
+    outcome = (
+        await challenges.apply_event(account, state, event, plan, rows)
+        if plan
+        else challenges.Outcome()
+    )
     if outcome.qualifying_bonus:
-        event.qualifying_points += outcome.qualifying_bonus
-        await event.save(using_db=conn, update_fields=["qualifying_points"])
-    await badges.apply_milestones(conn, member_id, event, account.now, outcome.longest_streak)
+        await add_qualifying(account, state, event, outcome.qualifying_bonus)
+    await badges.apply_milestones(account, state, event, outcome.longest_streak)
     if event.qualifying_points > 0:
-        upgrade = await tiers.apply_qualifying(conn, member_id, account.now)
+        upgrade = await tiers.apply_qualifying(account, state)
         if upgrade is not None:
-            change, tier = upgrade
-            await record(
+            reached = await record(
                 account,
                 member_id,
                 Fact(
                     kind=EventKind.TIER_REACHED,
-                    source_key=f"tier:{member_id}:{change.id}",
+                    source_key=f"tier:{member_id}:{upgrade.change_id}",
                     occurred_at=account.now,
                     channel=Channel.SYSTEM,
-                    subject=tier.name,
+                    subject=upgrade.tier.name,
                 ),
             )
+            if reached is not None:
+                progress_updates.tier_upgraded(
+                    progress_updates.TierUpgrade(
+                        member_id=member_id,
+                        change_id=upgrade.change_id,
+                        tier=upgrade.tier.name,
+                        previous_tier=upgrade.previous.name if upgrade.previous else None,
+                        event_id=reached.id,
+                        source_key=reached.source_key,
+                        witness=progress_updates.witness_of(account.entries),
+                    )
+                )
     return event
+
+
+async def add_qualifying(
+    account: ledger.LockedAccount, state: member_state.MemberState, event: DomainEvent, points: int
+) -> None:
+    """Change the event's qualifying points by `points` (a bonus, or what a refund took back):
+    held back until the transaction's last statement, and counted in the running total."""
+    event.qualifying_points += points
+    state.add_qualifying(event.occurred_at, points)
+    await sql.write(
+        account.conn,
+        ("domain_event", event.id),
+        _SET_QUALIFYING,
+        event.qualifying_points,
+        event.id,
+    )
 
 
 def purchase_categories(purchase: Purchase) -> list[str]:
@@ -126,15 +252,24 @@ async def purchase_recorded(account: ledger.LockedAccount, purchase: Purchase) -
 
 
 async def purchase_refunded(
-    account: ledger.LockedAccount, purchase: Purchase, amount: Decimal, points_due: int
+    account: ledger.LockedAccount,
+    purchase: Purchase,
+    amount: Decimal,
+    points_due: int,
+    *,
+    refunded_total: Decimal,
 ) -> None:
-    """A refund lowers qualifying points by the points it claws back (outstanding included)."""
+    """A refund of `amount` (`refunded_total` refunded so far, this one included) lowers
+    qualifying points by the points it claws back (outstanding included), and takes back what
+    the purchase added to challenges (`challenge_refunds`), revoking a completion it no longer
+    reaches together with its bonus. Exactly once per refund: the event's key is the refund's
+    number for this purchase, read under the member's lock."""
     refund_number = (
         await DomainEvent.filter(source_key__startswith=f"refund:{purchase.id}:")
         .using_db(account.conn)
         .count()
     )
-    await record(
+    event = await record(
         account,
         purchase.member_id,  # type: ignore[attr-defined]
         Fact(
@@ -148,6 +283,14 @@ async def purchase_refunded(
             qualifying_points=-points_due,
         ),
     )
+    if event is None:
+        return
+    reversal = await challenge_refunds.reverse_purchase(
+        account, purchase.id, event, refunded=refunded_total, total=Decimal(purchase.amount)
+    )
+    if reversal.qualifying_points:
+        state = await member_state.state_of(account)
+        await add_qualifying(account, state, event, -reversal.qualifying_points)
 
 
 async def reward_redeemed(

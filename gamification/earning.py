@@ -21,7 +21,7 @@ from typing import Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from gamification import tiers
+from gamification import program_cache, tiers
 from gamification.errors import ErrorCode, InvalidInput
 from gamification.models import Channel, EarnPromotion, EarnRule
 
@@ -29,6 +29,11 @@ MAX_PURCHASE_AMOUNT: Final = Decimal("1000000")
 MAX_LINE_ITEMS: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _CATEGORY: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# Read on every purchase, changed by admins: see program_cache for how long a change takes.
+_rules: program_cache.TimedCache[str, EarnRule | None] = program_cache.TimedCache()
+_promotions: program_cache.TimedCache[Channel, list[tuple[datetime, datetime, Decimal]]] = (
+    program_cache.TimedCache()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,7 @@ def check_line_items(items: list[LineItem], amount: Decimal) -> list[LineItem]:
 async def rule_for(currency: str, conn: BaseDBAsyncClient | None = None) -> EarnRule:
     """Raises InvalidInput(UNKNOWN_CURRENCY) when no earn rule covers the currency."""
     rule = (
-        await EarnRule.filter(currency=currency).using_db(conn).first()
+        await _rules.get(currency, EarnRule.filter(currency=currency).using_db(conn).first)
         if _CURRENCY.match(currency)
         else None
     )
@@ -96,10 +101,17 @@ async def rule_for(currency: str, conn: BaseDBAsyncClient | None = None) -> Earn
 async def best_promotion(
     channel: Channel, at: datetime, conn: BaseDBAsyncClient | None = None
 ) -> Decimal:
-    promotions = await EarnPromotion.filter(
-        channel=channel, starts_at__lte=at, ends_at__gt=at
-    ).using_db(conn)
-    return max((Decimal(p.multiplier) for p in promotions), default=Decimal(1))
+    """The highest multiplier among the channel's promotions active at `at` (1 without any)."""
+
+    async def load() -> list[tuple[datetime, datetime, Decimal]]:
+        rows = await EarnPromotion.filter(channel=channel).using_db(conn)
+        return [(p.starts_at, p.ends_at, Decimal(p.multiplier)) for p in rows]
+
+    promotions = await _promotions.get(channel, load)
+    return max(
+        (multiplier for starts, ends, multiplier in promotions if starts <= at < ends),
+        default=Decimal(1),
+    )
 
 
 async def tier_multiplier(member_id: int, conn: BaseDBAsyncClient | None = None) -> Decimal:
@@ -174,6 +186,7 @@ async def set_earn_rule(
             "category_multipliers": multipliers,
         },
     )
+    program_cache.invalidate()
     return rule
 
 
@@ -192,6 +205,8 @@ async def create_promotion(
             raise InvalidInput(f"{field} needs a timezone", field=field)
     if ends_at <= starts_at:
         raise InvalidInput("endsAt must be after startsAt", field="endsAt")
-    return await EarnPromotion.create(
+    promotion = await EarnPromotion.create(
         name=name, channel=channel, multiplier=multiplier, starts_at=starts_at, ends_at=ends_at
     )
+    program_cache.invalidate()
+    return promotion

@@ -9,20 +9,19 @@ event. The same external id from the same recorder is the same action (replayed,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gamification import domain_events, earning, ledger
+from gamification import domain_events, earning, ledger, member_state
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.models import (
     Channel,
-    DomainEvent,
     EcoAction,
     EcoActionKind,
     EntryKind,
@@ -32,23 +31,123 @@ from gamification.models import (
 from server.settings import get_settings
 
 _CODE: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_POINTS_PER_UNIT: Final = 10_000
+MAX_QUANTITY: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class EcoActionKindInput:
+    code: str
+    name: str
+    points_per_unit: int
+    unit: str = "item"
+    max_quantity: int = 100
+    active: bool = True
+
+
+def _invalid_kind(message: str, field: str) -> InvalidInput:
+    return InvalidInput(message, code=ErrorCode.INVALID_ECO_ACTION_KIND, field=field)
+
+
+def _check_kind(data: EcoActionKindInput) -> EcoActionKindInput:
+    """The kind with its texts trimmed. Raises InvalidInput(INVALID_ECO_ACTION_KIND) for an
+    empty or malformed code, an empty or long name or unit, negative or huge points per unit,
+    a maximum quantity out of range, or a maximum action worth more than one ledger entry."""
+    code, name, unit = data.code.strip(), data.name.strip(), data.unit.strip()
+    if not code:
+        raise _invalid_kind("The code must not be empty", "code")
+    if not _CODE.match(code):
+        raise _invalid_kind(
+            "The code must be a lower-case letter, then up to 39 lower-case letters, digits or _",
+            "code",
+        )
+    if not 0 < len(name) <= 120:
+        raise _invalid_kind("The name must have 1 to 120 characters", "name")
+    if not 0 < len(unit) <= 40:
+        raise _invalid_kind("The unit must have 1 to 40 characters", "unit")
+    if not isinstance(data.points_per_unit, int) or data.points_per_unit < 0:
+        raise _invalid_kind("Points per unit must not be negative", "pointsPerUnit")
+    if data.points_per_unit > MAX_POINTS_PER_UNIT:
+        raise _invalid_kind(
+            f"Points per unit must be at most {MAX_POINTS_PER_UNIT}", "pointsPerUnit"
+        )
+    if not isinstance(data.max_quantity, int) or not 1 <= data.max_quantity <= MAX_QUANTITY:
+        raise _invalid_kind(f"The maximum quantity must be 1 to {MAX_QUANTITY}", "maxQuantity")
+    if data.points_per_unit * data.max_quantity > ledger.MAX_POINTS_PER_ENTRY:
+        raise _invalid_kind(
+            "One action of the maximum quantity would earn more than a ledger entry may carry",
+            "maxQuantity",
+        )
+    return replace(data, code=code, name=name, unit=unit)
+
+
+def _code_taken(code: str) -> Conflict:
+    return Conflict(
+        f"An eco action kind with code {code!r} exists",
+        code=ErrorCode.ECO_ACTION_KIND_TAKEN,
+        field="code",
+    )
+
+
+async def create_kind(data: EcoActionKindInput) -> EcoActionKind:
+    """Add an eco action kind.
+
+    Raises InvalidInput(INVALID_ECO_ACTION_KIND), Conflict(ECO_ACTION_KIND_TAKEN) when the code
+    is in use (also when another admin creates it at the same moment)."""
+    data = _check_kind(data)
+    if await EcoActionKind.filter(code=data.code).exists():
+        raise _code_taken(data.code)
+    try:
+        async with in_transaction() as conn:
+            return await EcoActionKind.create(**asdict(data), using_db=conn)
+    except IntegrityError:
+        raise _code_taken(data.code) from None
+
+
+async def update_kind(kind_id: int, changes: dict[str, Any]) -> EcoActionKind:
+    """Change a kind's name, unit, points per unit, maximum quantity or active flag (the code,
+    which challenges and recorded actions refer to, stays). New points apply to actions
+    recorded from now on. An inactive kind cannot be recorded.
+
+    Raises NotFound(UNKNOWN_ECO_ACTION), InvalidInput(INVALID_ECO_ACTION_KIND)."""
+    unknown = set(changes) - {"name", "unit", "points_per_unit", "max_quantity", "active"}
+    if unknown:
+        raise _invalid_kind(f"These cannot be changed: {sorted(unknown)}", "input")
+    kind = await EcoActionKind.get_or_none(id=kind_id)
+    if kind is None:
+        raise NotFound("No such eco action kind", code=ErrorCode.UNKNOWN_ECO_ACTION, field="id")
+    current = EcoActionKindInput(
+        code=kind.code,
+        name=kind.name,
+        points_per_unit=kind.points_per_unit,
+        unit=kind.unit,
+        max_quantity=kind.max_quantity,
+        active=kind.active,
+    )
+    data = _check_kind(replace(current, **changes))
+    for name, value in asdict(data).items():
+        setattr(kind, name, value)
+    await kind.save()
+    return kind
+
+
+async def list_kinds(*, active: bool | None = None) -> list[EcoActionKind]:
+    query = EcoActionKind.all() if active is None else EcoActionKind.filter(active=active)
+    return list(await query.order_by("code"))
 
 
 async def define_kind(
     *, code: str, name: str, points_per_unit: int, unit: str = "item", max_quantity: int = 100
 ) -> EcoActionKind:
-    """Create or replace an eco action kind. Raises InvalidInput for bad values."""
-    if not _CODE.match(code):
-        raise InvalidInput("Code must be lower-case letters, digits or _", field="code")
-    if not 0 <= points_per_unit <= 10_000 or not 1 <= max_quantity <= 100_000:
-        raise InvalidInput("Points per unit or maximum quantity out of range", field="points")
+    """Create or replace an eco action kind (the demo seed and tests). Raises InvalidInput."""
+    data = _check_kind(EcoActionKindInput(code, name, points_per_unit, unit, max_quantity))
     kind, _ = await EcoActionKind.update_or_create(
-        code=code,
+        code=data.code,
         defaults={
-            "name": name.strip()[:120],
-            "unit": unit,
-            "points_per_unit": points_per_unit,
-            "max_quantity": max_quantity,
+            "name": data.name,
+            "unit": data.unit,
+            "points_per_unit": data.points_per_unit,
+            "max_quantity": data.max_quantity,
         },
     )
     return kind
@@ -89,7 +188,8 @@ async def record_eco_action(
 ) -> EcoActionResult:
     """Record an eco action for a member and credit its points.
 
-    Raises NotFound(UNKNOWN_ECO_ACTION, UNKNOWN_MEMBER), InvalidInput(INVALID_QUANTITY) for a
+    Raises NotFound(UNKNOWN_ECO_ACTION, UNKNOWN_MEMBER), Refused(ECO_ACTION_INACTIVE) for a
+    kind an admin deactivated, InvalidInput(INVALID_QUANTITY) for a
     quantity ≤ 0 or above the kind's maximum, InvalidInput for a bad external id,
     Refused(SELF_PURCHASE) when staff record their own action, Conflict(ECO_ACTION_CONFLICT).
     """
@@ -118,6 +218,12 @@ async def record_eco_action(
     existing = await EcoAction.get_or_none(recorded_by=recorded_by, external_id=external_id)
     if existing is not None:
         return _same(existing, member_id, kind, quantity)
+    if not kind.active:
+        raise Refused(
+            "This eco action is no longer recorded",
+            code=ErrorCode.ECO_ACTION_INACTIVE,
+            field="kind",
+        )
     used_channel = actor.channel or channel or Channel.POS
     points = kind.points_per_unit * quantity
     try:
@@ -184,16 +290,9 @@ async def check_in(*, member_id: int, now: datetime | None = None) -> CheckInRes
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member_id, conn, now)
-        timezone = await domain_events.member_timezone(member_id, conn)
-        day = domain_events.local_date_of(now, timezone)
-        if (
-            await DomainEvent.filter(member_id=member_id, kind=EventKind.CHECK_IN, local_date=day)
-            .using_db(conn)
-            .exists()
-        ):
-            raise Refused(
-                "You already checked in today", code=ErrorCode.ALREADY_CHECKED_IN, field=None
-            )
+        state = await member_state.state_of(account)
+        day = domain_events.local_date_of(now, state.timezone)
+        # Once per local day: the event's key is the day, so a second check-in finds it taken.
         event = await domain_events.record(
             account,
             member_id,
@@ -204,6 +303,10 @@ async def check_in(*, member_id: int, now: datetime | None = None) -> CheckInRes
                 channel=Channel.APP,
             ),
         )
+        if event is None:
+            raise Refused(
+                "You already checked in today", code=ErrorCode.ALREADY_CHECKED_IN, field=None
+            )
         await ledger.save_account(account)
     assert event is not None  # the day was free under the member's lock
     return CheckInResult(day, event.id)

@@ -11,6 +11,8 @@ What counts
   the donations an admin reversed (REVERSAL from that account). Brand matches are not the
   member's gift and do not count. All time only.
 - Board `friends`: the `points` board restricted to a member and those they follow.
+- Board `challenge:<id>`, progress in one challenge: recomputed from the `challenge_progress`
+  table, not the ledger (see "challenge boards" near the end of this module). All time only.
 - Periods: ALL_TIME; WEEK, the ISO week from Monday 00:00 UTC to the next Monday; MONTH, from
   the 1st 00:00 UTC. UTC for everyone, so a week is the same week for every member wherever
   they live. An entry counts in the period of its `created_at`: a refund this week of last
@@ -61,23 +63,37 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import NoScriptError, RedisError, WatchError
 from tortoise.functions import Max, Sum
 from tortoise.transactions import in_transaction
 
-from gamification import follows
+from gamification import challenges, committed, follows, sql
 from gamification.errors import ErrorCode, InvalidInput, LoyaltyError
-from gamification.models import AccountKind, Cause, EntryKind, LedgerAccount, LedgerEntry, Member
+from gamification.models import (
+    AccountKind,
+    Cause,
+    Challenge,
+    ChallengeCompletion,
+    ChallengeProgress,
+    ChallengeStatus,
+    EntryKind,
+    LedgerAccount,
+    LedgerEntry,
+    Member,
+)
+from gamification.progress_updates import ProgressUpdates
 from server.settings import get_settings
 
 logger = logging.getLogger("loyalty.leaderboards")
@@ -87,6 +103,8 @@ FRIENDS_BOARD: Final = "friends"
 # A cause's ledger account code (`gamification.causes.cause_account_code`) doubles as the name
 # of its board: the entries name their counter account, so no lookup is needed.
 CAUSE_PREFIX: Final = "cause:"
+# A challenge's board: its members' progress (see "Challenge boards" below).
+CHALLENGE_PREFIX: Final = "challenge:"
 HIDDEN_NAME: Final = "Hidden member"
 
 POINTS_KINDS: Final = frozenset(
@@ -100,6 +118,7 @@ SHARD_BITS: Final = 10
 _TAG_TIME_BASE: Final = 10**13  # ms timestamps stay below it until the year 2286
 _TAG_MEMBER_BASE: Final = 10**10  # member ids are 32-bit
 _MAX_CAUSE_ID: Final = 2**31 - 1
+_MAX_MEMBER_ID: Final = 2**31 - 1  # a 32-bit column: PostgreSQL refuses larger numbers
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
 # Optimistic transactions retried this often before giving up (counted as missed).
@@ -371,21 +390,13 @@ async def record_committed(
     """
     if not entries:
         return
-    hashes = {entry.id: entry.hash for entry in entries}
-    rows = await LedgerEntry.filter(id__in=list(hashes)).values_list(
-        "id",
-        "hash",
-        "account__member_id",
-        "seq",
-        "kind",
-        "points",
-        "counter_account__code",
-        "created_at",
-    )
+    # One read, shared with the real-time notices (see gamification.committed).
     by_member: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for entry_id, entry_hash, member_id, *rest in rows:
-        if member_id is not None and hashes.get(entry_id) == entry_hash:
-            by_member[member_id].append(tuple(rest))
+    for row in await committed.committed_entries(entries):
+        if row.member_id is not None:
+            by_member[row.member_id].append(
+                (row.seq, row.kind, row.points, row.counter_code, row.created_at)
+            )
     now = now or datetime.now(UTC)
     margin = _margin()
     for member_id in sorted(by_member):
@@ -499,9 +510,11 @@ class Difference:
     problem: str
 
     def __str__(self) -> str:
+        # A challenge board's source of truth is the progress table (see challenge boards).
+        source = "progress" if self.key.board.startswith(CHALLENGE_PREFIX) else "ledger"
         return (
             f"{self.key.board} {self.key.bucket} member {self.member_id}: {self.problem}; "
-            f"ledger {self.ledger or 'nothing'}, board {self.board or 'nothing'}"
+            f"{source} {self.ledger or 'nothing'}, board {self.board or 'nothing'}"
         )
 
 
@@ -511,6 +524,7 @@ class ReconcileReport:
 
     members: int = 0  # member accounts read from the ledger
     differences: list[Difference] = field(default_factory=list)
+    challenge_boards: int = 0  # challenge boards compared with the progress table
     stale_keys: list[str] = field(default_factory=list)  # buckets past their expiry
 
     @property
@@ -816,11 +830,17 @@ async def _reconcile_all(
         alive |= {key for view in views.values() for key in view.scores}
     for key in sorted(alive):
         report.differences.extend(await _sweep(redis, key, write=write))
+    boards, differences = await _reconcile_challenge_boards(redis, write=write)
+    report.challenge_boards = boards
+    report.differences.extend(differences)
     return report
 
 
-async def _sweep(redis: Redis, key: BoardKey, *, write: bool) -> list[Difference]:
-    """Sorted-set members that no member's state accounts for (left by a bug or by hand)."""
+async def _sweep(
+    redis: Redis, key: BoardKey, *, write: bool, watched: Callable[[int], str] = _seq_key
+) -> list[Difference]:
+    """Sorted-set members that no member's state accounts for (left by a bug or by hand).
+    `watched(shard)` names the key every writer of the shard's states changes."""
     by_shard: dict[int, list[str]] = defaultdict(list)
     async for tag, _ in redis.zscan_iter(key.zset, count=1000):
         by_shard[_shard(member_of_tag(tag))].append(tag)
@@ -830,7 +850,7 @@ async def _sweep(redis: Redis, key: BoardKey, *, write: bool) -> list[Difference
             for _ in range(_ATTEMPTS):
                 try:
                     if write:
-                        await pipe.watch(_seq_key(shard))
+                        await pipe.watch(watched(shard))
                     members = sorted({member_of_tag(tag) for tag in tags})
                     raw: list[Any] = await redis.hmget(key.states(shard), [str(m) for m in members])
                     states = {
@@ -912,12 +932,17 @@ class Standing:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A member's place on a board. `rank` is None when they are not ranked (score <= 0)."""
+    """A member's place on a board. `rank` is None when they are not ranked (score <= 0).
+
+    `nearby` holds the members up to `reach` = (above, below) places away, read together with
+    the rank (the member excluded), so that `Board.around` needs no second read."""
 
     member_id: int
     rank: int | None
     points: int
     total: int
+    nearby: tuple[Standing, ...] = ()
+    reach: tuple[int, int] = (0, 0)
 
     @property
     def percentile(self) -> float | None:
@@ -926,6 +951,16 @@ class Position:
         if self.rank is None or not self.total:
             return None
         return round(100 * (self.total - self.rank + 1) / self.total, 2)
+
+    def nearby_within(self, above: int, below: int) -> list[Standing] | None:
+        """The members ranked up to `above` places above and `below` below, from what was read
+        with the position; None when that read did not reach so far."""
+        if self.rank is None:
+            return []
+        if above > self.reach[0] or below > self.reach[1]:
+            return None
+        lowest, highest = self.rank - above, self.rank + below
+        return [s for s in self.nearby if lowest <= s.rank <= highest]
 
 
 def check_neighbours(above: int, below: int, maximum: int) -> None:
@@ -950,13 +985,55 @@ class Board(abc.ABC):
         Raises LeaderboardsUnavailable."""
 
     @abc.abstractmethod
-    async def position(self, member_id: int) -> Position:
-        """Raises LeaderboardsUnavailable."""
+    async def position(self, member_id: int, *, above: int = 0, below: int = 0) -> Position:
+        """The member's place; with up to `above` and `below` neighbours when the board can
+        read them in the same round trip (`around` then answers from them).
+        Raises LeaderboardsUnavailable."""
 
     @abc.abstractmethod
     async def around(self, position: Position, *, above: int, below: int) -> list[Standing]:
         """Up to `above` members ranked just above the position and `below` just below it
         (none when it is not ranked). Raises LeaderboardsUnavailable."""
+
+
+# A member's place and neighbours in one round trip. KEYS: the member's states hash, the sorted
+# set; ARGV: member id, above, below. Replies {total}, unknown member; {total, state}, not
+# ranked; {total, state, 0-based rank, 0-based rank of the window's first, window WITHSCORES}.
+# The tag is built as `member_tag` builds it (fixed width, so the formats must match).
+_POSITION_SCRIPT: Final = """
+local total = redis.call('ZCARD', KEYS[2])
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+if not state then return {total} end
+local colon = string.find(state, ':', 1, true)
+if tonumber(string.sub(state, 1, colon - 1)) <= 0 then return {total, state} end
+local tag = string.format('%013d:%010d',
+  10000000000000 - tonumber(string.sub(state, colon + 1)), 10000000000 - tonumber(ARGV[1]))
+local rank = redis.call('ZREVRANK', KEYS[2], tag)
+if not rank then return {total, state} end
+local above, below = tonumber(ARGV[2]), tonumber(ARGV[3])
+local first = math.max(0, rank - above)
+local window = {}
+if above + below > 0 then
+  window = redis.call('ZREVRANGE', KEYS[2], first, rank + below, 'WITHSCORES')
+end
+return {total, state, rank, first, window}
+"""
+_SCRIPT_SHAS: Final[dict[str, str]] = {}
+
+
+async def _run_script(
+    redis: Redis, script: str, keys: Sequence[str], args: Sequence[str | int]
+) -> Any:
+    """EVALSHA, loading the script on first use (one round trip once Redis has it)."""
+    sha = _SCRIPT_SHAS.get(script)
+    if sha is None:
+        sha = _SCRIPT_SHAS[script] = hashlib.sha1(
+            script.encode(), usedforsecurity=False
+        ).hexdigest()
+    try:
+        return await redis.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:  # a new or restarted Redis: EVAL sends it and Redis caches it
+        return await redis.eval(script, len(keys), *keys, *args)
 
 
 def _standings(offset: int, replies: Sequence[tuple[str, float]]) -> list[Standing]:
@@ -985,22 +1062,32 @@ class RankedBoard(Board):
             total, replies = await reads.execute()
         return int(total), _standings(offset, replies)
 
-    async def position(self, member_id: int) -> Position:
+    async def position(self, member_id: int, *, above: int = 0, below: int = 0) -> Position:
+        # One round trip (a script) for the state, the total, the rank and the neighbours: they
+        # are also consistent with each other, read at one instant.
+        keys = (self.key.states(_shard(member_id)), self.key.zset)
         with _reading():
-            reads = self.redis.pipeline(transaction=False)
-            reads.hget(self.key.states(_shard(member_id)), str(member_id))
-            reads.zcard(self.key.zset)
-            raw, total = await reads.execute()
-            score = Score.decode(raw) if raw is not None else None
-            rank = None
-            if score is not None and score.ranked:
-                found: Any = await self.redis.zrevrank(self.key.zset, score.tag(member_id))
-                rank = int(found) + 1 if found is not None else None
-        return Position(member_id, rank, score.points if score else 0, int(total))
+            reply: list[Any] = await _run_script(
+                self.redis, _POSITION_SCRIPT, keys, (member_id, above, below)
+            )
+        total, state = int(reply[0]), reply[1] if len(reply) > 1 else None
+        points = Score.decode(state).points if state is not None else 0
+        if len(reply) < 5:  # not ranked
+            return Position(member_id, None, points, total)
+        rank, first, window = int(reply[2]) + 1, int(reply[3]), reply[4]
+        nearby = tuple(
+            Standing(rank=first + i + 1, member_id=member_of_tag(tag), points=int(score))
+            for i, (tag, score) in enumerate(zip(window[::2], window[1::2], strict=True))
+            if first + i + 1 != rank
+        )
+        return Position(member_id, rank, points, total, nearby, (above, below))
 
     async def around(self, position: Position, *, above: int, below: int) -> list[Standing]:
         if position.rank is None or above + below == 0:
             return []
+        read = position.nearby_within(above, below)
+        if read is not None:
+            return read
         start = max(0, position.rank - 1 - above)
         with _reading():
             replies: Any = await self.redis.zrevrange(
@@ -1047,7 +1134,7 @@ class FriendsBoard(Board):
     async def page(self, *, offset: int, limit: int) -> tuple[int, list[Standing]]:
         return len(self.ranked), self.ranked[offset : offset + limit]
 
-    async def position(self, member_id: int) -> Position:
+    async def position(self, member_id: int, *, above: int = 0, below: int = 0) -> Position:
         score = self.scores.get(member_id)
         rank = next((s.rank for s in self.ranked if s.member_id == member_id), None)
         return Position(member_id, rank, score.points if score else 0, len(self.ranked))
@@ -1067,14 +1154,21 @@ async def open_board(
     *,
     member_id: int | None,
     now: datetime | None = None,
+    sees_hidden: bool = False,
 ) -> Board:
-    """The board named `board` ("points", "friends" or "cause:<id>") in `period`, for
-    `member_id` (whose friends board "friends" is; None for a device).
+    """The board named `board` ("points", "friends", "cause:<id>" or "challenge:<id>") in
+    `period`, for `member_id` (whose friends board "friends" is; None for a device). A hidden
+    challenge's board exists only for members who earned the challenge and for `sees_hidden`
+    callers (admins): to everyone else it is unknown, like a challenge that does not exist.
 
-    Raises UnknownBoard, UnknownPeriod (a cause board has only ALL_TIME),
+    Raises UnknownBoard, UnknownPeriod (cause and challenge boards have only ALL_TIME),
     LeaderboardsUnavailable.
     """
     now = now or datetime.now(UTC)
+    if board.startswith(CHALLENGE_PREFIX):
+        return await _open_challenge_board(
+            redis, board, period, member_id=member_id, sees_hidden=sees_hidden
+        )
     if board == POINTS_BOARD:
         return RankedBoard(redis, board_key(POINTS_BOARD, period, now), period)
     if board == FRIENDS_BOARD:
@@ -1085,7 +1179,7 @@ async def open_board(
         return await FriendsBoard.load(redis, key, period, members)
     cause_id = _cause_id(board)
     if cause_id is None or not await Cause.filter(id=cause_id).exists():
-        raise UnknownBoard('Boards are "points", "friends" and "cause:<cause ID>"', field="board")
+        raise UnknownBoard(_BOARD_NAMES, field="board")
     if period is not Period.ALL_TIME:
         raise UnknownPeriod("A cause's board has only the ALL_TIME period", field="period")
     return RankedBoard(redis, board_key(board, Period.ALL_TIME, now), period)
@@ -1093,20 +1187,314 @@ async def open_board(
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """How a member appears on a board: their display name, or HIDDEN_NAME."""
+    """How a member appears on a board: their display name, or HIDDEN_NAME, and how many
+    badges they hold."""
 
     display_name: str
     shown: bool  # their identity is shown: they are visible, or they are the viewer
+    badge_count: int = 0
 
 
 async def listings(member_ids: Collection[int], *, viewer_id: int | None) -> dict[int, Listing]:
     """Members turned invisible keep their rank but not their name, except to themselves.
-    Only display names are ever shown, never emails."""
-    rows = await Member.filter(id__in=list(member_ids)).values_list(
-        "id", "display_name", "leaderboard_visible"
-    )
+    Only display names are ever shown, never emails. One statement for the whole list."""
+    # Hand-written: the ORM's query building costs more CPU than the database's answer here.
+    ids = sorted({m for m in member_ids if 0 < m <= _MAX_MEMBER_ID})
+    rows = []
+    if ids:
+        placeholders = ", ".join(f"${n}" for n in range(1, len(ids) + 1))
+        rows = await sql.fetch(
+            Member._meta.db,
+            "SELECT m.id, m.display_name, m.leaderboard_visible, "
+            "(SELECT COUNT(*) FROM member_badge b WHERE b.member_id = m.id) AS badge_count "
+            f"FROM member m WHERE m.id IN ({placeholders})",
+            *ids,
+        )
     found = {}
-    for member_id, display_name, visible in rows:
-        shown = bool(visible) or member_id == viewer_id
-        found[member_id] = Listing(display_name if shown else HIDDEN_NAME, shown)
+    for row in rows:
+        member_id = int(row["id"])
+        shown = bool(row["leaderboard_visible"]) or member_id == viewer_id
+        found[member_id] = Listing(
+            row["display_name"] if shown else HIDDEN_NAME, shown, int(row["badge_count"])
+        )
     return {m: found.get(m, Listing(HIDDEN_NAME, False)) for m in member_ids}
+
+
+# --- challenge boards ------------------------------------------------------------------------
+#
+# Board `challenge:<id>`: members ranked by their progress in one challenge, ALL_TIME only. The
+# source of truth is the `challenge_progress` table (as the ledger is for points), and a board
+# is always recomputed from it, never incremented:
+# - Score: the member's progress units over all their windows of the challenge: each
+#   completion counts as the target, plus the progress towards the next one (none once the
+#   window's last completion is reached: the challenge is done there). Units are the goal's:
+#   events, days, streak length, or the summed amount rounded down to a whole unit. A streak
+#   counts as it stood at the member's last event (a broken streak shows until they act again:
+#   nothing is written when a day passes without activity). The score depends on the
+#   challenge's target and maxCompletions: changing either recomputes the board.
+# - Reached (the tie-break): the latest `updated_at` of the windows that score, i.e. when an
+#   event last counted; for a finished challenge, its completion time.
+# - Keys: `lb:challenge:<id>:all:z` and `...:all:s:<shard>`, as for the other boards; no seq.
+#   After commit, a member's places are recomputed from the table under WATCH of the
+#   challenges' states hashes of the member's shard, which every writer of those states
+#   changes: a writer that read the table before another commit and would write an older
+#   state fails its EXEC and reads again. So the live board equals a rebuild, whatever the
+#   order in which concurrent updates land, and a missed update (Redis down) is repaired by
+#   the member's next update on that board or by `loyalty rebuild-leaderboards`.
+# - Hidden challenges: their board is unknown (UNKNOWN_BOARD, as for a challenge that does
+#   not exist) to devices and to members who have not earned the challenge, and they get no
+#   live `leaderboardChanged` updates; members who earned it and admins read it.
+
+_BOARD_NAMES: Final = (
+    'Boards are "points", "friends", "cause:<cause ID>" and "challenge:<challenge ID>"'
+)
+
+
+def challenge_board(challenge_id: int) -> str:
+    return f"{CHALLENGE_PREFIX}{challenge_id}"
+
+
+def challenge_id_of(board: str) -> int | None:
+    """The challenge a board is named after; None otherwise."""
+    raw = board.removeprefix(CHALLENGE_PREFIX)
+    if raw == board or not (raw.isascii() and raw.isdigit()) or raw.startswith("0"):
+        return None
+    challenge_id = int(raw)
+    return challenge_id if challenge_id <= _MAX_CAUSE_ID else None
+
+
+def challenge_board_key(challenge_id: int) -> BoardKey:
+    return BoardKey(challenge_board(challenge_id), "all")
+
+
+async def _open_challenge_board(
+    redis: Redis, board: str, period: Period, *, member_id: int | None, sees_hidden: bool
+) -> Board:
+    """Raises UnknownBoard (no such challenge, or a hidden one the caller has not earned),
+    UnknownPeriod."""
+    challenge_id = challenge_id_of(board)
+    hidden: Any = (
+        await Challenge.filter(id=challenge_id).first().values_list("hidden", flat=True)
+        if challenge_id is not None
+        else None
+    )
+    if challenge_id is None or hidden is None:
+        raise UnknownBoard(_BOARD_NAMES, field="board")
+    if (
+        hidden
+        and not sees_hidden
+        and (
+            member_id is None
+            or not await ChallengeCompletion.filter(
+                challenge_id=challenge_id, member_id=member_id, revoked_at__isnull=True
+            ).exists()
+        )
+    ):
+        raise UnknownBoard(_BOARD_NAMES, field="board")  # as if it did not exist
+    if period is not Period.ALL_TIME:
+        raise UnknownPeriod("A challenge's board has only the ALL_TIME period", field="period")
+    return RankedBoard(redis, challenge_board_key(challenge_id), period)
+
+
+def _progress_units(
+    target: Decimal, max_completions: int, current: Decimal, completions: int
+) -> Decimal:
+    """One window's progress: each completion counts as the target, plus the progress towards
+    the next completion (none once the window's last one is reached)."""
+    units = target * completions
+    return units + current if completions < max_completions else units
+
+
+async def _goals(challenge_ids: Collection[int]) -> dict[int, tuple[Decimal, int]]:
+    """Each challenge's target and completions per window: from the cached catalog of active
+    challenges, read for the others (archived, or too new for this process's copy)."""
+    wanted = set(challenge_ids)
+    goals: dict[int, tuple[Decimal, int]] = {}
+    for challenge in await challenges.catalog(ChallengeStatus.ACTIVE):
+        if challenge.id in wanted:
+            goals[challenge.id] = (Decimal(challenge.target), challenge.max_completions)
+    missing = wanted - set(goals)
+    if missing:
+        for challenge_id, target, max_completions in await Challenge.filter(
+            id__in=list(missing)
+        ).values_list("id", "target", "max_completions"):
+            goals[challenge_id] = (Decimal(target), int(max_completions))
+    return goals
+
+
+async def _challenge_scores(
+    shard: int, challenge_ids: Collection[int], only: Collection[int] | None
+) -> dict[BoardKey, dict[int, Score]]:
+    """The scores of a shard's members (or just `only`) on these challenges' boards, from the
+    progress table: two queries, whatever the number of challenges and windows."""
+    goals = await _goals(challenge_ids)
+    rows = ChallengeProgress.filter(
+        challenge_id__in=list(goals),
+        member_id__gte=shard << SHARD_BITS,
+        member_id__lt=(shard + 1) << SHARD_BITS,
+    )
+    if only is not None:
+        rows = rows.filter(member_id__in=list(only))
+    units: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    reached: dict[tuple[int, int], tuple[bool, int]] = {}
+    for challenge_id, member_id, current, completions, updated_at in await rows.values_list(
+        "challenge_id", "member_id", "current", "completions", "updated_at"
+    ):
+        target, max_completions = goals[challenge_id]
+        window = _progress_units(target, max_completions, Decimal(current), int(completions))
+        pair = (challenge_id, member_id)
+        units[pair] += window
+        # The latest window that scores; the latest of all when none does.
+        reached[pair] = max(reached.get(pair, (False, 0)), (window != 0, _ms(updated_at)))
+    scores: dict[BoardKey, dict[int, Score]] = defaultdict(dict)
+    for (challenge_id, member_id), total in units.items():
+        points = int(total.to_integral_value(rounding=ROUND_FLOOR))
+        key = challenge_board_key(challenge_id)
+        scores[key][member_id] = Score(points, reached[challenge_id, member_id][1])
+    return scores
+
+
+async def _reconcile_challenges(
+    redis: Redis,
+    shard: int,
+    challenge_ids: Collection[int],
+    *,
+    only: Collection[int] | None,
+    write: bool,
+) -> list[Difference]:
+    """Compare a shard's members (or just `only`) on these challenges' boards with the
+    progress table; with `write`, make Redis agree (see "challenge boards" above for why the
+    WATCH comes before the read). Returns the differences (fixed when writing)."""
+    keys = [challenge_board_key(challenge_id) for challenge_id in sorted(set(challenge_ids))]
+    if not keys:
+        return []
+    margin = _margin()
+    async with redis.pipeline(transaction=True) as pipe:
+        for _ in range(_ATTEMPTS):
+            try:
+                if write:
+                    await pipe.watch(*(key.states(shard) for key in keys))
+                scores = await _challenge_scores(
+                    shard, [challenge_id_of(key.board) or 0 for key in keys], only
+                )
+                views: dict[int, _LedgerView] = defaultdict(lambda: _LedgerView(seq=0))
+                for key, by_member in scores.items():
+                    for member_id, score in by_member.items():
+                        views[member_id].scores[key] = score
+                found = await _challenge_states(redis, shard, keys, only)
+                members = set(views)
+                for states in found.values():
+                    members |= set(states)
+                differences = await _differences(redis, keys, members, dict(views), found)
+                if not write or not differences:
+                    return differences
+                pipe.multi()
+                for difference in differences:
+                    stale = {
+                        score.tag(difference.member_id)
+                        for score in (difference.ledger, difference.board)
+                        if score is not None
+                    }
+                    _write(
+                        pipe,
+                        difference.key,
+                        shard,
+                        difference.member_id,
+                        difference.ledger,
+                        stale,
+                        margin,
+                    )
+                await pipe.execute()
+                return differences
+            except WatchError:
+                continue
+    raise WatchError(f"shard {shard}: the challenge boards kept changing")
+
+
+async def _challenge_states(
+    redis: Redis, shard: int, keys: Sequence[BoardKey], only: Collection[int] | None
+) -> dict[BoardKey, dict[int, Score]]:
+    """The states Redis holds for a shard (or just `only`) on these boards."""
+    wanted = sorted(only) if only is not None else None
+    reads = redis.pipeline(transaction=False)
+    for key in keys:
+        if wanted is None:
+            reads.hgetall(key.states(shard))
+        else:
+            reads.hmget(key.states(shard), [str(member) for member in wanted])
+    found: dict[BoardKey, dict[int, Score]] = {}
+    for key, reply in zip(keys, await reads.execute(), strict=True):
+        pairs = reply.items() if wanted is None else zip(wanted, reply, strict=True)
+        found[key] = {int(m): Score.decode(raw) for m, raw in pairs if raw is not None}
+    return found
+
+
+async def record_challenge_progress(redis: Redis, updates: ProgressUpdates) -> None:
+    """Bring the challenge boards up to date with progress changed by transactions that have
+    committed (see `gamification.progress_updates`): each member's places on the boards of the
+    challenges that moved, recomputed from the progress table; a redefined challenge's whole
+    board. A change whose transaction rolled back recomputes to what is committed.
+
+    Redis errors are logged and counted, never raised: the progress is already safe. Raises
+    only what the database raises.
+    """
+    by_member: dict[int, set[int]] = defaultdict(set)
+    for change in updates.changes:
+        by_member[change.member_id].add(change.challenge_id)
+    for member_id, challenge_ids in sorted(by_member.items()):
+        try:
+            await _reconcile_challenges(
+                redis, _shard(member_id), challenge_ids, only={member_id}, write=True
+            )
+        except RedisError as error:
+            _missed(member_id, error)
+    for challenge_id in sorted(updates.redefined):
+        try:
+            await _reconcile_challenge_boards(redis, write=True, only={challenge_id})
+        except RedisError as error:
+            logger.warning(
+                "challenge %s's board was not recomputed (%s); run `loyalty rebuild-leaderboards`",
+                challenge_id,
+                error,
+            )
+
+
+async def _reconcile_challenge_boards(
+    redis: Redis, *, write: bool, only: Collection[int] | None = None
+) -> tuple[int, list[Difference]]:
+    """Compare every challenge board (or just those of `only`) with the progress table, shard
+    by shard, then sweep their sorted sets; with `write`, make Redis agree. Returns how many
+    boards there were and the differences. Raises RedisError."""
+    progress = ChallengeProgress.all()
+    if only is not None:
+        progress = progress.filter(challenge_id__in=list(only))
+    shards: dict[int, set[int]] = defaultdict(set)
+    for challenge_id, member_id in await progress.distinct().values_list(
+        "challenge_id", "member_id"
+    ):
+        shards[_shard(int(member_id))].add(int(challenge_id))
+    boards = {challenge_id for challenge_ids in shards.values() for challenge_id in challenge_ids}
+    async for name in redis.scan_iter(match=f"{KEY_PREFIX}{CHALLENGE_PREFIX}*", count=1000):
+        rest = name.removeprefix(f"{KEY_PREFIX}{CHALLENGE_PREFIX}")
+        raw_id, _, tail = rest.partition(":all:")
+        challenge_id = challenge_id_of(f"{CHALLENGE_PREFIX}{raw_id}")
+        if challenge_id is None or (only is not None and challenge_id not in only):
+            continue
+        boards.add(challenge_id)
+        if tail.startswith("s:") and tail.removeprefix("s:").isdigit():
+            shards[int(tail.removeprefix("s:"))].add(challenge_id)
+    differences: list[Difference] = []
+    for shard, challenge_ids in sorted(shards.items()):
+        differences += await _reconcile_challenges(
+            redis, shard, challenge_ids, only=None, write=write
+        )
+    for challenge_id in sorted(boards):
+        key = challenge_board_key(challenge_id)
+        differences += await _sweep(redis, key, write=write, watched=key.states)
+    return len(boards), differences
+
+
+async def rebuild_challenge_board(redis: Redis, challenge_id: int) -> list[Difference]:
+    """Make one challenge's board equal the progress table. Returns what was fixed.
+    Raises RedisError."""
+    return (await _reconcile_challenge_boards(redis, write=True, only={challenge_id}))[1]

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.functions import Sum
 
-from gamification import events
+from gamification import events, program_cache, sql
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.models import (
@@ -126,9 +128,11 @@ async def program_account_id(conn: BaseDBAsyncClient | None = None) -> int:
 
 
 def forget_cached_accounts() -> None:
-    """Drop ids cached per process (tests empty the tables between cases)."""
+    """Drop ids and program configuration cached per process (tests empty the tables between
+    cases)."""
     global _program_account_id
     _program_account_id = None
+    program_cache.invalidate()
 
 
 async def lock_member_account(
@@ -138,6 +142,7 @@ async def lock_member_account(
 
     Raises NotFound when there is no such member.
     """
+    await sql.flush(conn)  # the transaction may have held back a write to this very row
     query = LedgerAccount.filter(code=member_account_code(member_id)).select_for_update()
     row = await query.using_db(conn).first()
     if row is None:
@@ -148,18 +153,28 @@ async def lock_member_account(
     return LockedAccount(row=row, conn=conn, now=now or datetime.now(UTC))
 
 
+_SAVE_ACCOUNT: Final = """
+UPDATE "ledger_account" SET "balance" = $1, "held" = $2, "lifetime_earned" = $3,
+    "clawback_outstanding" = $4, "entry_count" = $5, "head_hash" = $6
+WHERE "id" = $7
+"""
+
+
 async def save_account(account: LockedAccount) -> None:
-    """Write the account's cached figures, in the same transaction as its entries."""
-    await account.row.save(
-        using_db=account.conn,
-        update_fields=[
-            "balance",
-            "held",
-            "lifetime_earned",
-            "clawback_outstanding",
-            "entry_count",
-            "head_hash",
-        ],
+    """Write the account's cached figures, in the same transaction as its entries (held back
+    until the transaction's last statement when the caller defers writes: see sql.write)."""
+    row = account.row
+    await sql.write(
+        account.conn,
+        ("ledger_account", row.id),
+        _SAVE_ACCOUNT,
+        row.balance,
+        row.held,
+        row.lifetime_earned,
+        row.clawback_outstanding,
+        row.entry_count,
+        row.head_hash,
+        row.id,
     )
 
 
@@ -230,36 +245,113 @@ async def append_entry(
     return entry
 
 
-async def _consume_lots(account: LockedAccount, points: int) -> list[list[int]]:
-    """Take `points` from the account's lots, earliest expiry first; return [[lot, taken]]."""
-    taken: list[list[int]] = []
-    still_needed = points
-    while still_needed > 0:
-        lots = (
-            await PointsLot.filter(account_id=account.row.id, remaining__gt=0)
-            .order_by("expires_at", "id")
-            .limit(_LOT_BATCH)
-            .using_db(account.conn)
-        )
-        if not lots:
-            raise RuntimeError(f"ledger account {account.row.id}: lots do not cover the balance")
-        for lot in lots:
-            take = min(lot.remaining, still_needed)
-            await (
-                PointsLot.filter(id=lot.id)
-                .using_db(account.conn)
-                .update(remaining=lot.remaining - take)
+class _LotPlan:
+    """The account's unspent lots, earliest expiry first, read in pages as needed, with what this
+    operation takes from them kept in memory and written back in one UPDATE (`write`).
+
+    Safe because the account row is locked: nobody else changes this account's lots meanwhile.
+    """
+
+    def __init__(self, account: LockedAccount) -> None:
+        self.account = account
+        self.lots: list[PointsLot] = []
+        self._complete = False
+        self._changed: dict[int, PointsLot] = {}
+
+    async def _load_more(self) -> bool:
+        if self._complete:
+            return False
+        await sql.flush(self.account.conn)  # lots written earlier in this transaction
+        query = PointsLot.filter(account_id=self.account.row.id, remaining__gt=0)
+        if self.lots:
+            last = self.lots[-1]
+            query = query.filter(
+                Q(expires_at__gt=last.expires_at) | Q(expires_at=last.expires_at, id__gt=last.id)
             )
-            taken.append([lot.id, take])
+        page = (
+            await query.order_by("expires_at", "id").limit(_LOT_BATCH).using_db(self.account.conn)
+        )
+        self._complete = len(page) < _LOT_BATCH
+        self.lots.extend(page)
+        return bool(page)
+
+    async def _walk(self) -> AsyncIterator[PointsLot]:
+        """Lots with points left, in spending order; loads further pages when needed."""
+        index = 0
+        while True:
+            if index == len(self.lots) and not await self._load_more():
+                return
+            lot = self.lots[index]
+            index += 1
+            if lot.remaining > 0:
+                yield lot
+
+    def _take(self, lot: PointsLot, points: int) -> list[int]:
+        lot.remaining -= points
+        self._changed[lot.id] = lot
+        return [lot.id, points]
+
+    async def expire_due(self, budget: int) -> list[list[int]]:
+        """Take up to `budget` points from lots whose expiry has passed."""
+        taken: list[list[int]] = []
+        async for lot in self._walk():
+            if lot.expires_at > self.account.now or budget <= 0:
+                break
+            take = min(lot.remaining, budget)
+            taken.append(self._take(lot, take))
+            budget -= take
+        return taken
+
+    async def take(self, points: int) -> list[list[int]]:
+        """Take `points`, earliest expiry first; return [[lot, taken]]."""
+        taken: list[list[int]] = []
+        still_needed = points
+        async for lot in self._walk():
+            take = min(lot.remaining, still_needed)
+            taken.append(self._take(lot, take))
             still_needed -= take
             if still_needed == 0:
-                break
+                return taken
+        raise RuntimeError(f"ledger account {self.account.row.id}: lots do not cover the balance")
+
+    async def write(self) -> None:
+        """One UPDATE for every lot this plan took from (held back like `save_account`)."""
+        changed = list(self._changed.values())
+        self._changed.clear()
+        if not changed:
+            return
+        # CASE rather than UPDATE ... FROM (VALUES ...): the same statement runs on SQLite.
+        cases = " ".join(
+            f"WHEN ${2 * i + 1} THEN CAST(${2 * i + 2} AS BIGINT)" for i in range(len(changed))
+        )
+        ids = ", ".join(f"${2 * i + 1}" for i in range(len(changed)))
+        values = [value for lot in changed for value in (lot.id, lot.remaining)]
+        await sql.write(
+            self.account.conn,
+            object(),
+            f'UPDATE "points_lot" SET "remaining" = CASE "id" {cases} END WHERE "id" IN ({ids})',
+            *values,
+        )
+
+
+async def _consume_lots(account: LockedAccount, points: int) -> list[list[int]]:
+    """Take `points` from the account's lots, earliest expiry first; return [[lot, taken]]."""
+    plan = _LotPlan(account)
+    taken = await plan.take(points)
+    await plan.write()
     return taken
 
 
 def _check_amount(points: int) -> None:
     if not isinstance(points, int) or points <= 0 or points > MAX_POINTS_PER_ENTRY:
         raise ValueError(f"points must be a positive integer up to {MAX_POINTS_PER_ENTRY}")
+
+
+_INSERT_LOT: Final = """
+INSERT INTO "points_lot" ("account_id", "entry_id", "points", "remaining", "expires_at",
+    "created_at")
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
 
 
 async def credit(
@@ -283,14 +375,17 @@ async def credit(
         reference=reference,
         counter_account_id=counter_account_id,
     )
-    await PointsLot.create(
-        account_id=account.row.id,
-        entry_id=entry.id,
-        points=points,
-        remaining=points,
-        expires_at=expires_at,
-        created_at=account.now,
-        using_db=account.conn,
+    # Nothing reads the lot before the transaction ends, except a later spend, which flushes.
+    await sql.write(
+        account.conn,
+        object(),
+        _INSERT_LOT,
+        account.row.id,
+        entry.id,
+        points,
+        points,
+        expires_at.astimezone(UTC),  # stored as the ORM stores it (SQLite keeps text)
+        account.now.astimezone(UTC),
     )
     if counts_as_earned:
         account.row.lifetime_earned += points
@@ -322,15 +417,20 @@ async def debit(
 ) -> LedgerEntry:
     """Spend available points, earliest-expiring lots first.
 
-    Raises InsufficientPoints when fewer than `points` are available (nothing is written).
+    Raises InsufficientPoints when fewer than `points` are available. Lots already past their
+    expiry are expired first either way, entry and lots together, so a caller that commits
+    after the refusal still leaves consistent books (use cases roll back, writing nothing).
     """
     _check_amount(points)
-    await expire_due_lots(account)
+    plan = _LotPlan(account)
+    await _expire(account, plan)
     if account.available < points:
+        await plan.write()
         raise InsufficientPoints(
             f"{points} points needed, {max(account.available, 0)} available", field="points"
         )
-    lots = await _consume_lots(account, points)
+    lots = await plan.take(points)
+    await plan.write()
     return await append_entry(
         account,
         kind=kind,
@@ -374,11 +474,12 @@ async def claw_back(
     becomes an outstanding clawback that later earnings repay first. Returns the entry (if any
     points could be taken now) and the amount left outstanding."""
     _check_amount(points)
-    await expire_due_lots(account)
+    plan = _LotPlan(account)
+    await _expire(account, plan)
     now_points = min(points, max(account.available, 0))
     entry = None
     if now_points > 0:
-        lots = await _consume_lots(account, now_points)
+        lots = await plan.take(now_points)
         entry = await append_entry(
             account,
             kind=EntryKind.REFUND,
@@ -387,6 +488,7 @@ async def claw_back(
             reference=reference,
             lots=lots,
         )
+    await plan.write()
     owed = points - now_points
     account.row.clawback_outstanding += owed
     account.row.lifetime_earned -= points
@@ -457,28 +559,15 @@ async def expire_due_lots(account: LockedAccount) -> LedgerEntry | None:
 
     Held points are never expired: if a hold needs them, they wait until it is settled.
     """
-    due = (
-        await PointsLot.filter(
-            account_id=account.row.id, remaining__gt=0, expires_at__lte=account.now
-        )
-        .order_by("expires_at", "id")
-        .using_db(account.conn)
-    )
-    if not due:
-        return None
-    budget = account.available
-    lots: list[list[int]] = []
-    for lot in due:
-        take = min(lot.remaining, budget)
-        if take <= 0:
-            break
-        await (
-            PointsLot.filter(id=lot.id)
-            .using_db(account.conn)
-            .update(remaining=lot.remaining - take)
-        )
-        lots.append([lot.id, take])
-        budget -= take
+    plan = _LotPlan(account)
+    entry = await _expire(account, plan)
+    await plan.write()
+    return entry
+
+
+async def _expire(account: LockedAccount, plan: _LotPlan) -> LedgerEntry | None:
+    """Expire what is due through `plan` (its lot changes are written by the caller)."""
+    lots = await plan.expire_due(account.available)
     expired = sum(points for _, points in lots)
     if not expired:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -239,6 +240,13 @@ async def get_member(member_id: int) -> Member:
     if member is None:
         raise NotFound("Member not found", field="memberId")
     return member
+
+
+async def members_by_id(member_ids: Collection[int]) -> dict[int, Member]:
+    """The members with these ids, in one statement; ids of no member are left out."""
+    # A 32-bit column, as in `get_member`.
+    wanted = {i for i in member_ids if 0 < i < 2**31}
+    return {m.id: m for m in await Member.filter(id__in=wanted)} if wanted else {}
 
 
 async def update_profile(member_id: int, changes: ProfileChanges) -> Member:

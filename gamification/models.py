@@ -715,6 +715,9 @@ class ChallengeProgress(Model):
     completions = fields.IntField(default=0)
     completed_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
+    # Completions in this window that refunds revoked: the next completion's number is
+    # completions + revoked + 1, so a revoked number is never used again.
+    revoked = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "challenge_progress"
@@ -737,6 +740,7 @@ class ChallengeParticipant(Model):
     class Meta:
         table = "challenge_participant"
         unique_together = (("challenge", "member"),)
+        indexes = (("member_id", "challenge_id"),)  # a member's challenges (home screen)
 
 
 class ChallengeCompletion(Model):
@@ -755,10 +759,35 @@ class ChallengeCompletion(Model):
     entry_id = fields.BigIntField(null=True)
     event_id = fields.BigIntField()
     completed_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)  # a refund took away what completed it
 
     class Meta:
         table = "challenge_completion"
         unique_together = (("challenge", "member", "window_key", "number"),)
+        indexes = (("member_id", "challenge_id"),)  # a member's completions (home screen)
+
+
+class ChallengeContribution(Model):
+    """What one purchase event added to a member's challenge progress, so that a refund can
+    take exactly that back. `number` is the completion the event counted towards, `day` its
+    local day. `reversed_amount` is the part of `amount` refunds took back so far, and
+    `withdrawn` marks a fully refunded purchase, which no longer counts at all."""
+
+    id = fields.BigIntField(primary_key=True)
+    progress: fields.ForeignKeyRelation[ChallengeProgress] = fields.ForeignKeyField(
+        "models.ChallengeProgress", related_name="contributions", on_delete=fields.CASCADE
+    )
+    event_id = fields.BigIntField(db_index=True)
+    number = fields.IntField()
+    day = fields.DateField()
+    amount = fields.DecimalField(max_digits=14, decimal_places=2)
+    reversed_amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
+    withdrawn = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "challenge_contribution"
+        unique_together = (("progress", "event_id"),)
+        indexes = (("progress_id", "number"),)
 
 
 class EcoActionKind(Model):
@@ -770,6 +799,7 @@ class EcoActionKind(Model):
     unit = fields.CharField(max_length=40, default="item")
     points_per_unit = fields.IntField()
     max_quantity = fields.IntField(default=100)
+    active = fields.BooleanField(default=True, db_default=True)  # inactive: not recordable
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

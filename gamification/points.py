@@ -25,7 +25,6 @@ from gamification.models import (
     PointsLot,
 )
 from gamification.pagination import Page
-from gamification.purchases import find_member
 from server.settings import get_settings
 
 MAX_ADJUSTMENT = 1_000_000
@@ -54,6 +53,7 @@ class AdjustResult:
     entry_id: int
     balance: int
     replayed: bool
+    entry: LedgerEntry | None = None  # the entry as written (not on a replay: read it by id)
 
 
 async def summary(member_id: int) -> PointsSummary:
@@ -106,8 +106,9 @@ async def adjust_points(
     reason = reason.strip()
     if not reason:
         raise InvalidInput("A reason is required", code=ErrorCode.REASON_REQUIRED, field="reason")
-    await find_member(member_id, None)
+    written: list[LedgerEntry] = []
 
+    # An unknown member is refused when its account is locked (NotFound(UNKNOWN_MEMBER)).
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
         account = await ledger.lock_member_account(member_id, conn, now)
@@ -128,6 +129,7 @@ async def adjust_points(
                 account, -points, kind=EntryKind.ADJUST, origin=origin, reference=reference
             )
         await ledger.save_account(account)
+        written.append(entry)
         return {"entry_id": entry.id, "balance": account.row.balance}
 
     answer, replayed = await run_once(
@@ -137,7 +139,9 @@ async def adjust_points(
         request={"member": member_id, "points": points, "reason": reason},
         work=work,
     )
-    return AdjustResult(answer["entry_id"], answer["balance"], replayed)
+    return AdjustResult(
+        answer["entry_id"], answer["balance"], replayed, entry=None if replayed else written[-1]
+    )
 
 
 async def expire_points(

@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from gamification import domain_events, earning, ledger
+from gamification import domain_events, earning, ledger, member_state, program_cache, sql
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
@@ -40,6 +40,7 @@ class PurchaseResult:
     points_earned: int
     balance: int
     replayed: bool
+    purchase: Purchase | None = None  # the row as written (not on a replay: read it by id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,31 +114,32 @@ async def record_purchase(
     lines = earning.check_line_items(list(data.line_items), amount)
     external_id = _check_external_id(data.external_id)
     occurred_at = _check_occurred_at(data.occurred_at, now)
-    member = await find_member(data.member_id, data.card_number)
-    if actor.is_person and actor.id == member.id:
+    # By id, the member is checked when its account is locked (no extra round trip).
+    member_id = (
+        data.member_id
+        if data.member_id is not None
+        else (await find_member(None, data.card_number)).id
+    )
+    if actor.is_person and actor.id == member_id:
         raise Refused(
             "Purchases are recorded by the store, not by the buyer",
             code=ErrorCode.SELF_PURCHASE,
             field="member",
         )
-    if not await Store.filter(id=data.store_id).exists():
-        raise NotFound("No such store", code=ErrorCode.UNKNOWN_STORE, field="storeId")
+    await _check_store(data.store_id)
     rule = await earning.rule_for(data.currency)
-
-    existing = await Purchase.get_or_none(
-        channel=data.channel, store_id=data.store_id, external_id=external_id
-    )
-    if existing is not None:
-        return _same_purchase(existing, data, member.id)
+    # A purchase recorded before (same channel, store and external id) is found when its row
+    # cannot be inserted again: see the IntegrityError below.
+    written: list[Purchase] = []
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        account = await ledger.lock_member_account(member.id, conn, now)
+        account = await ledger.lock_member_account(member_id, conn, now)
         points = earning.points_for(
             rule=rule,
             amount=amount,
             line_items=lines,
             promotion=await earning.best_promotion(data.channel, occurred_at, conn),
-            tier=await earning.tier_multiplier(member.id, conn),
+            tier=await member_state.earn_multiplier(account),
         )
         if points > ledger.MAX_POINTS_PER_ENTRY:
             # Only reachable when large multipliers stack on a large amount; the ledger would
@@ -148,7 +150,7 @@ async def record_purchase(
                 field="amount",
             )
         purchase = await Purchase.create(
-            member_id=member.id,
+            member_id=member_id,
             channel=data.channel,
             store_id=data.store_id,
             external_id=external_id,
@@ -175,12 +177,20 @@ async def record_purchase(
             purchase.entry_id = entry.id
         await domain_events.purchase_recorded(account, purchase)
         purchase.balance_after = account.row.balance
-        await purchase.save(using_db=conn, update_fields=["entry_id", "balance_after"])
+        await sql.write(
+            conn,
+            ("purchase", purchase.id),
+            'UPDATE "purchase" SET "entry_id" = $1, "balance_after" = $2 WHERE "id" = $3',
+            purchase.entry_id,
+            purchase.balance_after,
+            purchase.id,
+        )
         await ledger.save_account(account)
+        written.append(purchase)
         return {"purchase_id": purchase.id, "points": points, "balance": account.row.balance}
 
     request = {
-        "member": member.id,
+        "member": member_id,
         "amount": str(amount),
         "currency": data.currency,
         "channel": data.channel.value,
@@ -192,14 +202,32 @@ async def record_purchase(
             actor=actor, key=idempotency_key, operation="recordPurchase", request=request, work=work
         )
     except IntegrityError:
-        # The same purchase arrived concurrently under another idempotency key and won.
+        # The same purchase was recorded before (or concurrently) under another key.
         existing = await Purchase.get_or_none(
             channel=data.channel, store_id=data.store_id, external_id=external_id
         )
         if existing is None:
             raise
-        return _same_purchase(existing, data, member.id)
-    return PurchaseResult(answer["purchase_id"], answer["points"], answer["balance"], replayed)
+        return _same_purchase(existing, data, member_id)
+    return PurchaseResult(
+        answer["purchase_id"],
+        answer["points"],
+        answer["balance"],
+        replayed,
+        purchase=None if replayed else written[-1],
+    )
+
+
+_known_stores = program_cache.KnownIds()
+
+
+async def _check_store(store_id: int) -> None:
+    """Raises NotFound(UNKNOWN_STORE). Stores are never deleted: a known id is not re-read."""
+    if store_id in _known_stores:
+        return
+    if not await Store.filter(id=store_id).exists():
+        raise NotFound("No such store", code=ErrorCode.UNKNOWN_STORE, field="storeId")
+    _known_stores.add(store_id)
 
 
 async def refund_purchase(
@@ -209,7 +237,8 @@ async def refund_purchase(
 
     Points are computed on the cumulative refunded amount, so partial refunds add up exactly
     to a full one. What the member's available balance cannot cover is recorded as an
-    outstanding clawback, repaid first from later earnings.
+    outstanding clawback, repaid first from later earnings. The purchase's challenge progress
+    is taken back in the same transaction (`gamification.challenge_refunds`).
 
     Raises NotFound for an unknown purchase, InvalidInput(INVALID_AMOUNT), Refused
     (REFUND_EXCEEDS_PURCHASE, STORE_MISMATCH), Conflict(IDEMPOTENCY_KEY_REUSED).
@@ -251,7 +280,9 @@ async def refund_purchase(
                 reference=ledger.Reference("purchase", str(locked.id), reason[:500]),
             )
             taken = -entry.points if entry else 0
-        await domain_events.purchase_refunded(account, locked, amount, max(due, 0))
+        await domain_events.purchase_refunded(
+            account, locked, amount, max(due, 0), refunded_total=refunded
+        )
         locked.refunded_amount = refunded
         locked.points_refunded = due_total
         await locked.save(using_db=conn, update_fields=["refunded_amount", "points_refunded"])

@@ -28,19 +28,28 @@ import enum
 import hashlib
 import json
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gamification import leaderboards, ledger
-from gamification.models import EntryKind, LedgerAccount, LedgerEntry, MemberBadge, Tier, TierChange
+from gamification import challenges, committed, leaderboards, ledger
+from gamification.models import (
+    Challenge,
+    ChallengeCompletion,
+    ChallengeStatus,
+    DomainEvent,
+    LedgerAccount,
+    LedgerEntry,
+)
+from gamification.progress_updates import ProgressChange, ProgressUpdates, Snapshot, Witness
 from server.settings import get_settings
 
 logger = logging.getLogger("loyalty.realtime")
@@ -173,37 +182,36 @@ async def points_state(member_id: int) -> PointsState:
 async def committed_entry_notices(entries: Iterable[LedgerEntry]) -> list[Notice]:
     """What the ledger entries of committed transactions change for subscribers: each member's
     points, the boards they count on, the causes they gave to. Entries whose transaction
-    rolled back are ignored (re-read by id, kept when the hash matches; see events.py)."""
-    hashes = {entry.id: entry.hash for entry in entries}
-    if not hashes:
+    rolled back are ignored. One read at most, shared with the leaderboards
+    (`gamification.committed`), which also gives each member's points as they now stand."""
+    rows = await committed.committed_entries(entries)
+    if not rows:
         return []
-    rows = await LedgerEntry.filter(id__in=list(hashes)).values_list(
-        "id", "hash", "account__member_id", "account__code", "kind", "counter_account__code"
-    )
-    members: set[int] = set()
+    states: dict[int, PointsState] = {}
     boards: dict[str, int] = {}
     causes: dict[int, int] = {}
-    for entry_id, entry_hash, member_id, code, kind, counter_code in rows:
-        if hashes.get(entry_id) != entry_hash:
-            continue
-        kind = EntryKind(kind)
-        for account_code in (code, counter_code):
+    for row in rows:
+        entry_id = row.id
+        for account_code in (row.account_code, row.counter_code):
             cause_id = leaderboards.cause_id_of(account_code)
             if cause_id is not None:
                 causes[cause_id] = max(causes.get(cause_id, 0), entry_id)
+        member_id = row.member_id
         if member_id is None:
             continue
-        members.add(member_id)
-        if kind in leaderboards.POINTS_KINDS:
+        state = PointsState(member_id, row.balance, row.held, row.head_entry_id)
+        if member_id not in states or states[member_id].version < state.version:
+            states[member_id] = state
+        if row.kind in leaderboards.POINTS_KINDS:
             for period in leaderboards.Period:
                 channel = leaderboard_channel(leaderboards.POINTS_BOARD, period.value)
                 boards[channel] = max(boards.get(channel, 0), entry_id)
-        elif kind in leaderboards.DONATION_KINDS and counter_code.startswith(
+        elif row.kind in leaderboards.DONATION_KINDS and row.counter_code.startswith(
             leaderboards.CAUSE_PREFIX
         ):
-            channel = leaderboard_channel(counter_code, leaderboards.Period.ALL_TIME.value)
+            channel = leaderboard_channel(row.counter_code, leaderboards.Period.ALL_TIME.value)
             boards[channel] = max(boards.get(channel, 0), entry_id)
-    notices = [(await points_state(member_id)).notice() for member_id in sorted(members)]
+    notices = [states[member_id].notice() for member_id in sorted(states)]
     notices += [
         Notice(channel, Topic.LEADERBOARD_CHANGED, version) for channel, version in boards.items()
     ]
@@ -214,37 +222,202 @@ async def committed_entry_notices(entries: Iterable[LedgerEntry]) -> list[Notice
     return notices
 
 
-async def gamification_notices(member_ids: Iterable[int], since: datetime) -> list[Notice]:
-    """Tier changes and badge awards of these members committed since `since`, as notices
-    (version: the row's id). Read after the commit, so a rolled-back award is never announced.
-    """
-    members = sorted(set(member_ids))
-    if not members:
+class _Reported(Protocol):
+    @property
+    def event_id(self) -> int: ...
+
+    @property
+    def source_key(self) -> str: ...
+
+    @property
+    def witness(self) -> Witness | None: ...
+
+
+async def _committed_events(reported: Iterable[_Reported]) -> set[tuple[int, str]]:
+    """The (event id, source key) of the reported changes whose transaction committed: known
+    from their witness entry when this process has checked it (`gamification.committed`),
+    else read from the events table (one statement)."""
+    known: set[tuple[int, str]] = set()
+    unknown: set[tuple[int, str]] = set()
+    for item in reported:
+        pair = (item.event_id, item.source_key)
+        verdict = committed.is_committed(item.witness)
+        if verdict is None:
+            unknown.add(pair)
+        elif verdict:
+            known.add(pair)
+    if unknown:
+        found = await DomainEvent.filter(id__in={pair[0] for pair in unknown}).values_list(
+            "id", "source_key"
+        )
+        known |= unknown & {(int(event_id), key) for event_id, key in found}
+    return known
+
+
+async def gamification_notices(updates: ProgressUpdates) -> list[Notice]:
+    """Tier upgrades and new badges reported by committed transactions, as notices (version:
+    the tier_change or member_badge row's id). Reported with the values their transaction
+    wrote, so nothing is read but, at most, whether their event committed."""
+    if not updates.awards and not updates.upgrades:
         return []
-    changes = await TierChange.filter(member_id__in=members, created_at__gte=since).values_list(
-        "id", "member_id", "from_tier_id", "to_tier_id"
+    committed_events = await _committed_events([*updates.upgrades, *updates.awards])
+    notices = [
+        member_notice(
+            upgrade.member_id,
+            Topic.TIER_CHANGED,
+            upgrade.change_id,
+            {"tier": upgrade.tier, "previous_tier": upgrade.previous_tier},
+        )
+        for upgrade in updates.upgrades
+        if (upgrade.event_id, upgrade.source_key) in committed_events
+    ]
+    notices += [
+        member_notice(
+            award.member_id,
+            Topic.BADGE_AWARDED,
+            award.award_id,
+            {"badge_id": award.badge_id, "name": award.name},
+        )
+        for award in updates.awards
+        if (award.event_id, award.source_key) in committed_events
+    ]
+    return notices
+
+
+async def challenge_progress_notices(
+    changes: Iterable[ProgressChange], *, now: datetime | None = None
+) -> list[Notice]:
+    """What committed progress changes tell subscribers: for each member and challenge that
+    moved, one `challengeProgress` notice with the member's progress in the challenge's current
+    window (what `me { challenges { progress } }` shows), and one `leaderboardChanged` ping
+    per challenge board.
+
+    Version: the id of the domain event that moved the progress. A member's events are written
+    under their account lock, so their ids increase in commit order along the member's stream;
+    one event that moves several challenges sends one notice per challenge with the same
+    version. Changes whose transaction rolled back are dropped. The progress shown is the one
+    the transaction wrote (carried by the change), unless the change carries none or the
+    challenge's current window is no longer the one it moved (then it is read); a hidden
+    challenge, announced only to members who earned it and never on a board, is read too.
+    """
+    changes = list(changes)
+    if not changes:
+        return []
+    committed_events = await _committed_events(changes)
+    latest: dict[tuple[int, int], ProgressChange] = {}
+    for change in changes:
+        if (change.event_id, change.source_key) in committed_events:
+            pair = (change.member_id, change.challenge_id)
+            if pair not in latest or latest[pair].event_id < change.event_id:
+                latest[pair] = change
+    if not latest:
+        return []
+    now = now or datetime.now(UTC)
+    found = {c.id: c for c in await challenges.catalog(ChallengeStatus.ACTIVE)}
+    missing = {pair[1] for pair in latest} - set(found)
+    if missing:  # archived, or created by another process since this one cached the catalog
+        found |= {c.id: c for c in await Challenge.filter(id__in=missing)}
+    hidden = [challenge_id for challenge_id, c in found.items() if c.hidden]
+    earned = (
+        set(
+            await ChallengeCompletion.filter(
+                member_id__in={pair[0] for pair in latest},
+                challenge_id__in=[cid for cid in hidden if any(p[1] == cid for p in latest)],
+                revoked_at__isnull=True,
+            ).values_list("member_id", "challenge_id")
+        )
+        if any(pair[1] in hidden for pair in latest)
+        else set()
     )
-    tier_ids = {t for _, _, a, b in changes for t in (a, b) if t is not None}
-    names = dict(await Tier.filter(id__in=tier_ids).values_list("id", "name")) if tier_ids else {}
+    views: dict[tuple[int, int], challenges.ChallengeView] = {}
+    to_read: dict[int, list[Challenge]] = defaultdict(list)
+    boards: dict[int, int] = {}
+    for (member_id, challenge_id), change in sorted(latest.items()):
+        challenge = found.get(challenge_id)
+        if challenge is None:
+            continue
+        if not challenge.hidden:
+            boards[challenge_id] = max(boards.get(challenge_id, 0), change.event_id)
+        elif (member_id, challenge_id) not in earned:
+            continue
+        view = _view_from(challenge, change.snapshot, now)
+        if view is not None:
+            views[member_id, challenge_id] = view
+        else:
+            to_read[member_id].append(challenge)
+    for member_id, member_challenges in to_read.items():
+        for view in await challenges.views_for(member_id, member_challenges, now):
+            views[member_id, view.challenge.id] = view
     notices = [
         member_notice(
             member_id,
-            Topic.TIER_CHANGED,
-            change_id,
-            {"tier": names.get(to_id, ""), "previous_tier": names.get(from_id)},
+            Topic.CHALLENGE_PROGRESS,
+            latest[member_id, challenge_id].event_id,
+            _progress_data(view),
         )
-        for change_id, member_id, from_id, to_id in changes
+        for (member_id, challenge_id), view in sorted(views.items())
     ]
-    awards = await MemberBadge.filter(member_id__in=members, awarded_at__gte=since).values_list(
-        "id", "member_id", "badge_id", "badge__name"
-    )
     notices += [
-        member_notice(
-            member_id, Topic.BADGE_AWARDED, award_id, {"badge_id": badge_id, "name": name}
+        Notice(
+            leaderboard_channel(
+                leaderboards.challenge_board(challenge_id), leaderboards.Period.ALL_TIME.value
+            ),
+            Topic.LEADERBOARD_CHANGED,
+            version,
         )
-        for award_id, member_id, badge_id, name in awards
+        for challenge_id, version in sorted(boards.items())
     ]
     return notices
+
+
+def _view_from(
+    challenge: Challenge, snapshot: Snapshot | None, now: datetime
+) -> challenges.ChallengeView | None:
+    """The member's view of the challenge from the values their transaction wrote; None when
+    those are not the current window's (the window moved on since the event, or a late event
+    moved an earlier window)."""
+    if snapshot is None:
+        return None
+    standing = challenges.ChallengeStanding(
+        now=now,
+        zone=challenges.zone_of(snapshot.timezone),
+        progress={
+            (challenge.id, snapshot.window_key): challenges.WindowProgress(
+                current=snapshot.current,
+                completions=snapshot.completions,
+                completed_at=snapshot.completed_at,
+                streak=snapshot.streak,
+                last_period=snapshot.last_period,
+            )
+        },
+        joined=frozenset({challenge.id} if snapshot.joined else ()),
+        earned=frozenset(),
+    )
+    local = now.astimezone(standing.zone)
+    if challenges.window_key(challenge.window_kind, local) != snapshot.window_key:
+        return None
+    [view] = challenges.views_of(standing, [challenge])
+    return view
+
+
+def _progress_data(view: challenges.ChallengeView) -> dict[str, Any]:
+    challenge = view.challenge
+    return {
+        "challenge_id": challenge.id,
+        "current": str(view.current),
+        "target": str(view.target),
+        "percent": view.percent,
+        "completions": view.completions,
+        "completed": view.completions >= challenge.max_completions,
+        "completed_at": _iso(view.completed_at),
+        "streak": view.streak,
+        "ends_at": _iso(view.ends_at),
+        "joined": view.joined,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def members_of(notices: Iterable[Notice]) -> set[int]:

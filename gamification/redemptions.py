@@ -185,8 +185,11 @@ async def redeem(
     Raises what `redeem_in` raises, and Conflict(IDEMPOTENCY_KEY_REUSED).
     """
 
+    written: list[Redemption] = []
+
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         redemption = await redeem_in(conn, actor, request, datetime.now(UTC))
+        written.append(redemption)
         return {"redemption_id": redemption.id}
 
     answer, replayed = await run_once(
@@ -201,6 +204,8 @@ async def redeem(
         },
         work=work,
     )
+    if not replayed:
+        return written[-1], replayed  # the row as written: no need to read it back
     return await Redemption.get(id=answer["redemption_id"]), replayed
 
 

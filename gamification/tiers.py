@@ -4,27 +4,38 @@ crossed, and downgrades (by one tier at most) only at the end of a member's qual
 Qualifying points are the sum of `DomainEvent.qualifying_points` within the window: purchases and
 eco actions add the points they earned, refunds subtract what they clawed back, and challenge
 bonuses count only when `tier_bonus_points_qualify` is set. The window is either the rolling 12
-months before the moment of evaluation or the calendar year (UTC), from settings.
+months before the moment of evaluation or the calendar year in the program's timezone
+(`program_timezone`: a year ends at local midnight on 31 December), from settings.
 
 A member's `MemberTier` row carries the qualification period. `evaluate_due_tiers` looks at
 periods that ended (plus the grace period) and, under the member's ledger lock, moves the period
 forward in the same transaction as the decision: a second run finds nothing due, so each period
 is evaluated exactly once. Lock order: member ledger account, then the `MemberTier` row.
+
+The ladder comes from a per-process cache (`gamification.program_cache`) for display
+(`program_ladder`, `progress`) and for the decisions taken on every event (upgrades, earn
+multipliers, challenge tier conditions): `define_tier` drops it in its own process at once, other
+processes see a changed ladder within `LOYALTY_PROGRAM_CACHE_SECONDS` (at once when a member's row
+names a tier they do not know yet). Upgrades read nothing else either: the member's tier row and
+qualifying points come with the transaction's member state (`gamification.member_state`), kept
+up to date as its events are recorded. Period evaluations and floors read the ladder from the
+database, in their transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import ledger
+from gamification import ledger, member_state, program_cache, sql
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.models import DomainEvent, MemberTier, Tier, TierChange, TierChangeReason
 from server.settings import TierWindow, get_settings
@@ -44,23 +55,57 @@ def _add_months(moment: datetime, months: int) -> datetime:
             day -= 1
 
 
+def program_zone() -> ZoneInfo:
+    return ZoneInfo(get_settings().program_timezone)
+
+
+def _new_year(year: int, zone: ZoneInfo) -> datetime:
+    """Local midnight on 1 January of `year` in the program's timezone, as UTC."""
+    return datetime(year, 1, 1, tzinfo=zone).astimezone(UTC)
+
+
 def window_start(until: datetime) -> datetime:
-    """Where the qualification window that ends at `until` begins."""
+    """Where the qualification window that ends at `until` begins. A calendar year is the
+    program's local year: it starts and ends at local midnight on 1 January."""
     if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
-        moment = until.astimezone(UTC) - timedelta(microseconds=1)
-        return datetime(moment.year, 1, 1, tzinfo=UTC)
+        zone = program_zone()
+        moment = (until - timedelta(microseconds=1)).astimezone(zone)
+        return _new_year(moment.year, zone)
     return _add_months(until, -12)
 
 
-def period_end_after(start: datetime) -> datetime:
-    """The end of a qualification period that starts at `start`."""
+def period_window_start(period_starts_at: datetime, period_ends_at: datetime) -> datetime:
+    """Where the qualifying window of a period being evaluated begins. For a calendar year,
+    the program's local year that holds the middle of the period: the same as
+    `window_start(period_ends_at)` for periods computed in the current timezone, and still
+    the right year for periods stored before the program's timezone changed."""
     if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
-        return datetime(start.astimezone(UTC).year + 1, 1, 1, tzinfo=UTC)
+        zone = program_zone()
+        middle = period_starts_at + (period_ends_at - period_starts_at) / 2
+        return _new_year(middle.astimezone(zone).year, zone)
+    return window_start(period_ends_at)
+
+
+def period_end_after(start: datetime) -> datetime:
+    """The end of a qualification period that starts at `start` (for a calendar year, the
+    next local midnight on 1 January in the program's timezone)."""
+    if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
+        zone = program_zone()
+        return _new_year(start.astimezone(zone).year + 1, zone)
     return _add_months(start, 12)
 
 
 async def ladder(conn: BaseDBAsyncClient | None = None) -> list[Tier]:
     return list(await Tier.all().using_db(conn).order_by("rank"))
+
+
+_ladder: program_cache.TimedCache[str, list[Tier]] = program_cache.TimedCache()
+
+
+async def program_ladder() -> list[Tier]:
+    """The ladder, lowest first, for display: cached per process (see the module's docstring).
+    Callers must not change the tiers it holds."""
+    return await _ladder.get("ladder", ladder)
 
 
 def _deserved(tiers: Sequence[Tier], points: int) -> Tier | None:
@@ -127,38 +172,122 @@ async def _locked_status(
     return status
 
 
+def _tier_by_id(tiers: Sequence[Tier], tier_id: int | None) -> Tier | None:
+    return next((t for t in tiers if t.id == tier_id), None) if tier_id is not None else None
+
+
+async def _ladder_with(tier_ids: Iterable[int | None]) -> list[Tier]:
+    """The cached ladder, read again when it misses a tier the member's row names (defined
+    by another process since this one cached it)."""
+    tiers = await program_ladder()
+    known = {t.id for t in tiers}
+    if any(tier_id is not None and tier_id not in known for tier_id in tier_ids):
+        tiers = await ladder()
+        _ladder.put("ladder", tiers)
+    return tiers
+
+
+async def held_tier(state: member_state.MemberState) -> Tier | None:
+    """The tier the member holds (as `current_tier`), from the transaction's state."""
+    status = state.status
+    tiers = await _ladder_with([status.tier_id if status else None])
+    if status is not None and status.tier_id is not None:
+        return _tier_by_id(tiers, status.tier_id)
+    return _deserved(tiers, 0)
+
+
+async def reaches(state: member_state.MemberState, tier_name: str | None) -> bool:
+    """Whether the member's tier ranks at least as high as `tier_name` (None: always), as
+    `tier_at_least`, from the transaction's state."""
+    if tier_name is None:
+        return True
+    wanted = next((t for t in await program_ladder() if t.name == tier_name), None)
+    if wanted is None:
+        return False
+    return _rank(await held_tier(state)) >= wanted.rank
+
+
+_UPSERT_STATUS: Final = """
+INSERT INTO "member_tier" ("member_id", "tier_id", "floor_tier_id", "period_starts_at",
+    "period_ends_at", "updated_at")
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT ("member_id") DO UPDATE SET "tier_id" = EXCLUDED."tier_id",
+    "period_starts_at" = EXCLUDED."period_starts_at",
+    "period_ends_at" = EXCLUDED."period_ends_at", "updated_at" = EXCLUDED."updated_at"
+"""
+
+_INSERT_CHANGE: Final = """
+INSERT INTO "tier_change" ("member_id", "from_tier_id", "to_tier_id", "reason",
+    "qualifying_points", "period_ends_at", "created_at")
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING "id"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    change_id: int
+    previous: Tier | None
+    tier: Tier
+
+
 async def apply_qualifying(
-    conn: BaseDBAsyncClient, member_id: int, now: datetime
-) -> tuple[TierChange, Tier] | None:
+    account: ledger.LockedAccount, state: member_state.MemberState
+) -> Upgrade | None:
     """Upgrade the member if their qualifying points now reach a higher tier (several steps at
-    once if need be). Returns the change and the tier reached, or None. Caller holds the
-    member's ledger lock."""
-    tiers = await ladder(conn)
+    once if need be). The points are the transaction's running total (`state`), so this reads
+    nothing; a first qualifying event opens the member's tier row. Returns the upgrade, or None.
+    Caller holds the member's ledger lock."""
+    conn, now = account.conn, account.now
+    status = state.status
+    tiers = await _ladder_with([status.tier_id if status else None])
     if not tiers:
         return None
-    status = await _locked_status(member_id, conn, now, tiers)
-    points = await qualifying_points(member_id, window_start(now), now + timedelta(seconds=1), conn)
+    opened = status is None
+    if status is None:
+        entry = _deserved(tiers, 0)
+        status = member_state.TierStatus(
+            tier_id=entry.id if entry else None,
+            floor_tier_id=None,
+            period_starts_at=now,
+            period_ends_at=period_end_after(now),
+        )
+        state.status = status
+    points = max(state.qualifying, 0)
     deserved = _deserved(tiers, points)
-    held = next((t for t in tiers if t.id == status.tier_id), None)  # type: ignore[attr-defined]
-    if deserved is None or _rank(deserved) <= _rank(held):
+    held = _tier_by_id(tiers, status.tier_id)
+    upgrade = None
+    if deserved is not None and _rank(deserved) > _rank(held):
+        status.tier_id = deserved.id
+        status.period_starts_at = now
+        status.period_ends_at = period_end_after(now)
+        [row] = await sql.fetch(
+            conn,
+            _INSERT_CHANGE,
+            state.member_id,
+            held.id if held else None,
+            deserved.id,
+            TierChangeReason.UPGRADE.value,
+            points,
+            status.period_ends_at,
+            now,
+        )
+        upgrade = Upgrade(int(row["id"]), held, deserved)
+    elif not opened:
         return None
-    status.tier_id = deserved.id
-    status.period_starts_at = now
-    status.period_ends_at = period_end_after(now)
-    await status.save(
-        using_db=conn, update_fields=["tier_id", "period_starts_at", "period_ends_at"]
+    # Held back until the transaction's last statement (nothing reads the row before).
+    await sql.write(
+        conn,
+        ("member_tier", state.member_id),
+        _UPSERT_STATUS,
+        state.member_id,
+        status.tier_id,
+        status.floor_tier_id,
+        status.period_starts_at,
+        status.period_ends_at,
+        now,
     )
-    change = await TierChange.create(
-        member_id=member_id,
-        from_tier_id=held.id if held else None,
-        to_tier_id=deserved.id,
-        reason=TierChangeReason.UPGRADE,
-        qualifying_points=points,
-        period_ends_at=status.period_ends_at,
-        created_at=now,
-        using_db=conn,
-    )
-    return change, deserved
+    return upgrade
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,23 +300,35 @@ class TierProgress:
     floor: Tier | None
 
 
+# The member's tier row (if any) and their qualifying points, in one statement.
+_PROGRESS_SQL: Final = (
+    "SELECT t.id AS status_id, t.tier_id, t.floor_tier_id, t.period_ends_at, "
+    "(SELECT SUM(e.qualifying_points) FROM domain_event e WHERE e.member_id = $1 "
+    "AND e.occurred_at >= $2 AND e.occurred_at < $3) AS qualifying "
+    "FROM (SELECT 1 AS one) o LEFT JOIN member_tier t ON t.member_id = $1"
+)
+
+
 async def progress(member_id: int, now: datetime | None = None) -> TierProgress:
+    """Where the member stands: one statement, plus the ladder (cached per process)."""
     now = now or datetime.now(UTC)
-    tiers = await ladder()
-    status = await MemberTier.filter(member_id=member_id).first()
-    held_id = status.tier_id if status else None  # type: ignore[attr-defined]
+    tiers = await program_ladder()
+    since, until = window_start(now), now + timedelta(seconds=1)
+    [row] = await sql.fetch(MemberTier._meta.db, _PROGRESS_SQL, member_id, since, until)
+    has_status = row["status_id"] is not None
+    held_id, floor_id = row["tier_id"], row["floor_tier_id"]
     current = next((t for t in tiers if t.id == held_id), None) or (
-        None if status else _deserved(tiers, 0)
+        None if has_status else _deserved(tiers, 0)
     )
-    points = await qualifying_points(member_id, window_start(now), now + timedelta(seconds=1))
+    points = max(int(row["qualifying"] or 0), 0)
     following = next((t for t in tiers if t.rank > _rank(current)), None)
-    floor_id = status.floor_tier_id if status else None  # type: ignore[attr-defined]
+    ends_at = MemberTier._meta.fields_map["period_ends_at"].to_python_value(row["period_ends_at"])
     return TierProgress(
         current=current,
         next=following,
         qualifying_points=points,
         points_to_next=max(following.threshold - points, 0) if following else 0,
-        period_ends_at=status.period_ends_at if status else None,
+        period_ends_at=ends_at if has_status else None,
         floor=next((t for t in tiers if t.id == floor_id), None),
     )
 
@@ -251,6 +392,7 @@ async def define_tier(data: TierInput) -> Tier:
             "benefit_flags": sorted(set(data.benefit_flags)),
         },
     )
+    program_cache.invalidate()
     return tier
 
 
@@ -300,7 +442,8 @@ async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime)
             return False  # evaluated meanwhile (another run): exactly once per period
         tiers = await ladder(conn)
         end = status.period_ends_at
-        points = await qualifying_points(member_id, window_start(end), end, conn)
+        since = period_window_start(status.period_starts_at, end)
+        points = await qualifying_points(member_id, since, end, conn)
         held = next((t for t in tiers if t.id == status.tier_id), None)  # type: ignore[attr-defined]
         deserved = _deserved(tiers, points)
         floor = next((t for t in tiers if t.id == status.floor_tier_id), None)  # type: ignore[attr-defined]

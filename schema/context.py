@@ -9,6 +9,7 @@ import strawberry
 
 from gamification.actors import Actor
 from gamification.realtime import Feed
+from schema.dataloaders import Loaders
 from schema.permissions import AuthenticationFailed, Forbidden
 from server.settings import Settings
 
@@ -29,6 +30,8 @@ class Context:
     connection_params: dict[str, Any] | None = field(default=None)
     # The process's real-time fan-out (subscriptions); None where nothing runs one (scripts).
     feed: Feed | None = None
+    # Reads shared by this request's resolvers (schema.dataloaders); per connection, uncached.
+    loaders: Loaders = field(default_factory=Loaders)
 
     def require_actor(self) -> Actor:
         """Raises AuthenticationFailed when the request carries no valid credential."""

@@ -21,6 +21,7 @@ from schema.causes.queries import CauseQueries
 from schema.causes.types import CauseType, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import should_mask_error
+from schema.gamification.eco_action_kinds import EcoActionKindMutations, EcoActionKindQueries
 from schema.gamification.mutations import GamificationMutations
 from schema.gamification.queries import GamificationQueries
 from schema.kiosk.mutations import KioskMutations
@@ -29,7 +30,7 @@ from schema.kiosk.types import PointsHoldType
 from schema.leaderboards.extension import LeaderboardUpdates
 from schema.leaderboards.mutations import LeaderboardMutations
 from schema.leaderboards.queries import LeaderboardQueries
-from schema.limits import query_limits, without_suggestions
+from schema.limits import operation_timeout, query_limits, without_suggestions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
@@ -67,6 +68,7 @@ Query = merge_types(
         CauseQueries,
         LeaderboardQueries,
         GamificationQueries,
+        EcoActionKindQueries,
     ),
 )
 Mutation = merge_types(
@@ -81,6 +83,7 @@ Mutation = merge_types(
         CauseMutations,
         LeaderboardMutations,
         GamificationMutations,
+        EcoActionKindMutations,
     ),
 )
 Subscription = merge_types("Subscription", (RealtimeSubscriptions, RedemptionRequestSubscriptions))
@@ -129,6 +132,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # out after the boards are updated), then the leaderboards (see the modules).
         RealtimeNotices,
         LeaderboardUpdates,
+        # Last: innermost around execution (see the function).
+        operation_timeout(settings),
     ]
     schema = LoyaltySchema(
         query=Query,

@@ -20,7 +20,7 @@ from gamification.holds import expire_holds
 from gamification.points import expire_points
 from server.database import close_database, database_is_reachable, init_database
 from server.graphql_app import LoyaltyGraphQL
-from server.limits import RequestTimeout
+from server.limits import RequestBodyLimit, RequestTimeout
 from server.pubsub import Broker
 from server.redis import MEMORY_SCHEME, create_redis, redis_is_reachable
 from server.settings import Settings, get_settings
@@ -109,7 +109,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.redis.aclose()
 
     graphql = LoyaltyGraphQL(settings)
-    middleware = [Middleware(RequestTimeout, seconds=settings.request_timeout_seconds)]
+    middleware = [
+        Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
+        # Inside the timeout, which bounds a slow upload too.
+        Middleware(RequestBodyLimit, max_bytes=settings.request_max_bytes),
+    ]
     if settings.allowed_origins:
         middleware.insert(
             0,

@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
 
@@ -217,6 +219,7 @@ def cmd_rebuild_leaderboards(args: argparse.Namespace, settings: Settings) -> in
         f"Rebuilt the leaderboards from the ledger ({fixed.members} members): "
         f"{len(fixed.differences)} places fixed, {len(fixed.stale_keys)} expired keys removed."
     )
+    print(f"Challenge boards recomputed from the challenge progress: {fixed.challenge_boards}.")
     if found.clean:
         print("The boards equal the ledger.")
         return 0
@@ -235,7 +238,10 @@ def cmd_check_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _print_differences(found)
     if found.clean:
-        print(f"The boards equal the ledger ({found.members} members).")
+        print(
+            f"The boards equal the ledger ({found.members} members) and the challenge "
+            f"progress ({found.challenge_boards} challenge boards)."
+        )
         return 0
     print(f"{len(found.differences) + len(found.stale_keys)} differences from the ledger.")
     return 1

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 from gamification import ledger
@@ -31,9 +32,29 @@ def _database_url(settings: Settings) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+async def _keep_session(connection: object) -> None:
+    """Return a pooled PostgreSQL connection without asyncpg's reset query.
+
+    asyncpg's default reset (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`) costs a round trip every time a connection goes back to the pool — after every query
+    outside a transaction. The service never takes advisory locks, LISTENs on these connections,
+    keeps cursors open or changes session settings, so there is nothing to reset; an open
+    transaction is still rolled back by the pool itself before this runs.
+    """
+
+
+def _connection(settings: Settings) -> str | dict[str, Any]:
+    url = _database_url(settings)
+    if not settings.uses_postgres:
+        return url
+    connection = expand_db_url(url)
+    connection["credentials"]["reset"] = _keep_session
+    return connection
+
+
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": _database_url(settings)},
+        "connections": {"default": _connection(settings)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

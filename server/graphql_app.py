@@ -5,17 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.schema import StreamResult
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from channels.credentials import InvalidCredential, authenticate_bearer
 from gamification.actors import Actor
 from schema.context import Context
+from schema.dataloaders import Loaders
 from schema.schema import build_schema
 from server.settings import Settings
 
@@ -31,7 +39,26 @@ def _bearer_token(value: str | None) -> str | None:
     return token.strip()
 
 
+class LoyaltyTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def _send_result_stream(
+        self, operation: Operation[Context, None], result_source: StreamResult
+    ) -> None:
+        try:
+            await super()._send_result_stream(operation, result_source)
+        except GraphQLError as error:
+            # Refused before parsing (the document limits, the parser cache's syntax errors):
+            # Strawberry's HTTP view answers these as errors, but its WebSocket stream lets
+            # them escape, and the client would get a bare `complete`. Answer them as the
+            # errors of the operation, like validation errors (syntax errors close the
+            # socket with 4400, as Strawberry does for them without a parser cache).
+            await self._handle_pre_execution_error(
+                operation, PreExecutionError(data=None, errors=[error])
+            )
+
+
 class LoyaltyGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LoyaltyTransportWSHandler
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
@@ -67,6 +94,8 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             actor=actor,
             request=request,
             response=response if isinstance(response, Response) else None,
+            # A WebSocket keeps this context for all its operations: batch, never cache.
+            loaders=Loaders(cache=isinstance(request, Request)),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:

@@ -9,8 +9,9 @@ import enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A development-only secret. Production refuses to start while it is in use.
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     points_expiry_months: int = Field(default=12, ge=1, le=120)
     purchase_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
     expiry_interval_seconds: int = Field(default=0, ge=0)  # 0: only `loyalty expire-points`
+    # Earn rules, promotions and store ids are cached per process. A change made through this
+    # process is seen at once; one made through another process within this many seconds.
+    program_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
 
     # Kiosk and till: how long a redemption token (the app's QR code) stays valid.
     redemption_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
@@ -77,6 +81,9 @@ class Settings(BaseSettings):
     # whose points fell short keeps the tier `tier_grace_days` past the period's end, then
     # drops one tier. Challenge bonuses qualify only when `tier_bonus_points_qualify`.
     tier_window: TierWindow = TierWindow.ROLLING_12_MONTHS
+    # The program's own IANA timezone: a calendar year of qualification ends at its local
+    # midnight on 31 December.
+    program_timezone: str = "UTC"
     tier_grace_days: int = Field(default=0, ge=0, le=365)
     tier_bonus_points_qualify: bool = False
 
@@ -84,6 +91,12 @@ class Settings(BaseSettings):
     # notices (a slow client skips to the latest); a board pushes at most one update per
     # interval; a kiosk's redemption request waits this long for the member's answer.
     realtime_queue_size: int = Field(default=32, ge=1, le=10_000)
+    # WebSockets (uvicorn, `loyalty serve`). Compression (permessage-deflate) keeps ~50 KiB of
+    # zlib state per connection for messages that are small JSON documents: off by default.
+    ws_per_message_deflate: bool = False
+    # The largest message a WebSocket client may send, in bytes (uvicorn's default is 16 MiB):
+    # a document and its variables, as for an HTTP body. A larger one closes the socket (1009).
+    ws_max_message_bytes: int = Field(default=100_000, ge=1_000, le=100_000_000)
     realtime_leaderboard_interval_seconds: float = Field(default=1.0, ge=0, le=60)
     realtime_leaderboard_top_max: int = Field(default=50, ge=1, le=500)
     redemption_request_timeout_seconds: float = Field(default=60, gt=0, le=3600)
@@ -96,10 +109,16 @@ class Settings(BaseSettings):
     # operations in one request) is off: every operation comes in its own request.
     query_max_depth: int = Field(default=12, ge=2, le=100)
     query_max_aliases: int = Field(default=20, ge=0, le=1000)
+    # Both checked before parsing: the length in constant time, the tokens with one regex scan
+    # (graphql-core's lexer and parser cost ~5 µs a token; the scan ~0.1 µs).
     query_max_tokens: int = Field(default=1000, ge=50, le=100_000)
-    # Checked before parsing, in constant time: the lexer costs ~15 µs a token.
     query_max_length: int = Field(default=10_000, ge=100, le=1_000_000)
+    # An HTTP request, or a query or mutation sent over a WebSocket (not a subscription),
+    # running longer than this is cancelled and answered TIMEOUT.
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Request bodies over this size are refused (413) before they are decoded. The document
+    # limit above plus room for variables.
+    request_max_bytes: int = Field(default=100_000, ge=1_000, le=100_000_000)
     field_suggestions: bool | None = None  # None: on in development, off in production
 
     # Browser origins allowed to call the API (CORS) and to open its WebSocket. Empty: none
@@ -124,6 +143,15 @@ class Settings(BaseSettings):
                 if name in data:
                     data[name] = _comma_separated(data[name])
         return data
+
+    @field_validator("program_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"unknown IANA timezone {value[:64]!r}") from None
+        return value
 
     @property
     def is_production(self) -> bool:

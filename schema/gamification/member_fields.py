@@ -25,10 +25,7 @@ class MemberGamificationFields:
 
     @strawberry.field(description="The tier held, the next one, progress and history.")
     async def tier(self) -> MemberTier:
-        found = await tiers.progress(self.pk)
-        changes = await tiers.history(self.pk)
-        names = {t.id: t.name for t in await tiers.ladder()}
-        return MemberTier.of(found, changes, names)
+        return MemberTier.of(self.pk, await tiers.progress(self.pk))
 
     @strawberry.field(description="Challenges the member can see, with their progress.")
     async def challenges(
@@ -42,15 +39,7 @@ class MemberGamificationFields:
 
     @strawberry.field(description="The badges the member holds, newest first.")
     async def badges(self) -> list[HeldBadge]:
-        held = await badges.held_by(self.pk)
-        if not held:
-            return []
-        catalog = {entry.badge.id: entry for entry in await badges.catalog()}
         return [
-            HeldBadge(
-                badge=BadgeType.of(catalog[h.badge_id]),  # type: ignore[attr-defined]
-                level=h.level,
-                awarded_at=h.awarded_at,
-            )
-            for h in held
+            HeldBadge(badge=BadgeType.of(h.badge), level=h.level, awarded_at=h.awarded_at)
+            for h in await badges.held(self.pk)
         ]

@@ -253,8 +253,7 @@ class GamificationMutations:
         async def set_floor() -> MemberTier:
             pk = pk_of(member_id, "Member", field="memberId")
             await tiers.set_tier_floor(pk, tier)
-            names = {t.id: t.name for t in await tiers.ladder()}
-            return MemberTier.of(await tiers.progress(pk), await tiers.history(pk), names)
+            return MemberTier.of(pk, await tiers.progress(pk))
 
         found, errors = await errors_of(set_floor)
         return MemberTierPayload(tier=found, errors=errors)

@@ -20,19 +20,23 @@ async def challenge_connection(
     *,
     as_admin: bool,
 ) -> Connection[ChallengeType]:
+    """A page of challenges with `member_id`'s progress: the definitions come from the
+    process's cache, the member's standing in all of them from one statement."""
     first, after_id = page_args(info, first, after)
-    page = await challenges.visible_challenges(
-        member_id,
+    catalog = await challenges.catalog(m.ChallengeStatus(status))
+    if member_id is None:
+        page = challenges.page_of(catalog, first=first, after_id=after_id, include_hidden=as_admin)
+        return Connection[ChallengeType].of(page, ChallengeType.from_model)
+    member = await info.context.loaders.member.load(member_id)  # shared with `me`
+    standing = await challenges.standing(member_id, member.timezone if member else "UTC")
+    page = challenges.page_of(
+        catalog,
         first=first,
         after_id=after_id,
-        status=m.ChallengeStatus(status),
         include_hidden=as_admin,
+        earned=standing.earned,
     )
-    views = (
-        {v.challenge.id: v for v in await challenges.views_for(member_id, page.items)}
-        if member_id is not None
-        else {}
-    )
+    views = {v.challenge.id: v for v in challenges.views_of(standing, page.items)}
     return Connection[ChallengeType].of(
         page, lambda c: ChallengeType.from_model(c, views.get(c.id))
     )
@@ -43,7 +47,7 @@ class GamificationQueries:
     @strawberry.field(description="The tier ladder, lowest first, with benefits.")
     async def tiers(self, info: Info) -> list[TierType]:
         info.context.require_actor()
-        return [TierType.from_model(t) for t in await tiers.ladder()]
+        return [TierType.from_model(t) for t in await tiers.program_ladder()]
 
     @strawberry.field(
         description="Challenges, oldest first, with the caller's progress. Hidden ones appear "
@@ -80,7 +84,9 @@ async def load_challenge_node(info: Info, pk: int) -> ChallengeType | None:
     if found.hidden and not actor.is_admin:
         earned = (
             member_id is not None
-            and await m.ChallengeCompletion.filter(challenge_id=pk, member_id=member_id).exists()
+            and await m.ChallengeCompletion.filter(
+                challenge_id=pk, member_id=member_id, revoked_at__isnull=True
+            ).exists()
         )
         if not earned:
             return None

@@ -68,20 +68,34 @@ class TierChangeType:
 
 @strawberry.type
 class MemberTier:
+    member_id: strawberry.Private[int]
     current: TierType | None
     next: TierType | None
     floor: TierType | None
     progress: TierProgress
-    history: list[TierChangeType]
+
+    @strawberry.field
+    async def history(self) -> list[TierChangeType]:
+        # Read only when asked for: the home screen shows the tier, not its history.
+        names = {t.id: t.name for t in await tiers.program_ladder()}
+        return [
+            TierChangeType(
+                from_tier=names.get(c.from_tier_id) if c.from_tier_id else None,
+                to_tier=names.get(c.to_tier_id) if c.to_tier_id else None,
+                reason=c.reason,
+                qualifying_points=c.qualifying_points,
+                created_at=c.created_at,
+            )
+            for c in await tiers.history(self.member_id)
+        ]
 
     @classmethod
-    def of(
-        cls, found: tiers.TierProgress, changes: list[models.TierChange], names: dict[int, str]
-    ) -> MemberTier:
+    def of(cls, member_id: int, found: tiers.TierProgress) -> MemberTier:
         def tier(t: models.Tier | None) -> TierType | None:
             return TierType.from_model(t) if t is not None else None
 
         return cls(
+            member_id=member_id,
             current=tier(found.current),
             next=tier(found.next),
             floor=tier(found.floor),
@@ -90,16 +104,6 @@ class MemberTier:
                 points_to_next=found.points_to_next,
                 period_ends_at=found.period_ends_at,
             ),
-            history=[
-                TierChangeType(
-                    from_tier=names.get(c.from_tier_id) if c.from_tier_id else None,
-                    to_tier=names.get(c.to_tier_id) if c.to_tier_id else None,
-                    reason=c.reason,
-                    qualifying_points=c.qualifying_points,
-                    created_at=c.created_at,
-                )
-                for c in changes
-            ],
         )
 
 

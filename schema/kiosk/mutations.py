@@ -22,14 +22,21 @@ from schema.rewards.types import RedemptionType
 @strawberry.type
 class CreateRedemptionTokenPayload:
     token: str | None = strawberry.field(
-        default=None, description="The one-time token, for kiosks and tills to scan."
-    )
-    qr_code: str | None = strawberry.field(
         default=None,
-        description="The token as a QR code: an SVG image in a `data:image/svg+xml` URL.",
+        description="The one-time token, for kiosks and tills to scan: about 54 characters "
+        "(`1.<id>.<expiry>.<signature>`; URL-safe letters, digits, `-`, `_` and `.`). "
+        "Treat it as opaque.",
     )
     expires_at: datetime | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @strawberry.field(
+        description="The token as a QR code (a small one, version 4): an SVG image in a "
+        "`data:image/svg+xml` URL. Made only when selected: apps that draw the QR code "
+        "themselves from `token` need not ask for it."
+    )
+    def qr_code(self) -> str | None:
+        return tokens.qr_data_url(self.token) if self.token else None
 
 
 @strawberry.type
@@ -75,9 +82,7 @@ class KioskMutations:
                 points=points,
                 settings=info.context.settings,
             )
-            return CreateRedemptionTokenPayload(
-                token=issued.token, qr_code=issued.qr_code, expires_at=issued.expires_at
-            )
+            return CreateRedemptionTokenPayload(token=issued.token, expires_at=issued.expires_at)
 
         payload, errors = await errors_of(create)
         return payload or CreateRedemptionTokenPayload(errors=errors)

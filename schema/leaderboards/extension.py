@@ -1,10 +1,11 @@
 """Leaderboard updates after commit, for every mutation of every domain.
 
 A mutation's use cases own their transactions and have committed them by the time its resolvers
-return. This extension listens for the ledger entries written while the mutation executes
-(`gamification.events`) and then hands them to the leaderboards, before the response is sent, so
-a member sees their new rank as soon as the mutation answers. Purchases, refunds, adjustments,
-donations, redemptions and kiosk operations are all covered without any of them knowing.
+return. This extension listens for the ledger entries written (`gamification.events`) and the
+challenge progress moved (`gamification.progress_updates`) while the mutation executes, and then
+hands them to the leaderboards, before the response is sent, so a member sees their new rank as
+soon as the mutation answers. Purchases, refunds, adjustments, donations, redemptions, kiosk
+operations, check-ins and eco actions are all covered without any of them knowing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gamification import events, leaderboards
+from gamification import events, leaderboards, progress_updates
 
 logger = logging.getLogger("loyalty.leaderboards")
 
@@ -25,15 +26,22 @@ class LeaderboardUpdates(SchemaExtension):
         if self.execution_context.operation_type is not OperationType.MUTATION:
             yield
             return
-        with events.collect_written_entries() as written:
+        with (
+            events.collect_written_entries() as written,
+            progress_updates.collect_progress_updates() as progress,
+        ):
             yield
-        if not written:
-            return
-        try:
-            await leaderboards.record_committed(
-                self.execution_context.context.redis, written.entries
-            )
-        except Exception:
-            # The points are committed and the answer is ready: a failure here is the boards'
-            # problem (repaired by the member's next update or a rebuild), not the caller's.
-            logger.exception("leaderboard update after commit failed")
+        redis = self.execution_context.context.redis
+        # The points and the progress are committed and the answer is ready: a failure here is
+        # the boards' problem (repaired by the member's next update or a rebuild), not the
+        # caller's.
+        if written:
+            try:
+                await leaderboards.record_committed(redis, written.entries)
+            except Exception:
+                logger.exception("leaderboard update after commit failed")
+        if progress:
+            try:
+                await leaderboards.record_challenge_progress(redis, progress)
+            except Exception:
+                logger.exception("challenge board update after commit failed")

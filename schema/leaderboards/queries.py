@@ -44,6 +44,7 @@ class LeaderboardQueries:
             domain_board(board),
             leaderboards.Period(period),
             member_id=viewer_id,
+            sees_hidden=actor.is_admin,
         )
         offset = after_rank or 0
         total, standings = await view.page(offset=offset, limit=first)

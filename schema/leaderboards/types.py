@@ -21,29 +21,42 @@ LeaderboardPeriod = strawberry.enum(
 )
 
 BOARD_DESCRIPTION = (
-    '"points" (points earned), "friends" (you and those you follow, by points earned) or '
-    '"cause:<Cause ID>" (points donated to that cause; ALL_TIME only).'
+    '"points" (points earned), "friends" (you and those you follow, by points earned), '
+    '"cause:<Cause ID>" (points donated to that cause; ALL_TIME only) or '
+    '"challenge:<Challenge ID>" (progress in that challenge, over all its windows: each '
+    "completion counts as the target, plus the progress towards the next; ALL_TIME only; a "
+    "hidden challenge's board exists only for those who earned it)."
 )
 
 
 def domain_board(board: str) -> str:
-    """The domain's name for an API board name: the API names a cause by its global ID.
+    """The domain's name for an API board name: the API names a cause or a challenge by its
+    global ID.
 
-    Raises UnknownBoard when a cause board does not name a cause ID."""
-    prefix = leaderboards.CAUSE_PREFIX
-    if not board.startswith(prefix):
-        return board
-    try:
-        return leaderboards.cause_board(pk_of(board.removeprefix(prefix), "Cause", field="board"))
-    except InvalidInput:
-        raise leaderboards.UnknownBoard(
-            f'"{prefix}" must be followed by a cause ID', field="board"
-        ) from None
+    Raises UnknownBoard when a cause or challenge board does not name such an ID."""
+    for prefix, type_name, name_of in (
+        (leaderboards.CAUSE_PREFIX, "Cause", leaderboards.cause_board),
+        (leaderboards.CHALLENGE_PREFIX, "Challenge", leaderboards.challenge_board),
+    ):
+        if not board.startswith(prefix):
+            continue
+        try:
+            return name_of(pk_of(board.removeprefix(prefix), type_name, field="board"))
+        except InvalidInput:
+            raise leaderboards.UnknownBoard(
+                f'"{prefix}" must be followed by a {type_name.lower()} ID', field="board"
+            ) from None
+    return board
+
+
+# `neighbours(above, below)` when an argument is left out.
+DEFAULT_NEIGHBOURS = 2
 
 
 class Names:
     """How one list of members appears, loaded once on first use: a query that asks for no
-    name costs no database round trip, and one that does costs one for the whole list."""
+    name or badge count costs no database round trip, and one that does costs one statement
+    for the whole list."""
 
     def __init__(self, member_ids: Iterable[int], *, viewer_id: int | None) -> None:
         self._member_ids = frozenset(member_ids)
@@ -65,7 +78,6 @@ class Names:
 class LeaderboardEntryType:
     rank: int = strawberry.field(description="1 is the top.")
     score: int
-    badge_count: int = strawberry.field(description="Badges the member holds (0 until badges).")
     is_me: bool = strawberry.field(description="This entry is the member the board is read for.")
     member_pk: strawberry.Private[int]
     names: strawberry.Private[Names]
@@ -79,6 +91,10 @@ class LeaderboardEntryType:
         listing = await self.names.of(self.member_pk)
         return to_global_id("Member", self.member_pk) if listing.shown else None
 
+    @strawberry.field(description="Badges the member holds.")
+    async def badge_count(self) -> int:
+        return (await self.names.of(self.member_pk)).badge_count
+
     @classmethod
     def list_of(
         cls, standings: list[leaderboards.Standing], *, viewer_id: int | None
@@ -88,7 +104,6 @@ class LeaderboardEntryType:
             cls(
                 rank=s.rank,
                 score=s.points,
-                badge_count=0,
                 is_me=s.member_id == viewer_id,
                 member_pk=s.member_id,
                 names=names,
@@ -135,10 +150,11 @@ class LeaderboardRankType:
 
     @strawberry.field(description="The members ranked just above and just below (not you).")
     async def neighbours(
-        self, info: Info, above: int = 2, below: int = 2
+        self, info: Info, above: int = DEFAULT_NEIGHBOURS, below: int = DEFAULT_NEIGHBOURS
     ) -> list[LeaderboardEntryType]:
         leaderboards.check_neighbours(
             above, below, info.context.settings.leaderboard_max_neighbours
         )
+        # Usually no read: `rank` read the neighbours its selection asks for with the rank.
         standings = await self.view.around(self.position, above=above, below=below)
         return LeaderboardEntryType.list_of(standings, viewer_id=self.position.member_id)

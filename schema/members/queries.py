@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import members
+from gamification.errors import NotFound
 from gamification.models import Member
 from gamification.pagination import keyset_page
 from schema.context import Info
@@ -18,7 +18,12 @@ class MemberQueries:
     @strawberry.field(permission_classes=[IsPerson], description="The caller's own profile.")
     async def me(self, info: Info) -> MemberType:
         actor = info.context.require_person()
-        return MemberType.from_model(await members.get_member(actor.id))
+        # Through the request's loader: the member's other fields (their timezone, for the
+        # challenges) read the same row without another statement.
+        member = await info.context.loaders.member.load(actor.id)
+        if member is None:
+            raise NotFound("Member not found", field="memberId")
+        return MemberType.from_model(member)
 
     @strawberry.field(permission_classes=[IsAdmin], description="Every member, oldest first.")
     async def members(

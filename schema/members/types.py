@@ -65,7 +65,7 @@ def may_read_member(actor: Actor | None, member_id: int) -> bool:
 async def load_member_node(info: Info, pk: int) -> MemberType | None:
     if not may_read_member(info.context.actor, pk):
         return None
-    member = await models.Member.get_or_none(id=pk)
+    member = await info.context.loaders.member.load(pk)
     return MemberType.from_model(member) if member else None
 
 

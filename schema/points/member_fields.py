@@ -22,7 +22,7 @@ class MemberPointsFields:
 
     @strawberry.field(description="Balance, available, held, lifetime earned, expiring soon.")
     async def points(self) -> Points:
-        return Points.of(self.pk, await points_service.summary(self.pk))
+        return Points(member_id=self.pk)  # its fields read through the request's loader
 
     @strawberry.field(description="Every change to the member's points, newest first.")
     async def ledger(

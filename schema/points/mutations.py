@@ -143,8 +143,9 @@ class PointsMutations:
                 ),
                 idempotency_key=idempotency_key,
             )
+            purchase = result.purchase or await Purchase.get(id=result.purchase_id)
             return RecordPurchasePayload(
-                purchase=PurchaseType.from_model(await Purchase.get(id=result.purchase_id)),
+                purchase=PurchaseType.from_model(purchase),
                 points_earned=result.points_earned,
                 balance=result.balance,
                 replayed=result.replayed,
@@ -196,7 +197,7 @@ class PointsMutations:
                 reason=reason,
                 idempotency_key=idempotency_key,
             )
-            entry = await LedgerEntry.get(id=result.entry_id)
+            entry = result.entry or await LedgerEntry.get(id=result.entry_id)
             return AdjustPointsPayload(
                 entry=LedgerEntryType.from_model(entry),
                 balance=result.balance,

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import strawberry
 
-from gamification import models, points
+from gamification import models, points, points_overview
 from gamification.ledger import ChainCheck
 from schema.context import Info
+from schema.dataloaders import PointsKey
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
 
@@ -24,34 +25,43 @@ class ExpiringPoints:
 
 @strawberry.type(description="A member's points. `available` = `balance` − `held`.")
 class Points:
+    """Resolved field by field through the request's points loader, so that the figures and
+    `expiringSoon` asked for together cost one statement (`gamification.points_overview`)."""
+
     member_id: strawberry.Private[int]
-    balance: int
-    held: int
-    lifetime_earned: int = strawberry.field(
-        description="Points earned from purchases and bonuses, less refunded purchases."
-    )
-    clawback_outstanding: int = strawberry.field(
-        description="Refunded points not yet taken back; later earnings repay them first."
-    )
+
+    async def _summary(self, info: Info) -> points.PointsSummary:
+        return (await info.context.loaders.points.load(PointsKey(self.member_id))).summary
 
     @strawberry.field
-    def available(self) -> int:
-        return self.balance - self.held
+    async def balance(self, info: Info) -> int:
+        return (await self._summary(info)).balance
+
+    @strawberry.field
+    async def held(self, info: Info) -> int:
+        return (await self._summary(info)).held
+
+    @strawberry.field(
+        description="Points earned from purchases and bonuses, less refunded purchases."
+    )
+    async def lifetime_earned(self, info: Info) -> int:
+        return (await self._summary(info)).lifetime_earned
+
+    @strawberry.field(
+        description="Refunded points not yet taken back; later earnings repay them first."
+    )
+    async def clawback_outstanding(self, info: Info) -> int:
+        return (await self._summary(info)).clawback_outstanding
+
+    @strawberry.field
+    async def available(self, info: Info) -> int:
+        return (await self._summary(info)).available
 
     @strawberry.field(description="Points that expire within `days` days, by expiry date.")
-    async def expiring_soon(self, days: int = 30) -> list[ExpiringPoints]:
-        rows = await points.expiring_soon(self.member_id, days=days)
-        return [ExpiringPoints(expires_at=r.expires_at, points=r.points) for r in rows]
-
-    @classmethod
-    def of(cls, member_id: int, summary: points.PointsSummary) -> Points:
-        return cls(
-            member_id=member_id,
-            balance=summary.balance,
-            held=summary.held,
-            lifetime_earned=summary.lifetime_earned,
-            clawback_outstanding=summary.clawback_outstanding,
-        )
+    async def expiring_soon(self, info: Info, days: int = 30) -> list[ExpiringPoints]:
+        points_overview.check_expiring_days(days)  # before the shared read, which it would fail
+        found = await info.context.loaders.points.load(PointsKey(self.member_id, days))
+        return [ExpiringPoints(expires_at=r.expires_at, points=r.points) for r in found.expiring]
 
 
 @strawberry.type(name="LedgerEntry", description="One append-only change to a member's points.")

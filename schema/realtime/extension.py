@@ -2,20 +2,20 @@
 
 Like the leaderboards' extension (and listed before it, so that it runs after it: the boards
 are already up to date when a `leaderboardChanged` notice goes out), this one collects the
-ledger entries a mutation writes and the notices its use cases announce, and publishes them
-once the resolvers have returned, i.e. after their transactions committed.
+ledger entries a mutation writes, the challenge progress it moves and the notices its use cases
+announce, and publishes them once the resolvers have returned, i.e. after their transactions
+committed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gamification import events, realtime
+from gamification import events, progress_updates, realtime
 
 logger = logging.getLogger("loyalty.realtime")
 
@@ -25,17 +25,19 @@ class RealtimeNotices(SchemaExtension):
         if self.execution_context.operation_type is not OperationType.MUTATION:
             yield
             return
-        started = datetime.now(UTC)
-        with events.collect_written_entries() as written, realtime.collect_announced() as told:
+        with (
+            events.collect_written_entries() as written,
+            realtime.collect_announced() as told,
+            progress_updates.collect_progress_updates() as progress,
+        ):
             yield
-        if not written and not told:
+        if not written and not told and not progress:
             return
         try:
             notices = [*told, *await realtime.committed_entry_notices(written.entries)]
-            # Tiers and badges move with points: look for those of the members whose points
-            # moved (a check-in that moves no points is not covered).
-            touched = realtime.members_of(notices)
-            notices += await realtime.gamification_notices(touched, started)
+            notices += await realtime.challenge_progress_notices(progress.changes)
+            # Tier upgrades and badges are reported by the transactions that made them.
+            notices += await realtime.gamification_notices(progress)
             await realtime.publish(self.execution_context.context.redis, notices)
         except Exception:
             # Committed already: subscribers catch up through the versions, never the caller.

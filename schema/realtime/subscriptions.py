@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import strawberry
@@ -39,6 +41,7 @@ from schema.relay import pk_of, to_global_id
 
 T = TypeVar("T")
 
+_CENTS: Final = Decimal("0.01")
 VERSION_DESCRIPTION: Final = (
     "Increases along this stream (for points, the id of the ledger entry that left the balance "
     "as shown). Delivery is at-most-once: after a gap, refetch."
@@ -124,13 +127,27 @@ class TierUpdate:
     previous_tier: str | None
 
 
-@strawberry.type(description="Progress on one of the member's challenges.")
+@strawberry.type(
+    description="Your progress in the current window of a challenge, after an event moved it: "
+    "the same values as `me { challenges { progress } }`."
+)
 class ChallengeProgressUpdate:
-    version: int = strawberry.field(description=VERSION_DESCRIPTION)
+    version: int = strawberry.field(
+        description="The id of the event that moved the progress; increases along your "
+        "stream (one event moving several challenges sends one message per challenge, with "
+        "the same version). Delivery is at-most-once: after a gap, refetch `me { challenges }`."
+    )
     challenge_id: strawberry.ID
-    progress: int
-    target: int
-    completed: bool
+    current: Decimal
+    target: Decimal
+    percent: int
+    completions: int = strawberry.field(description="In the current window.")
+    completed: bool = strawberry.field(
+        description="The current window's last completion (maxCompletions) is reached."
+    )
+    completed_at: datetime | None
+    streak_length: int
+    ends_at: datetime | None = strawberry.field(description="When the current window closes.")
 
 
 @strawberry.type(description="The member was awarded a badge.")
@@ -149,13 +166,23 @@ def _tier_update(notice: Notice) -> TierUpdate:
 
 
 def _challenge_progress(notice: Notice) -> ChallengeProgressUpdate:
+    data = notice.data
     return ChallengeProgressUpdate(
         version=notice.version,
-        challenge_id=to_global_id("Challenge", int(notice.data["challenge_id"])),
-        progress=int(notice.data["progress"]),
-        target=int(notice.data["target"]),
-        completed=bool(notice.data["completed"]),
+        challenge_id=to_global_id("Challenge", int(data["challenge_id"])),
+        current=Decimal(data["current"]).quantize(_CENTS),
+        target=Decimal(data["target"]).quantize(_CENTS),
+        percent=int(data["percent"]),
+        completions=int(data["completions"]),
+        completed=bool(data["completed"]),
+        completed_at=_moment(data.get("completed_at")),
+        streak_length=int(data["streak"]),
+        ends_at=_moment(data.get("ends_at")),
     )
+
+
+def _moment(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
 
 
 def _badge_award(notice: Notice) -> BadgeAward:
@@ -296,7 +323,6 @@ class RealtimeSubscriptions:
                         LeaderboardEntryType(
                             rank=s.rank,
                             score=s.points,
-                            badge_count=0,
                             is_me=s.member_id == viewer_id,
                             member_pk=s.member_id,
                             names=names,

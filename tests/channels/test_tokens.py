@@ -3,7 +3,11 @@ the reward they name only, and that no other token passes for one."""
 
 from __future__ import annotations
 
-import uuid
+import base64
+import hashlib
+import hmac
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -11,6 +15,8 @@ from xml.etree import ElementTree
 
 import jwt
 import pytest
+import segno
+from pydantic import SecretStr
 
 from channels import tokens
 from channels.credentials import InvalidCredential, authenticate_bearer, issue_member_token
@@ -84,10 +90,10 @@ async def assert_nothing_redeemed(member: Member, *, balance: int, entries: int)
 
 # Issuing
 
+TOKEN_FORMAT = re.compile(r"1\.[A-Za-z0-9_-]{22}\.[0-9a-z]{6,7}\.[A-Za-z0-9_-]{22}")
 
-async def test_a_token_names_its_member_reward_and_row_for_the_redeem_audience(
-    settings: Settings,
-) -> None:
+
+async def test_a_token_is_short_and_names_its_row_and_expiry_only(settings: Settings) -> None:
     # given
     member = await create_member()
     reward = await _reward()
@@ -98,23 +104,20 @@ async def test_a_token_names_its_member_reward_and_row_for_the_redeem_audience(
         actor=actor_of(member), reward_id=reward.id, points=None, settings=settings, now=now
     )
 
-    # then
-    claims = jwt.decode(
-        issued.token,
-        _secret(settings),
-        algorithms=["HS256"],
-        audience=f"{settings.jwt_audience}:redeem",
+    # then: version, row id, expiry, signature; the member and the reward live in the row
+    assert TOKEN_FORMAT.fullmatch(issued.token)
+    assert len(issued.token) <= 60
+    _, row_id, expiry, _ = issued.token.split(".")
+    claims = tokens.read_redemption_token(issued.token, settings)
+    row = await RedemptionToken.get(id=claims.token_id)
+    assert base64.urlsafe_b64decode(row_id + "==") == row.id.bytes
+    assert int(expiry, 36) == int(row.expires_at.timestamp())
+    assert claims.expires_at == row.expires_at == issued.expires_at
+    assert row.expires_at - now.replace(microsecond=0) == timedelta(
+        seconds=settings.redemption_token_ttl_seconds
     )
-    row = await RedemptionToken.get(id=uuid.UUID(claims["jti"]))
-    assert claims["typ"] == "redeem"
-    assert claims["sub"] == str(member.id)
-    assert claims["reward"] == reward.id
-    assert "points" not in claims
-    assert claims["exp"] - claims["iat"] == settings.redemption_token_ttl_seconds
     assert row.member_id == member.id  # type: ignore[attr-defined]
     assert (row.reward_id, row.points, row.used_at) == (reward.id, None, None)
-    assert row.expires_at == issued.expires_at
-    assert int(row.expires_at.timestamp()) == claims["exp"]
 
 
 async def test_a_token_for_an_amount_of_points_names_the_amount(settings: Settings) -> None:
@@ -123,23 +126,32 @@ async def test_a_token_for_an_amount_of_points_names_the_amount(settings: Settin
     token = await issue_redemption_token(member=member, settings=settings, points=250)
 
     claims = tokens.read_redemption_token(token, settings)
-    assert (claims.member_id, claims.reward_id, claims.points) == (member.id, None, 250)
-    assert (await RedemptionToken.get(id=claims.token_id)).points == 250
+    row = await RedemptionToken.get(id=claims.token_id)
+    assert (row.member_id, row.reward_id, row.points) == (member.id, None, 250)  # type: ignore[attr-defined]
 
 
-async def test_the_qr_code_is_an_svg_data_url_that_decodes(settings: Settings) -> None:
+async def test_the_qr_code_is_a_small_svg_data_url_of_the_token(settings: Settings) -> None:
     member = await create_member()
-
     issued = await tokens.create_redemption_token(
         actor=actor_of(member), reward_id=None, points=10, settings=settings
     )
 
-    header, _, body = issued.qr_code.partition(",")
+    qr_code = tokens.qr_data_url(issued.token)
+
+    header, _, body = qr_code.partition(",")
     assert header.startswith("data:image/svg+xml")
     root = ElementTree.fromstring(unquote(body))
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    assert int(root.attrib["width"]) > 0
-    assert issued.token not in issued.qr_code  # an image of the token, not the token as text
+    # 4 pixels a module, a 4-module quiet zone: 33 modules across is QR version 4 (a JWT was 12+)
+    modules = int(root.attrib["width"]) // 4 - 2 * 4
+    assert modules == int(root.attrib["height"]) // 4 - 2 * 4
+    assert modules <= 17 + 4 * 4
+    # No decoder is installed: the image is the one segno draws for exactly this text
+    symbol = segno.make_qr(issued.token, error="m")
+    assert symbol.version in (1, 2, 3, 4)
+    assert symbol.symbol_size(scale=1, border=0) == (modules, modules)
+    assert qr_code == symbol.svg_data_uri(scale=4)
+    assert issued.token not in qr_code  # an image of the token, not the token as text
 
 
 @pytest.mark.parametrize(("reward", "amount"), [(True, 10), (False, None)], ids=["both", "neither"])
@@ -282,6 +294,85 @@ async def test_the_same_key_replays_the_first_answer(settings: Settings) -> None
     assert (await points.summary(member.id)).balance == 400
 
 
+async def test_a_retry_after_the_token_expired_still_gets_the_first_answer(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a token redeemed, and then its expiry passes
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    token = await issue_redemption_token(member=member, settings=settings, points=100)
+    first, _ = await tokens.redeem_with_token(
+        actor=actor_of(kiosk), token=token, idempotency_key="k-1", settings=settings
+    )
+    later = datetime.now(UTC) + timedelta(seconds=settings.redemption_token_ttl_seconds + 1)
+    monkeypatch.setattr(tokens, "_utcnow", lambda: later)
+
+    # when: the kiosk retries with its key, and with a new key
+    again, replayed = await tokens.redeem_with_token(
+        actor=actor_of(kiosk), token=token, idempotency_key="k-1", settings=settings
+    )
+    code = await _refused(kiosk, token, settings, "k-2")
+
+    # then
+    assert (replayed, again.id) == (True, first.id)
+    assert code == "TOKEN_EXPIRED"
+    assert await Redemption.all().count() == 1
+
+
+async def test_an_expired_token_with_a_key_used_for_another_token_is_refused(
+    settings: Settings,
+) -> None:
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    await _redeem(
+        kiosk,
+        await issue_redemption_token(member=member, settings=settings, points=5),
+        "k-1",
+        settings,
+    )
+    expired = await issue_redemption_token(
+        member=member, settings=settings, points=100, now=datetime.now(UTC) - TEN_MINUTES_AGO
+    )
+
+    code = await _refused(kiosk, expired, settings, "k-1")
+
+    assert code == "IDEMPOTENCY_KEY_REUSED"
+    assert await Redemption.all().count() == 1
+
+
+async def test_a_redemption_uses_its_token_in_one_statement(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    token = await issue_redemption_token(member=member, settings=settings, points=100)
+
+    # when
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        await _redeem(kiosk, token, "k-1", settings)
+
+    # then: the conditional UPDATE … RETURNING marks it and says what it pays for
+    statements = [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+    about_tokens = [s for s in statements if "redemption_token" in s]
+    assert len(about_tokens) == 1
+    assert about_tokens[0].lstrip().upper().startswith("UPDATE")
+    assert "RETURNING" in about_tokens[0].upper()
+
+
+async def test_a_token_with_a_trailing_line_break_from_a_scanner_works(
+    settings: Settings,
+) -> None:
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    token = await issue_redemption_token(member=member, settings=settings, points=100)
+
+    redemption = await _redeem(kiosk, f"{token}\r\n", "k-1", settings)
+
+    assert redemption.points == 100
+
+
 async def test_an_expired_token_is_refused(settings: Settings) -> None:
     # given: a token issued ten minutes ago (it lived two)
     member = await _member_with(500)
@@ -300,52 +391,136 @@ async def test_an_expired_token_is_refused(settings: Settings) -> None:
     await assert_nothing_redeemed(member, balance=500, entries=entries)
 
 
-async def test_a_token_signed_with_another_key_is_refused(settings: Settings) -> None:
-    # given: the claims of a genuine token, signed by someone without the service's secret
+def _tampered(token: str, field: int, value: str) -> str:
+    fields = token.split(".")
+    fields[field] = value
+    return ".".join(fields)
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits
+
+
+def _flip_first(text: str) -> str:
+    return ("B" if text[0] == "A" else "A") + text[1:]
+
+
+@pytest.mark.parametrize("field", ["version", "row", "expiry", "signature"])
+async def test_a_token_with_any_field_altered_is_refused(settings: Settings, field: str) -> None:
+    # given: a genuine token for 10 points, and a genuine one for 400 whose row id is worth
+    # stealing, and an expiry a day later
     member = await _member_with(500)
     kiosk = await create_device(channel=Channel.KIOSK)
-    genuine = await issue_redemption_token(member=member, settings=settings, points=100)
-    claims = jwt.decode(genuine, options={"verify_signature": False})
-    forged = jwt.encode(claims, "someone-elses-secret-of-at-least-32-bytes", algorithm="HS256")
+    genuine = await issue_redemption_token(member=member, settings=settings, points=10)
+    greedy = await issue_redemption_token(member=member, settings=settings, points=400)
+    _, _, expiry, signature = genuine.split(".")
+    altered = {
+        "version": _tampered(genuine, 0, "2"),
+        "row": _tampered(genuine, 1, greedy.split(".")[1]),
+        "expiry": _tampered(genuine, 2, _base36(int(expiry, 36) + 86_400)),
+        "signature": _tampered(genuine, 3, _flip_first(signature)),
+    }[field]
     entries = await LedgerEntry.all().count()
 
     # when
-    code = await _refused(kiosk, forged, settings)
+    code = await _refused(kiosk, altered, settings)
 
     # then
+    assert altered != genuine
+    assert code == "TOKEN_INVALID"
+    assert await RedemptionToken.filter(used_at__isnull=False).count() == 0
+    await assert_nothing_redeemed(member, balance=500, entries=entries)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"jwt_secret": SecretStr("another-programs-secret-of-at-least-32-bytes")},
+        {"jwt_issuer": "another-program"},
+        {"jwt_audience": "another-api"},
+    ],
+    ids=["secret", "issuer", "audience"],
+)
+async def test_a_token_of_another_program_is_refused(
+    settings: Settings, other: dict[str, Any]
+) -> None:
+    # given: a row of this program's, signed as another program would sign it
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    genuine = await issue_redemption_token(member=member, settings=settings, points=100)
+    claims = tokens.read_redemption_token(genuine, settings)
+    foreign = tokens.sign_redemption_token(
+        claims.token_id, claims.expires_at, settings.model_copy(update=other)
+    )
+    entries = await LedgerEntry.all().count()
+
+    # when
+    code = await _refused(kiosk, foreign, settings)
+
+    # then
+    assert foreign != genuine
     assert code == "TOKEN_INVALID"
     assert (await RedemptionToken.get(member_id=member.id)).used_at is None
     await assert_nothing_redeemed(member, balance=500, entries=entries)
 
 
-async def test_a_token_with_altered_claims_is_refused(settings: Settings) -> None:
-    # given: a token for 10 points whose payload was swapped for one asking 400
+async def test_a_signature_made_with_the_bare_secret_is_refused(settings: Settings) -> None:
+    # given: the same text signed with the service's secret itself, as a JWT's signature is:
+    # only the key derived for redemption tokens makes a valid one
     member = await _member_with(500)
     kiosk = await create_device(channel=Channel.KIOSK)
-    genuine = await issue_redemption_token(member=member, settings=settings, points=10)
-    header, _, signature = genuine.split(".")
-    claims = jwt.decode(genuine, options={"verify_signature": False})
-    greedy = jwt.encode({**claims, "points": 400}, "x" * 32, algorithm="HS256").split(".")[1]
+    genuine = await issue_redemption_token(member=member, settings=settings, points=100)
+    body = genuine.rsplit(".", 1)[0]
+    signed = "\n".join((settings.jwt_issuer, f"{settings.jwt_audience}:redeem", body))
+    mac = hmac.new(_secret(settings).encode(), signed.encode(), hashlib.sha256).digest()
+    bare = f"{body}.{base64.urlsafe_b64encode(mac[:16]).rstrip(b'=').decode()}"
     entries = await LedgerEntry.all().count()
 
-    code = await _refused(kiosk, f"{header}.{greedy}.{signature}", settings)
+    code = await _refused(kiosk, bare, settings)
 
     assert code == "TOKEN_INVALID"
     await assert_nothing_redeemed(member, balance=500, entries=entries)
 
 
-async def test_an_unsigned_token_is_refused(settings: Settings) -> None:
+@pytest.mark.parametrize("cut", ["signature", "half-signature", "last-character"])
+async def test_a_truncated_token_is_refused(settings: Settings, cut: str) -> None:
     member = await _member_with(500)
     kiosk = await create_device(channel=Channel.KIOSK)
     genuine = await issue_redemption_token(member=member, settings=settings, points=10)
-    claims = jwt.decode(genuine, options={"verify_signature": False})
-    unsigned = jwt.encode(claims, "", algorithm="none")
+    truncated = {
+        "signature": genuine.rsplit(".", 1)[0] + ".",
+        "half-signature": genuine[:-11],
+        "last-character": genuine[:-1],
+    }[cut]
     entries = await LedgerEntry.all().count()
 
-    code = await _refused(kiosk, unsigned, settings)
+    code = await _refused(kiosk, truncated, settings)
 
     assert code == "TOKEN_INVALID"
     await assert_nothing_redeemed(member, balance=500, entries=entries)
+
+
+async def test_a_forged_token_is_refused_without_touching_the_database(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given
+    member = await _member_with(500)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    genuine = await issue_redemption_token(member=member, settings=settings, points=10)
+    forged = _tampered(genuine, 3, _flip_first(genuine.split(".")[3]))
+
+    # when
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        code = await _refused(kiosk, forged, settings)
+
+    # then
+    assert code == "TOKEN_INVALID"
+    assert [r for r in caplog.records if r.name == "tortoise.db_client"] == []
 
 
 async def test_an_access_token_is_not_a_redemption_token(settings: Settings) -> None:
@@ -361,19 +536,29 @@ async def test_an_access_token_is_not_a_redemption_token(settings: Settings) -> 
     await assert_nothing_redeemed(member, balance=500, entries=entries)
 
 
-async def test_an_access_token_retyped_as_redeem_is_still_refused(settings: Settings) -> None:
-    # given: someone with the secret's signature on an access token cannot change its audience,
-    # so the closest they get is an access-audience token that says typ=redeem
+async def test_a_redemption_jwt_of_the_old_format_is_refused(settings: Settings) -> None:
+    # given: a JWT with the claims redemption tokens used to carry, signed with the secret
     member = await _member_with(500)
     kiosk = await create_device(channel=Channel.KIOSK)
     genuine = await issue_redemption_token(member=member, settings=settings, points=10)
-    claims = jwt.decode(genuine, options={"verify_signature": False})
-    wrong_audience = jwt.encode(
-        {**claims, "aud": settings.jwt_audience}, _secret(settings), algorithm="HS256"
+    claims = tokens.read_redemption_token(genuine, settings)
+    old = jwt.encode(
+        {
+            "typ": "redeem",
+            "jti": str(claims.token_id),
+            "sub": str(member.id),
+            "iss": settings.jwt_issuer,
+            "aud": f"{settings.jwt_audience}:redeem",
+            "iat": datetime.now(UTC),
+            "exp": claims.expires_at,
+            "points": 10,
+        },
+        _secret(settings),
+        algorithm="HS256",
     )
     entries = await LedgerEntry.all().count()
 
-    code = await _refused(kiosk, wrong_audience, settings)
+    code = await _refused(kiosk, old, settings)
 
     assert code == "TOKEN_INVALID"
     await assert_nothing_redeemed(member, balance=500, entries=entries)

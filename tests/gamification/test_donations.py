@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from tortoise import connections
 
 from gamification import causes, points
 from gamification.actors import Actor, ActorKind
@@ -99,4 +102,89 @@ async def test_reversal_restores_points_totals_and_cap_exactly_once() -> None:
     assert (await MatchingCampaign.get(id=campaign.id)).matched_total == 0
     cause = await Cause.get(id=cause.id)
     assert (cause.raised_member_points, cause.raised_matched_points, cause.donor_count) == (0, 0, 0)
+    await assert_books_balance()
+
+
+async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a cause without goal or campaign, and a member who gave to it once already
+    member = await create_member()
+    await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
+    cause = await _cause()
+    await causes.donate_points(
+        actor=Actor(kind=ActorKind.MEMBER, id=member.id),
+        member_id=member.id,
+        cause_id=cause.id,
+        points=100,
+        channel=Channel.APP,
+        idempotency_key="first",
+    )
+
+    # when
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        await causes.donate_points(
+            actor=Actor(kind=ActorKind.MEMBER, id=member.id),
+            member_id=member.id,
+            cause_id=cause.id,
+            points=200,
+            channel=Channel.APP,
+            idempotency_key="second",
+        )
+
+    # then: the cause is read (not locked for update) and its totals change once, held back
+    # to the statement that claims the idempotency key (on SQLite, sent just before it)
+    statements = [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+    reads = [s for s in statements if re.search(r'FROM "cause" WHERE', s)]
+    assert len(reads) == 1, statements
+    assert "FOR UPDATE" not in reads[0]
+    writes = [i for i, s in enumerate(statements) if 'UPDATE "cause"' in s]
+    claim = next(i for i, s in enumerate(statements) if 'INSERT INTO "idempotency_key"' in s)
+    assert len(writes) == 1, statements
+    if connections.get("default").capabilities.dialect == "postgres":
+        assert "FOR KEY SHARE" in reads[0]
+        assert writes[0] == claim
+    else:
+        assert writes[0] < claim
+        assert all(s.lstrip().startswith(("UPDATE", "INSERT")) for s in statements[writes[0] :])
+
+    # and: the totals count the member once
+    stored = await Cause.get(id=cause.id)
+    assert (stored.raised_member_points, stored.donor_count) == (300, 1)
+
+
+async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() -> None:
+    # given: a member's only gift to a cause, reversed
+    member = await create_member()
+    await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
+    cause = await _cause()
+    me = Actor(kind=ActorKind.MEMBER, id=member.id)
+    first = await causes.donate_points(
+        actor=me,
+        member_id=member.id,
+        cause_id=cause.id,
+        points=100,
+        channel=Channel.APP,
+        idempotency_key="g1",
+    )
+    await causes.reverse_donation(
+        actor=ADMIN, donation_id=first.donation.id, reason="mistake", idempotency_key="r1"
+    )
+    assert (await Cause.get(id=cause.id)).donor_count == 0
+
+    # when: they give again, twice
+    for key in ("g2", "g3"):
+        await causes.donate_points(
+            actor=me,
+            member_id=member.id,
+            cause_id=cause.id,
+            points=100,
+            channel=Channel.APP,
+            idempotency_key=key,
+        )
+
+    # then: a donor again, once
+    stored = await Cause.get(id=cause.id)
+    assert (stored.raised_member_points, stored.donor_count) == (200, 1)
     await assert_books_balance()

@@ -15,7 +15,7 @@ ME = "{ me { id displayName } }"
 _SECRETS = ("secret internals", "/etc/passwd", "SELECT", "RuntimeError", "Traceback")
 
 
-async def _explode(member_id: int) -> None:
+async def _explode(*_: object) -> None:
     raise RuntimeError("secret internals /etc/passwd SELECT * FROM member")
 
 
@@ -24,7 +24,7 @@ async def test_an_unexpected_error_is_masked(
 ) -> None:
     # given
     member = await create_member()
-    monkeypatch.setattr(members, "get_member", _explode)
+    monkeypatch.setattr(members, "members_by_id", _explode)
 
     # when
     with caplog.at_level(logging.ERROR, logger="loyalty.graphql"):
@@ -44,7 +44,7 @@ async def test_an_unexpected_error_is_masked_over_http(
     client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member = await create_member()
-    monkeypatch.setattr(members, "get_member", _explode)
+    monkeypatch.setattr(members, "members_by_id", _explode)
 
     response = await client.post(
         "/graphql", json={"query": ME}, headers=bearer(member_token(member, settings))

@@ -163,6 +163,20 @@ async def test_holding_more_than_the_token_authorises_is_refused(
     await assert_nothing_held(member)
 
 
+async def test_a_hold_of_exactly_what_the_token_authorises_is_placed(
+    app: Starlette, settings: Settings
+) -> None:
+    member = await _member_with(500)
+    till = await create_device(channel=Channel.POS)
+    token = await issue_redemption_token(member=member, settings=settings, points=100)
+
+    result = await _hold(app, till, token, amount=100)
+
+    assert result.data["holdPoints"]["errors"] == []
+    assert result.data["holdPoints"]["hold"]["points"] == 100
+    assert (await points.summary(member.id)).held == 100
+
+
 async def test_holding_more_than_is_available_is_refused(
     app: Starlette, settings: Settings
 ) -> None:
@@ -205,9 +219,9 @@ async def test_a_forged_token_cannot_hold_points(app: Starlette, settings: Setti
     member = await _member_with(500)
     till = await create_device(channel=Channel.POS)
     token = await issue_redemption_token(member=member, settings=settings, points=200)
-    header, payload, signature = token.split(".")
+    version, row_id, expiry, signature = token.split(".")
 
-    result = await _hold(app, till, f"{header}.{payload}.{signature[::-1]}")
+    result = await _hold(app, till, f"{version}.{row_id}.{expiry}.{signature[::-1]}")
 
     assert _codes(result) == ["TOKEN_INVALID"]
     await assert_nothing_held(member)

@@ -54,6 +54,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         LOYALTY_RATE_LIMIT_PER_DEVICE="0",
         LOYALTY_RATE_LIMIT_PER_ADDRESS="0",
         LOYALTY_RATE_LIMIT_SIGN_IN_PER_ADDRESS="0",
+        # The server process outlives each test's tables (emptied between tests, ids restarted):
+        # nothing it cached from one test may leak into the next.
+        LOYALTY_PROGRAM_CACHE_SECONDS="0",
     )
     return env
 

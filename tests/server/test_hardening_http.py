@@ -68,10 +68,10 @@ async def test_a_request_over_the_time_limit_is_cut_off(
     # given: a member lookup that hangs, and a 0.2 s limit
     member = await create_member()
 
-    async def hang(member_id: int) -> None:
+    async def hang(member_ids: object) -> None:
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(members, "get_member", hang)
+    monkeypatch.setattr(members, "members_by_id", hang)
     application = _app(app, request_timeout_seconds=0.2)
 
     # when
@@ -200,10 +200,10 @@ async def test_a_lost_database_in_a_resolver_is_a_retryable_error(
     # given
     member = await create_member()
 
-    async def shutting_down(member_id: int) -> None:
+    async def shutting_down(member_ids: object) -> None:
         raise asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator")
 
-    monkeypatch.setattr(members, "get_member", shutting_down)
+    monkeypatch.setattr(members, "members_by_id", shutting_down)
 
     # when
     result = await execute(app, ME, as_=member)

@@ -10,7 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.factories import create_device, create_earn_rule, create_member, create_purchase
+from gamification.models import EventKind, GoalType
+from tests.factories import (
+    create_challenge,
+    create_device,
+    create_earn_rule,
+    create_member,
+    create_purchase,
+)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +76,10 @@ async def test_check_passes_on_an_empty_program(service_env: dict[str, str]) -> 
     result = await _loyalty(service_env, "check-leaderboards")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "The boards equal the ledger (0 members)." in result.stdout
+    assert (
+        "The boards equal the ledger (0 members) and the challenge progress (0 challenge boards)."
+        in result.stdout
+    )
 
 
 async def test_an_unreachable_redis_exits_2(service_env: dict[str, str]) -> None:
@@ -80,3 +90,27 @@ async def test_an_unreachable_redis_exits_2(service_env: dict[str, str]) -> None
 
         assert result.returncode == 2
         assert "Redis cannot be reached" in result.stderr
+
+
+async def test_challenge_boards_are_checked_and_rebuilt_from_the_progress(
+    service_env: dict[str, str],
+) -> None:
+    # given: two members' progress in a challenge, written without the after-commit update
+    challenge = await create_challenge(
+        goal_type=GoalType.SUM, target="100", event_kind=EventKind.PURCHASE_RECORDED
+    )
+    await _points_nobody_ranked()
+    board = f"challenge:{challenge.id} all"
+
+    # when
+    checked = await _loyalty(service_env, "check-leaderboards")
+    rebuilt = await _loyalty(service_env, "rebuild-leaderboards")
+
+    # then
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stdout.count(f"{board} member") == 2
+    assert "missing from the board; progress 10" in checked.stdout
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "(2 members): 8 places fixed" in rebuilt.stdout
+    assert "Challenge boards recomputed from the challenge progress: 1." in rebuilt.stdout
+    assert "The boards equal the ledger." in rebuilt.stdout  # its own check, after the rebuild

@@ -14,13 +14,14 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from gamification import leaderboards, points
-from gamification.models import Channel, Member, Redemption
+from gamification.models import Channel, EventKind, GoalType, Member, Redemption
 from schema.context import Context
 from schema.relay import to_global_id
 from server.redis import create_redis
 from server.settings import Settings
 from tests.factories import (
     actor_of,
+    create_challenge,
     create_device,
     create_earn_rule,
     create_member,
@@ -65,6 +66,9 @@ async def test_earning_and_spending_go_on_without_redis(
     spender = await create_member()
     await credit_points(member=spender, points=1000)
     reward = await create_reward(cost_points=100)
+    challenge = await create_challenge(
+        goal_type=GoalType.SUM, target="100", event_kind=EventKind.PURCHASE_RECORDED
+    )
 
     async def run(query: str, variables: dict[str, Any], actor: Any) -> Any:
         context = Context(settings=settings, redis=dead, actor=actor)
@@ -125,3 +129,12 @@ async def test_earning_and_spending_go_on_without_redis(
     total, standings = await view.page(offset=0, limit=50)
     assert total == 11  # the shoppers and the spender (their bonus counts as earned)
     assert sorted(s.points for s in standings) == [30] * 10 + [1000]
+    # ... and the challenge progress recorded meanwhile is on its board
+    view = await leaderboards.open_board(
+        redis,
+        leaderboards.challenge_board(challenge.id),
+        leaderboards.Period.ALL_TIME,
+        member_id=None,
+    )
+    total, standings = await view.page(offset=0, limit=50)
+    assert (total, [s.points for s in standings]) == (10, [30] * 10)

@@ -185,7 +185,7 @@ async def test_a_device_has_no_member_stream(live_server: LiveServer, settings: 
             "subscription { redemptionRequests { id } }",
             "subscription { badgeAwarded { name } }",
             "subscription { tierChanged { tier } }",
-            "subscription { challengeProgress { progress } }",
+            "subscription { challengeProgress { current } }",
         ):
             operation = await socket.subscribe(query)
             message = await socket.receive()

@@ -1,0 +1,149 @@
+"""Eco action kinds (recycling, refill, bring-your-own-bag, ...): everyone signed in may list
+them with their points; admins create and change them. Failures come back in `errors`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from gamification import eco_actions, models
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.permissions import IsAdmin
+from schema.relay import pk_of, to_global_id
+
+
+@strawberry.type(
+    name="EcoActionKind",
+    description="A kind of eco action and what it earns: `pointsPerUnit × quantity`.",
+)
+class EcoActionKindType:
+    id: strawberry.ID
+    code: str = strawberry.field(
+        description="What `recordEcoAction(kind:)` and challenge filters name it by. Never changes."
+    )
+    name: str
+    unit: str = strawberry.field(description="What one unit is: a bottle, a refill, a bag.")
+    points_per_unit: int
+    max_quantity: int = strawberry.field(description="The most units one action may record.")
+    active: bool = strawberry.field(description="Inactive kinds cannot be recorded.")
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, kind: models.EcoActionKind) -> EcoActionKindType:
+        return cls(
+            id=to_global_id("EcoActionKind", kind.id),
+            code=kind.code,
+            name=kind.name,
+            unit=kind.unit,
+            points_per_unit=kind.points_per_unit,
+            max_quantity=kind.max_quantity,
+            active=kind.active,
+            created_at=kind.created_at,
+        )
+
+
+@strawberry.input
+class CreateEcoActionKindInput:
+    code: str = strawberry.field(
+        description="A lower-case letter, then up to 39 lower-case letters, digits or _."
+    )
+    name: str
+    points_per_unit: int
+    unit: str = "item"
+    max_quantity: int = 100
+    active: bool = True
+
+
+@strawberry.input(description="Only the fields given change; the code never does.")
+class UpdateEcoActionKindInput:
+    name: str | None = strawberry.UNSET
+    unit: str | None = strawberry.UNSET
+    points_per_unit: int | None = strawberry.UNSET
+    max_quantity: int | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+@strawberry.type
+class EcoActionKindPayload:
+    eco_action_kind: EcoActionKindType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+_FIELD_NAMES = {
+    "name": "name",
+    "unit": "unit",
+    "points_per_unit": "pointsPerUnit",
+    "max_quantity": "maxQuantity",
+    "active": "active",
+}
+
+
+def _changes(input: UpdateEcoActionKindInput) -> dict[str, Any]:
+    from gamification.errors import ErrorCode, InvalidInput
+
+    given: dict[str, Any] = {}
+    for name, field in _FIELD_NAMES.items():
+        value = getattr(input, name)
+        if value is strawberry.UNSET:
+            continue
+        if value is None:
+            raise InvalidInput(
+                f"{field} cannot be null", code=ErrorCode.INVALID_ECO_ACTION_KIND, field=field
+            )
+        given[name] = value
+    return given
+
+
+@strawberry.type
+class EcoActionKindQueries:
+    @strawberry.field(
+        description="The eco action kinds by code, with their points; `active` filters them."
+    )
+    async def eco_action_kinds(
+        self, info: Info, active: bool | None = None
+    ) -> list[EcoActionKindType]:
+        info.context.require_actor()
+        return [
+            EcoActionKindType.from_model(k) for k in await eco_actions.list_kinds(active=active)
+        ]
+
+
+@strawberry.type
+class EcoActionKindMutations:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Add an eco action kind.")
+    async def create_eco_action_kind(
+        self, info: Info, input: CreateEcoActionKindInput
+    ) -> EcoActionKindPayload:
+        async def create() -> EcoActionKindType:
+            kind = await eco_actions.create_kind(
+                eco_actions.EcoActionKindInput(
+                    code=input.code,
+                    name=input.name,
+                    points_per_unit=input.points_per_unit,
+                    unit=input.unit,
+                    max_quantity=input.max_quantity,
+                    active=input.active,
+                )
+            )
+            return EcoActionKindType.from_model(kind)
+
+        kind, errors = await errors_of(create)
+        return EcoActionKindPayload(eco_action_kind=kind, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Change an eco action kind's name, unit, points, maximum or active flag. "
+        "New points apply to actions recorded from then on.",
+    )
+    async def update_eco_action_kind(
+        self, info: Info, id: strawberry.ID, input: UpdateEcoActionKindInput
+    ) -> EcoActionKindPayload:
+        async def update() -> EcoActionKindType:
+            kind = await eco_actions.update_kind(pk_of(id, "EcoActionKind"), _changes(input))
+            return EcoActionKindType.from_model(kind)
+
+        kind, errors = await errors_of(update)
+        return EcoActionKindPayload(eco_action_kind=kind, errors=errors)
