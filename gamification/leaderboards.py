@@ -40,13 +40,15 @@ Redis layout (shard = member id >> 10: 1024 members per shard)
 
 Updates, after commit
 - The GraphQL layer collects the entries a mutation wrote (`gamification.events`) and, once
-  its transactions have committed, calls `record_committed`. Per member: WATCH the member's
-  `lb:seq` shard, read the applied seq and the current states, add the deltas, MULTI/EXEC,
-  retried on WatchError. An account's entries get consecutive `seq`s in commit order (the row
+  its transactions have committed, calls `record_committed`. Per member, one Lua script run
+  (atomic, one round trip): read the applied seq and the current states, add the deltas, move
+  the seq (which fails the EXEC of a rebuild WATCHing that shard, so the rebuild retries). An account's entries get consecutive `seq`s in commit order (the row
   lock orders them), so an update is applied exactly once: seqs already applied are skipped
-  (a repeat); the next seqs are added; a gap (an update lost while Redis was down, a
-  transaction written outside GraphQL such as the expiry run, or an earlier one still in
-  flight) makes the member be recomputed from the ledger instead.
+  (a repeat); the next seqs are added. A gap (an earlier request of the member's still on its
+  way, an update lost while Redis was down, a transaction written outside GraphQL such as the
+  expiry run) is filled from the ledger: the entries between the applied seq and ours, read
+  by (account, seq) in one statement, are added with ours. Only when that fails too is the
+  member recomputed from the ledger.
 - Redis errors on this path are logged and counted (`missed_updates()`), never raised: earning
   and spending never wait for Redis. The member's next update, or `loyalty
   rebuild-leaderboards`, repairs what was missed.
@@ -79,7 +81,7 @@ from redis.exceptions import NoScriptError, RedisError, WatchError
 from tortoise.functions import Max, Sum
 from tortoise.transactions import in_transaction
 
-from gamification import challenges, committed, follows, sql
+from gamification import challenges, committed, follows, ledger, sql
 from gamification.errors import ErrorCode, InvalidInput, LoyaltyError
 from gamification.models import (
     AccountKind,
@@ -413,59 +415,132 @@ async def _apply(
     now: datetime,
     margin: timedelta,
 ) -> None:
-    """Add one member's committed entries (seq, kind, points, counter code, created_at)."""
-    seqs = sorted(row[0] for row in rows)
+    """Add one member's committed entries (seq, kind, points, counter code, created_at).
+
+    Requests for one member finish in any order: when an earlier entry of theirs has not
+    reached Redis yet (a gap), the entries in between are read from the ledger (one indexed
+    statement: they are committed, since each took the account lock after the one before)
+    and applied together, in order. The full recomputation is the last resort."""
+    rows = sorted(rows, key=lambda row: int(row[0]))
+    seqs = [row[0] for row in rows]
     first, last = seqs[0], seqs[-1]
     if seqs == list(range(first, last + 1)):
-        deltas: dict[BoardKey, Score] = {}
-        for _, kind, points, counter_code, at in rows:
-            counted = _counted(kind, points, counter_code)
-            if counted is not None:
-                _add(deltas, *counted, at, now, margin)
-        if await _add_in_order(redis, member_id, first, last, deltas, margin):
+        applied = await _add_in_order(redis, member_id, rows, now, margin)
+        if applied is None:
+            return
+        missing = await _entries_between(member_id, applied, last)
+        complete = [row[0] for row in missing] == list(range(applied + 1, last + 1))
+        if complete and await _add_in_order(redis, member_id, missing, now, margin) is None:
             return
     await reconcile_member(redis, member_id, now=now)
+
+
+def _deltas(
+    rows: Iterable[tuple[Any, ...]], now: datetime, margin: timedelta
+) -> dict[BoardKey, Score]:
+    deltas: dict[BoardKey, Score] = {}
+    for _, kind, points, counter_code, at in rows:
+        counted = _counted(kind, points, counter_code)
+        if counted is not None:
+            _add(deltas, *counted, at, now, margin)
+    return deltas
+
+
+_ENTRIES_BETWEEN: Final = (
+    "SELECT e.seq, e.kind, e.points, c.code AS counter_code, e.created_at "
+    "FROM ledger_account a JOIN ledger_entry e ON e.account_id = a.id "
+    "JOIN ledger_account c ON c.id = e.counter_account_id "
+    "WHERE a.code = $1 AND e.seq > $2 AND e.seq <= $3 ORDER BY e.seq"
+)
+
+
+async def _entries_between(member_id: int, after: int, up_to: int) -> list[tuple[Any, ...]]:
+    """The member's ledger entries with `after` < seq <= `up_to`, as `_apply` takes them."""
+    created = LedgerEntry._meta.fields_map["created_at"]
+    found = await sql.fetch(
+        LedgerEntry._meta.db, _ENTRIES_BETWEEN, ledger.member_account_code(member_id), after, up_to
+    )
+    return [
+        (
+            int(row["seq"]),
+            EntryKind(row["kind"]),
+            int(row["points"]),
+            row["counter_code"],
+            created.to_python_value(row["created_at"]),
+        )
+        for row in found
+    ]
+
+
+# Adds a member's next entries to their buckets in one round trip, atomically (what `_write`
+# does for one bucket, for each). KEYS: the shard's seq hash, then per bucket its states hash
+# and its sorted set. ARGV: member id, first and last seq, the member part of the tag, then per
+# bucket the delta, the time it was reached (ms) and the bucket's expiry (unix s, 0: never).
+# Returns -1 when applied (or applied already), else the seq Redis had applied (not first - 1).
+# Scores stay exact: Lua numbers are doubles, exact below 2^53, like the sorted sets' scores.
+_APPLY_SCRIPT: Final = """
+local member = ARGV[1]
+local applied = tonumber(redis.call('HGET', KEYS[1], member) or '0')
+if applied >= tonumber(ARGV[3]) then return -1 end
+if applied ~= tonumber(ARGV[2]) - 1 then return applied end
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local states, zset = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local points, reached = tonumber(ARGV[5 + 3 * i]), tonumber(ARGV[6 + 3 * i])
+  local expire = tonumber(ARGV[7 + 3 * i])
+  local old = redis.call('HGET', states, member)
+  local old_tag = nil
+  if old then
+    local colon = string.find(old, ':', 1, true)
+    local old_reached = tonumber(string.sub(old, colon + 1))
+    points = points + tonumber(string.sub(old, 1, colon - 1))
+    if old_reached > reached then reached = old_reached end
+    old_tag = string.format('%013d', 10000000000000 - old_reached) .. ARGV[4]
+  end
+  local tag = string.format('%013d', 10000000000000 - reached) .. ARGV[4]
+  redis.call('HSET', states, member, string.format('%d:%d', points, reached))
+  if old_tag and (old_tag ~= tag or points <= 0) then redis.call('ZREM', zset, old_tag) end
+  if points > 0 then redis.call('ZADD', zset, string.format('%d', points), tag) end
+  if expire > 0 then
+    redis.call('EXPIREAT', zset, expire)
+    redis.call('EXPIREAT', states, expire)
+  end
+end
+redis.call('HSET', KEYS[1], member, ARGV[3])
+return -1
+"""
 
 
 async def _add_in_order(
     redis: Redis,
     member_id: int,
-    first: int,
-    last: int,
-    deltas: dict[BoardKey, Score],
+    rows: Sequence[tuple[Any, ...]],
+    now: datetime,
     margin: timedelta,
-) -> bool:
-    """Apply seqs `first`..`last` if they follow what was applied; False on a gap."""
-    shard, member = _shard(member_id), str(member_id)
-    seq_key = _seq_key(shard)
-    keys = sorted(deltas)
-    async with redis.pipeline(transaction=True) as pipe:
-        for _ in range(_ATTEMPTS):
-            try:
-                await pipe.watch(seq_key)
-                # Read on another connection: WATCH is already in place, so any change to
-                # the member's state from now on (it always moves the seq too) fails EXEC.
-                reads = redis.pipeline(transaction=False)
-                reads.hget(seq_key, member)
-                for key in keys:
-                    reads.hget(key.states(shard), member)
-                applied_raw, *states = await reads.execute()
-                applied = int(applied_raw) if applied_raw is not None else 0
-                if applied >= last:
-                    return True  # applied already (a repeat, or a reconcile got there first)
-                if applied != first - 1:
-                    return False
-                pipe.multi()
-                pipe.hset(seq_key, member, str(last))
-                for key, raw in zip(keys, states, strict=True):
-                    old = Score.decode(raw) if raw is not None else None
-                    new = deltas[key] if old is None else old.plus(deltas[key])
-                    stale = {old.tag(member_id)} if old is not None else set()
-                    _write(pipe, key, shard, member_id, new, stale, margin)
-                await pipe.execute()
-                return True
-            except WatchError:
-                continue
+) -> int | None:
+    """Apply the entries `rows` (consecutive seqs, in order) that Redis has not applied yet:
+    None when done (or done already); on a gap before them, the last seq Redis has applied."""
+    shard = _shard(member_id)
+    member_part = f":{_TAG_MEMBER_BASE - member_id:010d}"
+    for _ in range(_ATTEMPTS):
+        first, last = rows[0][0], rows[-1][0]
+        deltas = _deltas(rows, now, margin)
+        keys = [_seq_key(shard)]
+        args: list[str | int] = [str(member_id), first, last, member_part]
+        for key in sorted(deltas):
+            expires_at = key.expires_at(margin)
+            keys += [key.states(shard), key.zset]
+            args += [
+                deltas[key].points,
+                deltas[key].reached_ms,
+                int(expires_at.timestamp()) if expires_at is not None else 0,
+            ]
+        applied = int(await _run_script(redis, _APPLY_SCRIPT, keys, args))
+        if applied < 0:
+            return None
+        if applied < first - 1:
+            return applied
+        # Those up to `applied` arrived meanwhile (another request of the member's).
+        rows = [row for row in rows if row[0] > applied]
     raise WatchError(f"member {member_id}: the board kept changing")
 
 

@@ -345,6 +345,31 @@ async def test_updates_in_any_order_and_repeated_count_once(redis: Redis) -> Non
     await assert_rebuild_changes_nothing(redis, now=NOW)
 
 
+async def test_a_later_update_fills_the_gap_from_the_ledger_without_a_recomputation(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: three bonuses of one member whose updates arrive last first
+    member = await create_member()
+    writes = [
+        await bonus(member, points, at=NOW - timedelta(minutes=5 - i))
+        for i, points in enumerate((10, 20, 40))
+    ]
+
+    async def no_recomputation(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the gap should be filled from the entries in between")
+
+    monkeypatch.setattr(leaderboards, "reconcile_member", no_recomputation)
+
+    # when: the newest arrives first, then the others (each then already applied)
+    for written in reversed(writes):
+        await leaderboards.record_committed(redis, written.entries, now=NOW)
+
+    # then
+    assert await standings(redis, now=NOW) == [(member.id, 70)]
+    assert await redis.hget("lb:seq:0", str(member.id)) == "3"
+    await assert_rebuild_changes_nothing(redis, now=NOW)
+
+
 @pytest.mark.postgres
 async def test_concurrent_purchases_and_refunds_leave_exact_boards(redis: Redis) -> None:
     # given
