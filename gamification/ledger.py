@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 from tortoise.functions import Sum
 
 from gamification import events, program_cache, sql
@@ -245,6 +244,28 @@ async def append_entry(
     return entry
 
 
+@dataclass(slots=True)
+class _Lot:
+    """What spending needs of an unspent lot (plain values: no ORM object per lot)."""
+
+    id: int
+    expires_at: datetime
+    remaining: int
+
+
+_LOT_FIRST_PAGE: Final = 8
+_LOT_EXPIRES_AT: Final = PointsLot._meta.fields_map["expires_at"]
+_LOT_COLUMNS: Final = 'SELECT "id", "expires_at", "remaining" FROM "points_lot" '
+_LOTS_FIRST: Final = (
+    _LOT_COLUMNS
+    + 'WHERE "account_id" = $1 AND "remaining" > 0 ORDER BY "expires_at", "id" LIMIT $2'
+)
+_LOTS_AFTER: Final = (
+    _LOT_COLUMNS + 'WHERE "account_id" = $1 AND "remaining" > 0 AND ("expires_at" > $2 OR '
+    '("expires_at" = $2 AND "id" > $3)) ORDER BY "expires_at", "id" LIMIT $4'
+)
+
+
 class _LotPlan:
     """The account's unspent lots, earliest expiry first, read in pages as needed, with what this
     operation takes from them kept in memory and written back in one UPDATE (`write`).
@@ -254,28 +275,31 @@ class _LotPlan:
 
     def __init__(self, account: LockedAccount) -> None:
         self.account = account
-        self.lots: list[PointsLot] = []
+        self.lots: list[_Lot] = []
         self._complete = False
-        self._changed: dict[int, PointsLot] = {}
+        self._changed: dict[int, _Lot] = {}
 
     async def _load_more(self) -> bool:
         if self._complete:
             return False
-        await sql.flush(self.account.conn)  # lots written earlier in this transaction
-        query = PointsLot.filter(account_id=self.account.row.id, remaining__gt=0)
+        conn = self.account.conn
+        await sql.flush(conn)  # lots written earlier in this transaction
+        # Small first: most operations take from the first lot or two.
+        size = _LOT_BATCH if self.lots else _LOT_FIRST_PAGE
         if self.lots:
             last = self.lots[-1]
-            query = query.filter(
-                Q(expires_at__gt=last.expires_at) | Q(expires_at=last.expires_at, id__gt=last.id)
+            rows = await sql.fetch(
+                conn, _LOTS_AFTER, self.account.row.id, last.expires_at, last.id, size
             )
-        page = (
-            await query.order_by("expires_at", "id").limit(_LOT_BATCH).using_db(self.account.conn)
-        )
-        self._complete = len(page) < _LOT_BATCH
+        else:
+            rows = await sql.fetch(conn, _LOTS_FIRST, self.account.row.id, size)
+        to_time = _LOT_EXPIRES_AT.to_python_value
+        page = [_Lot(int(r["id"]), to_time(r["expires_at"]), int(r["remaining"])) for r in rows]
+        self._complete = len(page) < size
         self.lots.extend(page)
         return bool(page)
 
-    async def _walk(self) -> AsyncIterator[PointsLot]:
+    async def _walk(self) -> AsyncIterator[_Lot]:
         """Lots with points left, in spending order; loads further pages when needed."""
         index = 0
         while True:
@@ -286,7 +310,7 @@ class _LotPlan:
             if lot.remaining > 0:
                 yield lot
 
-    def _take(self, lot: PointsLot, points: int) -> list[int]:
+    def _take(self, lot: _Lot, points: int) -> list[int]:
         lot.remaining -= points
         self._changed[lot.id] = lot
         return [lot.id, points]

@@ -34,18 +34,23 @@ def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from server import workers
+
     settings.check_safe_to_start()
-    uvicorn.run(
-        "server.app:create_app",
+    options: dict[str, Any] = dict(
+        app="server.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_message_bytes,
     )
+    if args.workers > 1 and workers.supported():
+        # A listening socket per process: see server/workers.py for why not uvicorn's own.
+        return workers.run(args.workers, options)
+    uvicorn.run(workers=args.workers, **options)
     return 0
 
 

@@ -73,6 +73,25 @@ async def test_spending_takes_the_earliest_expiring_lot_first() -> None:
     await assert_books_balance()
 
 
+async def test_spending_walks_many_lots_across_pages_in_expiry_order() -> None:
+    # given: 150 lots of 2 points (several pages of lots), expiring on 50 days, three per day
+    member = await create_member()
+    lots = [
+        await earn(member, 2, expires_at=SOON + timedelta(days=day))
+        for day in range(50)
+        for _ in range(3)
+    ]
+
+    # when: a spend that needs all but the last lot and half of it
+    entry = await spend(member, 2 * 149 + 1)
+
+    # then: taken earliest expiry first, ties in creation order; the last lot keeps 1
+    remaining = [(await PointsLot.get(entry_id=lot.id)).remaining for lot in lots]
+    assert remaining == [0] * 149 + [1]
+    assert len(entry.lots) == 150
+    await assert_books_balance()
+
+
 async def test_spending_more_than_available_writes_nothing() -> None:
     member = await create_member()
     await earn(member, 30)
