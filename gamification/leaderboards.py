@@ -42,8 +42,9 @@ Updates, after commit
 - The GraphQL layer collects the entries a mutation wrote (`gamification.events`) and, once
   its transactions have committed, calls `record_committed`. Per member, one Lua script run
   (atomic, one round trip): read the applied seq and the current states, add the deltas, move
-  the seq (which fails the EXEC of a rebuild WATCHing that shard, so the rebuild retries). An account's entries get consecutive `seq`s in commit order (the row
-  lock orders them), so an update is applied exactly once: seqs already applied are skipped
+  the seq (which fails the EXEC of a rebuild WATCHing that shard, so the rebuild retries).
+  An account's entries get consecutive `seq`s in commit order (the row lock orders them),
+  so an update is applied exactly once: seqs already applied are skipped
   (a repeat); the next seqs are added. A gap (an earlier request of the member's still on its
   way, an update lost while Redis was down, a transaction written outside GraphQL such as the
   expiry run) is filled from the ledger: the entries between the applied seq and ours, read
