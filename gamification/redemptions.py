@@ -105,9 +105,11 @@ async def redeem_in(
     account = await ledger.lock_member_account(request.member_id, conn, now)
     reward = None
     if request.reward_id is not None:
-        reward = (
-            await Reward.filter(id=request.reward_id).select_for_update().using_db(conn).first()
-        )
+        # Not locked: redemptions of one reward must not queue behind each other. The member's
+        # account lock (taken first) serialises the member's own redemptions, so the
+        # per-member limit counts exactly; the stock is taken by a conditional UPDATE below,
+        # which never goes under zero (and locks the row only for limited rewards).
+        reward = await Reward.filter(id=request.reward_id).using_db(conn).first()
         if reward is None:
             raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
         check_reward_offered(reward, request.channel, now)

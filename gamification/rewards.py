@@ -226,8 +226,10 @@ async def update_reward(reward_id: int, changes: RewardChanges) -> Reward:
         if getattr(changes, f.name) is not UNCHANGED
     }
     async with in_transaction() as conn:
-        # Locked as a redemption locks it: a change (new stock, deactivation) lands between
-        # redemptions, never in the middle of one that already checked the old values.
+        # Locked against other admin changes. Redemptions do not lock the reward (they would
+        # queue behind each other): one that read the reward just before a deactivation may
+        # still complete, as if it came first; stock is only ever taken by a conditional
+        # UPDATE, which waits for this change and then counts from the new stock.
         reward = (
             await Reward.filter(id=reward_id).select_for_update().using_db(conn).first()
             if 0 < reward_id <= _MAX_INT_COLUMN

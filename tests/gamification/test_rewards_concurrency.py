@@ -4,10 +4,11 @@ connection, so the row locks are real."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from gamification import points, redemptions
+from gamification import ledger, points, redemptions
 from gamification.errors import ErrorCode, LoyaltyError
 from gamification.models import Channel, Member, Redemption, Reward
 from tests.factories import actor_of, create_member, create_reward, credit_points
@@ -71,4 +72,45 @@ async def test_one_member_racing_past_their_limit_gets_only_the_limit() -> None:
     assert outcomes.count(None) == 2
     assert set(outcomes) - {None} == {ErrorCode.MEMBER_LIMIT_REACHED}
     assert (await points.summary(member.id)).balance == 800
+    await assert_books_balance()
+
+
+async def test_a_redemption_in_flight_does_not_hold_up_others_of_the_same_reward(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: one member's redemption paused inside its transaction, after it read the reward
+    reward = await create_reward(cost_points=100)
+    slow, quick = await create_member(), await create_member()
+    for member in (slow, quick):
+        await credit_points(member=member, points=1000)
+    inside, release = asyncio.Event(), asyncio.Event()
+    original = ledger.debit
+
+    async def paused(account: ledger.LockedAccount, *args: Any, **kwargs: Any) -> Any:
+        if account.row.member_id == slow.id:  # type: ignore[attr-defined]
+            inside.set()
+            await release.wait()
+        return await original(account, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "debit", paused)
+
+    async def redeem(member: Member) -> None:
+        await redemptions.redeem(
+            actor=actor_of(member),
+            request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+            idempotency_key=f"in-flight-{member.id}",
+        )
+
+    first = asyncio.create_task(redeem(slow))
+    try:
+        await asyncio.wait_for(inside.wait(), timeout=10)
+
+        # when: another member redeems the same reward meanwhile
+        await asyncio.wait_for(redeem(quick), timeout=5)
+    finally:
+        release.set()
+        await first
+
+    # then: it did not wait for the first; both went through
+    assert await Redemption.filter(reward_id=reward.id).count() == 2
     await assert_books_balance()
