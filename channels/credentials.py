@@ -144,7 +144,7 @@ async def authenticate_bearer(token: str, settings: Settings) -> Actor:
         return Actor(
             kind=ActorKind.DEVICE,
             id=device.id,
-            store_id=device.store_id,  # type: ignore[attr-defined]
+            store_id=device.store_id,
             channel=device.channel,
         )
     raise InvalidCredential("unknown token type")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gamification import sql
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from gamification.members import check_timezone
 from gamification.models import DEVICE_CHANNELS, Channel, Device, Store
@@ -79,8 +82,28 @@ async def revoke_device(device_id: int) -> Device:
     return device
 
 
-async def active_device(device_id: int, credential_id: uuid.UUID) -> Device | None:
-    """The device holding this credential, or None when it is unknown or revoked."""
-    return await Device.get_or_none(
-        id=device_id, credential_id=credential_id, revoked_at__isnull=True
-    )
+@dataclass(frozen=True, slots=True)
+class ActiveDevice:
+    id: int
+    store_id: int
+    channel: Channel
+
+
+_ACTIVE_DEVICE: Final = (
+    'SELECT "store_id", "channel" FROM "device" '
+    'WHERE "id" = $1 AND "credential_id" = $2 AND "revoked_at" IS NULL'
+)
+
+
+async def active_device(device_id: int, credential_id: uuid.UUID) -> ActiveDevice | None:
+    """The device holding this credential, or None when it is unknown or revoked. Read on
+    every device request (never cached: a revocation applies at once), so one plain statement
+    rather than an ORM object."""
+    if not 0 < device_id <= _MAX_ID:
+        return None
+    # The column's own conversion: a UUID on PostgreSQL, its text on SQLite.
+    credential = Device._meta.fields_map["credential_id"].to_db_value(credential_id, Device)
+    rows = await sql.fetch(Device._meta.db, _ACTIVE_DEVICE, device_id, credential)
+    if not rows:
+        return None
+    return ActiveDevice(device_id, int(rows[0]["store_id"]), Channel(rows[0]["channel"]))
