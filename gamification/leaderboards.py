@@ -572,6 +572,19 @@ def _write(
         pipe.expireat(states, expires_at)
 
 
+def _write_fixes(
+    pipe: Pipeline, differences: Iterable[Difference], shard: int, margin: timedelta
+) -> None:
+    """Queue what makes each difference's bucket say what the source of truth says."""
+    for difference in differences:
+        stale = {
+            score.tag(difference.member_id)
+            for score in (difference.ledger, difference.board)
+            if score is not None
+        }
+        _write(pipe, difference.key, shard, difference.member_id, difference.ledger, stale, margin)
+
+
 # --- reconcile: rebuild, check, and the live path's repair ---------------------------------------
 
 
@@ -723,21 +736,7 @@ async def _reconcile_shard(
                         pipe.hdel(seq_key, str(member))
                     else:
                         pipe.hset(seq_key, str(member), str(seq))
-                for difference in differences:
-                    stale = {
-                        score.tag(difference.member_id)
-                        for score in (difference.ledger, difference.board)
-                        if score is not None
-                    }
-                    _write(
-                        pipe,
-                        difference.key,
-                        shard,
-                        difference.member_id,
-                        difference.ledger,
-                        stale,
-                        margin,
-                    )
+                _write_fixes(pipe, differences, shard, margin)
                 await pipe.execute()
                 return views, differences
             except WatchError:
@@ -1465,21 +1464,7 @@ async def _reconcile_challenges(
                 if not write or not differences:
                     return differences
                 pipe.multi()
-                for difference in differences:
-                    stale = {
-                        score.tag(difference.member_id)
-                        for score in (difference.ledger, difference.board)
-                        if score is not None
-                    }
-                    _write(
-                        pipe,
-                        difference.key,
-                        shard,
-                        difference.member_id,
-                        difference.ledger,
-                        stale,
-                        margin,
-                    )
+                _write_fixes(pipe, differences, shard, margin)
                 await pipe.execute()
                 return differences
             except WatchError:
