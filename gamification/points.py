@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -199,9 +200,28 @@ async def history(
         query = query.filter(created_at__gte=since)
     if until:
         query = query.filter(created_at__lt=until)
-    if before_id is not None:
-        query = query.filter(id__lt=before_id)
-    rows = await query.order_by("-id").limit(first + 1)
+    if kinds:
+        # The (account, kind, id) index serves this order.
+        if before_id is not None:
+            query = query.filter(id__lt=before_id)
+        rows = await query.order_by("-id").limit(first + 1)
+    else:
+        # By seq, which the (account, seq) index alone serves: ordered by id, PostgreSQL may
+        # walk the primary key backwards past every newer entry of every other member when
+        # this member owns many rows. Within an account, seq and id rise together (both are
+        # given under the account's lock), so the order is the same and the id cursor maps to
+        # a seq.
+        if before_id is not None:
+            # The newest of the member's entries before the cursor: one probe of the
+            # (account, id) index; the page then starts at its seq.
+            below = (
+                LedgerEntry.filter(account_id=account_id[0], id__lt=before_id)
+                .order_by("-id")
+                .limit(1)
+                .values("seq")
+            )
+            query = query.filter(seq__lte=Subquery(below))
+        rows = await query.order_by("-seq").limit(first + 1)
     return Page(items=rows[:first], has_next=len(rows) > first)
 
 
