@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
 import pytest
 
@@ -30,6 +29,7 @@ from tests.factories import (
     donate,
 )
 from tests.invariants import assert_books_balance
+from tests.pausing import PausedDebit
 
 pytestmark = pytest.mark.postgres
 
@@ -140,24 +140,6 @@ async def test_one_member_racing_past_their_balance_gives_only_what_they_have() 
 # --- How long donations to one cause hold each other up --------------------------------------
 
 
-class _Pause:
-    """Holds one member's donation inside its transaction, just after it read the cause, until
-    `release`: what other transactions can do meanwhile shows which locks it holds."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, member: Member) -> None:
-        self.inside = asyncio.Event()
-        self.release = asyncio.Event()
-        original = ledger.debit
-
-        async def paused(account: ledger.LockedAccount, *args: Any, **kwargs: Any) -> Any:
-            if account.row.member_id == member.id:  # type: ignore[attr-defined]
-                self.inside.set()
-                await self.release.wait()
-            return await original(account, *args, **kwargs)
-
-        monkeypatch.setattr(ledger, "debit", paused)
-
-
 async def test_a_donation_in_flight_does_not_hold_up_other_donations_to_the_cause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -166,7 +148,7 @@ async def test_a_donation_in_flight_does_not_hold_up_other_donations_to_the_caus
     slow, quick = await create_member(), await create_member()
     for member in (slow, quick):
         await credit_points(member=member, points=1000)
-    pause = _Pause(monkeypatch, slow)
+    pause = PausedDebit(monkeypatch, slow)
     first = asyncio.create_task(donate(member=slow, cause=cause, points=100))
     try:
         await asyncio.wait_for(pause.inside.wait(), timeout=10)
@@ -192,7 +174,7 @@ async def test_closing_a_cause_waits_for_the_donation_in_flight_and_stops_the_ne
     slow, late = await create_member(), await create_member()
     for member in (slow, late):
         await credit_points(member=member, points=1000)
-    pause = _Pause(monkeypatch, slow)
+    pause = PausedDebit(monkeypatch, slow)
     first = asyncio.create_task(donate(member=slow, cause=cause, points=100))
     try:
         await asyncio.wait_for(pause.inside.wait(), timeout=10)

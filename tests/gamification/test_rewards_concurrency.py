@@ -4,15 +4,15 @@ connection, so the row locks are real."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from gamification import ledger, points, redemptions
+from gamification import points, redemptions
 from gamification.errors import ErrorCode, LoyaltyError
 from gamification.models import Channel, Member, Redemption, Reward
 from tests.factories import actor_of, create_member, create_reward, credit_points
 from tests.invariants import assert_books_balance
+from tests.pausing import PausedDebit
 
 pytestmark = pytest.mark.postgres
 
@@ -83,16 +83,7 @@ async def test_a_redemption_in_flight_does_not_hold_up_others_of_the_same_reward
     slow, quick = await create_member(), await create_member()
     for member in (slow, quick):
         await credit_points(member=member, points=1000)
-    inside, release = asyncio.Event(), asyncio.Event()
-    original = ledger.debit
-
-    async def paused(account: ledger.LockedAccount, *args: Any, **kwargs: Any) -> Any:
-        if account.row.member_id == slow.id:  # type: ignore[attr-defined]
-            inside.set()
-            await release.wait()
-        return await original(account, *args, **kwargs)
-
-    monkeypatch.setattr(ledger, "debit", paused)
+    pause = PausedDebit(monkeypatch, slow)
 
     async def redeem(member: Member) -> None:
         await redemptions.redeem(
@@ -103,12 +94,12 @@ async def test_a_redemption_in_flight_does_not_hold_up_others_of_the_same_reward
 
     first = asyncio.create_task(redeem(slow))
     try:
-        await asyncio.wait_for(inside.wait(), timeout=10)
+        await asyncio.wait_for(pause.inside.wait(), timeout=10)
 
         # when: another member redeems the same reward meanwhile
         await asyncio.wait_for(redeem(quick), timeout=5)
     finally:
-        release.set()
+        pause.release.set()
         await first
 
     # then: it did not wait for the first; both went through

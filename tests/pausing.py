@@ -1,0 +1,30 @@
+"""Holding one member's use case inside its transaction, to see which locks it holds."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gamification import ledger
+from gamification.models import Member
+
+
+class PausedDebit:
+    """Holds the member's next `ledger.debit` (a redemption, a donation: after they read what
+    they spend on, inside their transaction) until `release`: what other transactions can do
+    meanwhile shows which locks it holds. `inside` is set once it waits."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, member: Member) -> None:
+        self.inside = asyncio.Event()
+        self.release = asyncio.Event()
+        original = ledger.debit
+
+        async def paused(account: ledger.LockedAccount, *args: Any, **kwargs: Any) -> Any:
+            if account.row.member_id == member.id:  # type: ignore[attr-defined]
+                self.inside.set()
+                await self.release.wait()
+            return await original(account, *args, **kwargs)
+
+        monkeypatch.setattr(ledger, "debit", paused)
