@@ -19,6 +19,7 @@ from gamification import leaderboards
 from gamification.holds import expire_holds
 from gamification.points import expire_points
 from server.database import close_database, database_is_reachable, init_database
+from server.graphiql import assets_mount
 from server.graphql_app import LoyaltyGraphQL
 from server.limits import RequestBodyLimit, RequestTimeout
 from server.pubsub import Broker
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/realtimez", realtimez),
+            # GraphiQL's files, in development only (the page itself is the view's GET).
+            *([assets_mount()] if settings.graphiql_enabled else []),
         ],
         lifespan=lifespan,
         middleware=middleware,

@@ -25,6 +25,7 @@ from gamification.actors import Actor
 from schema.context import Context
 from schema.dataloaders import Loaders
 from schema.schema import build_schema
+from server.graphiql import graphiql_page
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.auth")
@@ -69,6 +70,10 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.settings = settings
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the package's own files (Strawberry's page needs a CDN)."""
+        return graphiql_page(request)
 
     async def _actor_for(self, token: str | None) -> Actor | None:
         """The caller behind `token`; None for no token or one we refuse (the reason is logged,
