@@ -11,6 +11,7 @@ locks and run only in the PostgreSQL pass: they are deselected, with a notice, o
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,11 @@ def _test_settings() -> Settings:
         jwt_secret=TEST_JWT_SECRET,  # type: ignore[arg-type]
         database_pool_max=30,
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After the session's fixtures closed the database: nothing of a run stays behind.
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
