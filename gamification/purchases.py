@@ -100,16 +100,17 @@ def _same_purchase(existing: Purchase, data: PurchaseInput, member_id: int) -> P
 
 
 async def record_purchase(
-    *, actor: Actor, data: PurchaseInput, idempotency_key: str
+    *, actor: Actor, data: PurchaseInput, idempotency_key: str, now: datetime | None = None
 ) -> PurchaseResult:
-    """Record a purchase and credit the points it earns.
+    """Record a purchase and credit the points it earns. `now` stamps the ledger entries (the
+    demo seed replays weeks of history; callers serving a request leave it to the clock).
 
     Raises InvalidInput (amount, currency, date, ids; INVALID_AMOUNT also when the points
     would exceed what one ledger entry may carry), NotFound (member, store),
     Refused(SELF_PURCHASE) when staff record their own purchase, Conflict(PURCHASE_CONFLICT)
     for a known purchase id with another amount, Conflict(IDEMPOTENCY_KEY_REUSED).
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     amount = earning.check_amount(data.amount)
     lines = earning.check_line_items(list(data.line_items), amount)
     external_id = _check_external_id(data.external_id)

@@ -3,23 +3,48 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from gamification import earning, members, purchases, rewards, stores
+from gamification import badges as badges_catalog
+from gamification import (
+    causes,
+    consent,
+    earning,
+    eco_actions,
+    members,
+    purchases,
+    rewards,
+    stores,
+    tiers,
+)
+from gamification import challenges as challenge_catalog
 from gamification.actors import Actor, ActorKind
+from gamification.errors import LoyaltyError, Refused
+from gamification.ledger import InsufficientPoints
 from gamification.models import (
+    Badge,
+    BadgeRule,
+    Cause,
+    Challenge,
     Channel,
     Device,
+    DomainEvent,
     EarnPromotion,
     EarnRule,
+    EventKind,
+    GoalType,
     LimitPeriod,
+    MatchingCampaign,
     Member,
     Reward,
     RewardKind,
     Role,
     Store,
+    WindowKind,
 )
 
 DEMO_PASSWORD = "demo-password-2026"
@@ -82,7 +107,8 @@ _REWARDS = [
         kind=RewardKind.VOUCHER,
         cost_points=100,
         category="eco",
-        channels=(Channel.POS,),
+        description="A voucher for one refill, in the app or at the till.",
+        channels=(Channel.APP, Channel.POS),
         per_member_limit=4,
         limit_period=LimitPeriod.MONTH,
     ),
@@ -125,9 +151,113 @@ async def _member(email: str, name: str, *, role: Role = Role.MEMBER, **extra: o
     )
 
 
-async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) -> None:
-    """Earn rules, a web promotion, and a few months of purchases for every member. Purchases
-    are recorded through the ledger like any till would, so their ids make reruns no-ops."""
+# The demo member's own story: a visit to a till in each of the eight weeks before this one
+# (weeks ago, day of that week, hour UTC, amount EUR, organic EUR, store), then this week's
+# acts so far. Enough points to redeem and donate at once, Sprout reached on the way, two
+# visits towards "Three visits this week", 14 of 20 bottles, a refill streak one week short.
+
+
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    amount: str
+    organic: str
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class _EcoAct:
+    kind: str
+    quantity: int
+
+
+_DEMO_WEEKS_BEFORE: list[tuple[int, int, int, _Visit]] = [
+    (8, 1, 10, _Visit("42.50", "10.00", "CITY")),
+    (7, 3, 17, _Visit("68.00", "0", "CITY")),
+    (6, 5, 11, _Visit("35.20", "15.00", "HARBOUR")),
+    (5, 2, 18, _Visit("91.40", "0", "ONLINE")),
+    (4, 4, 9, _Visit("54.00", "20.00", "CITY")),
+    (3, 1, 16, _Visit("77.80", "20.00", "HARBOUR")),
+    (2, 5, 12, _Visit("48.60", "0", "CITY")),
+    (1, 2, 17, _Visit("63.30", "12.00", "CITY")),
+]
+_DEMO_REFILL_WEEKS_BEFORE = (2, 1)  # a refill at the kiosk in each; one more this week
+_DEMO_THIS_WEEK: list[_Visit | _EcoAct] = [
+    _Visit("36.90", "0", "CITY"),
+    _EcoAct("recycling", 8),
+    _EcoAct("refill", 1),
+    _Visit("58.20", "12.00", "HARBOUR"),
+    _EcoAct("recycling", 6),
+]
+_DEMO_CHECK_IN_DAYS = range(5, 0, -1)  # the app opened on each of the last five days
+HISTORY_WEEKS = 8  # other members' purchases spread over this many weeks up to now
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of `now`'s ISO week: the WEEK leaderboard's period."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def _this_week_times(now: datetime, count: int, zone: ZoneInfo) -> list[datetime]:
+    """`count` moments spread over what has passed of this week: inside the WEEK board's
+    period (from Monday 00:00 UTC) and inside the member's own week (from their Monday)."""
+    local = now.astimezone(zone)
+    local_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    local_monday = (local_day - timedelta(days=local_day.weekday())).astimezone(UTC)
+    start = max(week_start(now), local_monday)
+    span = now - start
+    return [start + span * (n + 1) / (count + 2) for n in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One dated act of the demo history, replayed in time order through the domain."""
+
+    at: datetime
+    member_id: int
+    key: str
+    run: Callable[[datetime], Awaitable[object]]
+
+
+def _till_actor(till: Device) -> Actor:
+    return Actor(
+        kind=ActorKind.DEVICE,
+        id=till.id,
+        store_id=till.store_id,  # type: ignore[attr-defined]
+        channel=till.channel,
+    )
+
+
+def _purchase_step(
+    member: Member, till: Device, n: int, at: datetime, amount: Decimal, organic: Decimal
+) -> _Step:
+    store_id: int = till.store_id  # type: ignore[attr-defined]
+
+    async def run(now: datetime) -> object:
+        return await purchases.record_purchase(
+            actor=_till_actor(till),
+            data=purchases.PurchaseInput(
+                member_id=member.id,
+                card_number=None,
+                amount=amount,
+                currency="EUR",
+                channel=till.channel,
+                store_id=store_id,
+                external_id=f"demo-{member.id}-{n}",
+                occurred_at=now,
+                line_items=(earning.LineItem("organic", organic),) if organic else (),
+            ),
+            idempotency_key=f"seed-{member.id}-{n}",
+            now=now,
+        )
+
+    return _Step(at, member.id, f"purchase-{member.id}-{n}", run)
+
+
+async def _seed_history(rng: random.Random, now: datetime) -> None:
+    """Earn rules, a web promotion, and weeks of purchases for every member, stamped when they
+    happened. Purchases are recorded through the ledger like any till would (with `now` set to
+    their time), so their ids make reruns no-ops."""
     if not await EarnRule.filter(currency="EUR").exists():
         await earning.set_earn_rule(
             currency="EUR",
@@ -135,7 +265,6 @@ async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) ->
             minimum_spend=Decimal("1"),
             category_multipliers={"organic": Decimal("2"), "refill": Decimal("3")},
         )
-    now = datetime.now(UTC)
     if not await EarnPromotion.filter(name="Double points online").exists():
         await earning.create_promotion(
             name="Double points online",
@@ -144,35 +273,102 @@ async def _seed_points_history(rng: random.Random, by_code: dict[str, Store]) ->
             starts_at=now - timedelta(days=7),
             ends_at=now + timedelta(days=60),
         )
+    history = timedelta(weeks=HISTORY_WEEKS + 1)
     tills = [
         d
         for d in await Device.filter(channel__in=[Channel.POS, Channel.WEB]).order_by("id")
         if d.revoked_at is None
     ]
-    buyers = await Member.filter(role=Role.MEMBER).order_by("id")
-    for member in buyers:
+    till_of = {t.store_id: t for t in tills}  # type: ignore[attr-defined]
+    stores_by_code = {s.code: s.id for s in await Store.all()}
+    steps: list[_Step] = []
+    demo = await Member.get_or_none(email=DEMO_MEMBER_EMAIL)
+    if demo is not None:
+        kiosk = (
+            await Device.filter(channel=Channel.KIOSK, revoked_at__isnull=True)
+            .order_by("id")
+            .first()
+        )
+        checked_in = await DomainEvent.filter(member_id=demo.id, kind=EventKind.CHECK_IN).exists()
+        await _join_eco_challenges(demo, now - history)
+        steps += _demo_member_steps(demo, now, till_of, stores_by_code, kiosk, checked_in)
+    others = await Member.filter(role=Role.MEMBER).exclude(email=DEMO_MEMBER_EMAIL).order_by("id")
+    for member in others:
         for n in range(rng.randint(3, 8)):
             till = rng.choice(tills)
-            till_store: int = till.store_id  # type: ignore[attr-defined]
             amount = Decimal(rng.randint(500, 12000)) / 100
             organic = (amount * Decimal(rng.choice([0, 0, 25, 50])) / 100).quantize(Decimal("0.01"))
-            await purchases.record_purchase(
-                actor=Actor(
-                    kind=ActorKind.DEVICE, id=till.id, store_id=till_store, channel=till.channel
-                ),
-                data=purchases.PurchaseInput(
-                    member_id=member.id,
-                    card_number=None,
-                    amount=amount,
-                    currency="EUR",
-                    channel=till.channel,
-                    store_id=till_store,
-                    external_id=f"demo-{member.id}-{n}",
-                    occurred_at=now - timedelta(days=rng.randint(0, 120)),
-                    line_items=(earning.LineItem("organic", organic),) if organic else (),
-                ),
-                idempotency_key=f"seed-{member.id}-{n}",
-            )
+            # At least a minute ago: a purchase is never stamped in the future.
+            at = now - timedelta(minutes=1) - timedelta(weeks=HISTORY_WEEKS) * rng.random()
+            steps.append(_purchase_step(member, till, n, at, amount, organic))
+    # In time order, so that every member's ledger and challenge windows read as they happened.
+    for step in sorted(steps, key=lambda s: (s.at, s.member_id, s.key)):
+        await step.run(step.at)
+
+
+def _demo_member_steps(
+    demo: Member,
+    now: datetime,
+    till_of: dict[int, Device],
+    stores_by_code: dict[str, int],
+    kiosk: Device | None,
+    checked_in_before: bool,
+) -> list[_Step]:
+    """The demo member's purchases, eco actions and check-ins, each at its time."""
+    this_week = week_start(now)
+    steps = []
+    purchases_made = 0
+
+    def visit(at: datetime, v: _Visit) -> None:
+        nonlocal purchases_made
+        till = till_of[stores_by_code[v.store]]
+        amount, organic = Decimal(v.amount), Decimal(v.organic)
+        steps.append(_purchase_step(demo, till, purchases_made, at, amount, organic))
+        purchases_made += 1
+
+    def eco(at: datetime, act: _EcoAct, n: int) -> None:
+        if kiosk is not None:
+            steps.append(_eco_step(demo, kiosk, n, at, act))
+
+    for weeks_ago, day, hour, v in _DEMO_WEEKS_BEFORE:
+        visit(this_week - timedelta(weeks=weeks_ago) + timedelta(days=day, hours=hour), v)
+    refill = _EcoAct("refill", 1)
+    for n, weeks_ago in enumerate(_DEMO_REFILL_WEEKS_BEFORE):
+        eco(this_week - timedelta(weeks=weeks_ago) + timedelta(days=3, hours=15), refill, n)
+    times = _this_week_times(now, len(_DEMO_THIS_WEEK), ZoneInfo(demo.timezone))
+    for n, (act, at) in enumerate(zip(_DEMO_THIS_WEEK, times, strict=True)):
+        if isinstance(act, _Visit):
+            visit(at, act)
+        else:
+            eco(at, act, len(_DEMO_REFILL_WEEKS_BEFORE) + n)
+    if not checked_in_before:  # once per local day: a rerun on another day would add days
+        for days_ago in _DEMO_CHECK_IN_DAYS:
+            steps.append(_check_in_step(demo, now - timedelta(days=days_ago)))
+    return steps
+
+
+def _eco_step(member: Member, kiosk: Device, n: int, at: datetime, act: _EcoAct) -> _Step:
+    async def run(now: datetime) -> object:
+        return await eco_actions.record_eco_action(
+            actor=_till_actor(kiosk),
+            member_id=member.id,
+            kind_code=act.kind,
+            quantity=act.quantity,
+            external_id=f"seed-eco-{n}",
+            now=now,
+        )
+
+    return _Step(at, member.id, f"eco-{n}", run)
+
+
+def _check_in_step(member: Member, at: datetime) -> _Step:
+    async def run(now: datetime) -> object:
+        try:
+            return await eco_actions.check_in(member_id=member.id, now=now)
+        except Refused:
+            return None  # that day is checked in already
+
+    return _Step(at, member.id, f"check-in-{at.date()}", run)
 
 
 async def seed_rewards() -> None:
@@ -182,7 +378,10 @@ async def seed_rewards() -> None:
             await rewards.create_reward(reward)
 
 
-async def seed_demo_program() -> SeedReport:
+async def seed_demo_program(*, now: datetime | None = None) -> SeedReport:
+    """Stores, devices, members, the catalogs, and weeks of history up to `now` (default: the
+    clock). Reruns change nothing."""
+    now = now or datetime.now(UTC)
     rng = random.Random(2026)  # the same demo every time
     by_code: dict[str, Store] = {}
     for code, name, tz in _STORES:
@@ -202,22 +401,16 @@ async def seed_demo_program() -> SeedReport:
             timezone=rng.choice(_ZONES),
             marketing_consent=rng.random() < 0.5,
         )
-    await seed_gamification()  # before the history, so that purchases move tiers and challenges
-    await _seed_points_history(rng, by_code)
+    await seed_gamification(now=now)  # before the history: purchases move tiers and challenges
+    await _seed_history(rng, now)
     await seed_rewards()
-    await seed_causes()
-    await seed_member_activity()
+    await seed_causes()  # its donations are today's, after the history
     return SeedReport(
         stores=await Store.all().count(),
         devices=await Device.all().count(),
         members=await Member.filter(role=Role.MEMBER).count(),
     )
 
-
-# Eco causes (appended, with their own imports, so that this section only adds to the file).
-from gamification import causes  # noqa: E402
-from gamification.ledger import InsufficientPoints  # noqa: E402
-from gamification.models import Cause, MatchingCampaign  # noqa: E402
 
 TREES = "Plant native trees"
 OCEAN = "Clear plastic from the ocean"
@@ -291,10 +484,11 @@ async def seed_causes() -> None:
         if donor >= len(donors):
             continue
         member = donors[donor]
+        donor_actor = Actor(kind=ActorKind.MEMBER, id=member.id)
         try:
             await causes.donate_points(
-                actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-                member_id=member.id,
+                actor=donor_actor,
+                member_consent=consent.by_access_token(donor_actor),
                 cause_id=by_name[name].id,
                 points=points,
                 channel=Channel.APP,
@@ -304,20 +498,6 @@ async def seed_causes() -> None:
             # A demo member short of points does not donate; a rerun is refused the same way.
             continue
 
-
-# Tiers, eco action kinds, badges and challenges (appended, with their own imports).
-from gamification import badges as badges_catalog  # noqa: E402
-from gamification import challenges as challenge_catalog  # noqa: E402
-from gamification import eco_actions, tiers  # noqa: E402
-from gamification.errors import LoyaltyError, Refused  # noqa: E402
-from gamification.models import (  # noqa: E402
-    Badge,
-    BadgeRule,
-    Challenge,
-    EventKind,
-    GoalType,
-    WindowKind,
-)
 
 _TIERS = [
     tiers.TierInput("Seedling", 0, 0, Decimal("1"), "Welcome to the program.", ()),
@@ -456,7 +636,7 @@ def _challenges(now: datetime, hero_badge: int) -> list[challenge_catalog.Challe
     ]
 
 
-async def seed_gamification() -> None:
+async def seed_gamification(*, now: datetime | None = None) -> None:
     """The tier ladder, eco action kinds, badges and seven challenges (every goal type, one eco,
     two streaks, one hidden). Found by name or title, so reruns add nothing."""
     for tier in _TIERS:
@@ -473,44 +653,18 @@ async def seed_gamification() -> None:
         if not await Badge.filter(name=badge.name).exists():
             await badges_catalog.create_badge(badge)
     hero = await Badge.get(name="Recycling hero")
-    for definition in _challenges(datetime.now(UTC), hero.id):
+    for definition in _challenges(now or datetime.now(UTC), hero.id):
         if not await Challenge.filter(title=definition.title).exists():
             await challenge_catalog.create_challenge(definition)
 
 
-async def seed_member_activity() -> None:
-    """The demo member joins the eco challenges, checks in on the last five days and recycles
-    at a kiosk. Replays (and refusals) make reruns no-ops."""
-    demo = await Member.get_or_none(email=DEMO_MEMBER_EMAIL)
-    kiosk = (
-        await Device.filter(channel=Channel.KIOSK, revoked_at__isnull=True).order_by("id").first()
-    )
-    if demo is None or kiosk is None:
-        return
-    now = datetime.now(UTC)
-    for challenge in await Challenge.filter(opt_in=True, hidden=False):
+async def _join_eco_challenges(demo: Member, at: datetime) -> None:
+    """The demo member joins the opt-in challenges before the history starts, so that their
+    eco actions count. Joining again is refused: reruns are no-ops."""
+    for challenge in await Challenge.filter(opt_in=True, hidden=False).order_by("id"):
         try:
             await challenge_catalog.join_challenge(
-                actor=Actor(kind=ActorKind.MEMBER, id=demo.id), challenge_id=challenge.id
+                actor=Actor(kind=ActorKind.MEMBER, id=demo.id), challenge_id=challenge.id, now=at
             )
         except LoyaltyError:
             continue  # joined on an earlier run
-    for days_ago in range(5, 0, -1):
-        try:
-            await eco_actions.check_in(member_id=demo.id, now=now - timedelta(days=days_ago))
-        except Refused:
-            continue
-    kiosk_actor = Actor(
-        kind=ActorKind.DEVICE,
-        id=kiosk.id,
-        store_id=kiosk.store_id,  # type: ignore[attr-defined]
-        channel=kiosk.channel,
-    )
-    for n, (kind, quantity) in enumerate([("recycling", 8), ("refill", 1), ("recycling", 6)]):
-        await eco_actions.record_eco_action(
-            actor=kiosk_actor,
-            member_id=demo.id,
-            kind_code=kind,
-            quantity=quantity,
-            external_id=f"seed-eco-{n}",
-        )
