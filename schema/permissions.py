@@ -1,5 +1,10 @@
 """Who may call what. Failures are GraphQL errors with a stable `extensions.code` that say nothing
-about why a credential was refused (expired, forged and revoked all read the same)."""
+about why a credential was refused (expired, forged and revoked all read the same).
+
+Without a credential a caller may read only the catalog a signed-out app shows: the tiers, the
+rewards on offer, the causes, the challenges that are not hidden and the stores, each counted
+against the client address's rate limit (schema.rate_limits.AnonymousReadLimit). Everything
+about a member, and every write, needs a credential (UNAUTHENTICATED otherwise)."""
 
 from __future__ import annotations
 

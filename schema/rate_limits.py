@@ -1,5 +1,6 @@
 """Rate limits on the mutations attackers lean on: guessing passwords, farming accounts, draining
-or testing stolen balances and tokens.
+or testing stolen balances and tokens; and on the catalog reads anyone may make without a token
+(`AnonymousReadLimit`), which would otherwise be a free way to load the database.
 
 Each call of a limited mutation counts, so two aliases or a batch count twice: the check runs
 per field resolution (a field extension), not per HTTP request. Counters live in Redis in fixed
@@ -43,6 +44,9 @@ LIMITED_MUTATIONS = frozenset(
     }
 )
 SIGN_IN_MUTATIONS = frozenset({"logIn", "signUp"})
+# The one counter every anonymous catalog read of an address goes to, whatever the field: a
+# signed-out app reading tiers, rewards and causes on one screen spends three.
+ANONYMOUS_READS = "anonymousRead"
 
 _KEY_PREFIX = "ratelimit"
 
@@ -114,6 +118,19 @@ class RateLimit(FieldExtension):
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
     ) -> Any:
         await check_rate_limit(info.context, info.field_name)
+        return await next_(source, info, **kwargs)
+
+
+class AnonymousReadLimit(FieldExtension):
+    """Counts each resolution of a public catalog field by a caller without a token against
+    the client address's limit (`rate_limit_per_address`, one counter for all such fields).
+    Reads by signed-in callers are not counted."""
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        if info.context.actor is None:
+            await check_rate_limit(info.context, ANONYMOUS_READS)
         return await next_(source, info, **kwargs)
 
 

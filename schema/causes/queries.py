@@ -1,4 +1,5 @@
-"""Eco causes, for every signed-in caller: members choosing where to donate, kiosks showing them."""
+"""Eco causes, for everyone: members choosing where to donate, kiosks showing them, a signed-out
+app presenting them (donating needs a token)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import strawberry
 from gamification import causes, models
 from schema.causes.types import CauseStatus, CauseType
 from schema.context import Info
+from schema.rate_limits import AnonymousReadLimit
 from schema.relay import Connection, page_args, pk_of
 
 
@@ -14,7 +16,8 @@ from schema.relay import Connection, page_args, pk_of
 class CauseQueries:
     @strawberry.field(
         description="Causes, oldest first; `status` filters on the status as shown (a cause "
-        "past its `endsAt` is CLOSED)."
+        "past its `endsAt` is CLOSED). No token needed.",
+        extensions=[AnonymousReadLimit()],
     )
     async def causes(
         self,
@@ -23,7 +26,6 @@ class CauseQueries:
         after: str | None = None,
         status: CauseStatus | None = None,  # type: ignore[valid-type]
     ) -> Connection[CauseType]:
-        info.context.require_actor()
         first, after_id = page_args(info, first, after)
         page = await causes.list_causes(
             first=first,
@@ -33,8 +35,10 @@ class CauseQueries:
         types = await CauseType.many(page.items)
         return Connection[CauseType].of(page, lambda cause: types[cause.id])
 
-    @strawberry.field(description="One cause; null when there is no such cause.")
+    @strawberry.field(
+        description="One cause; null when there is no such cause. No token needed.",
+        extensions=[AnonymousReadLimit()],
+    )
     async def cause(self, info: Info, id: strawberry.ID) -> CauseType | None:
-        info.context.require_actor()
         found = await causes.get_cause(pk_of(id, "Cause"))
         return await CauseType.load(found) if found else None

@@ -1,4 +1,5 @@
-"""The tier ladder, the challenges with the caller's progress, and the badge catalog."""
+"""The tier ladder, the challenges with the caller's progress, and the badge catalog. The ladder
+and the challenges that are not hidden are public: a signed-out app shows them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from gamification import badges, challenges, tiers
 from gamification import models as m
 from schema.context import Info
 from schema.gamification.types import BadgeType, ChallengeStatus, ChallengeType, TierType
+from schema.rate_limits import AnonymousReadLimit
 from schema.relay import Connection, page_args, register_node
 
 
@@ -44,14 +46,17 @@ async def challenge_connection(
 
 @strawberry.type
 class GamificationQueries:
-    @strawberry.field(description="The tier ladder, lowest first, with benefits.")
+    @strawberry.field(
+        description="The tier ladder, lowest first, with benefits. No token needed.",
+        extensions=[AnonymousReadLimit()],
+    )
     async def tiers(self, info: Info) -> list[TierType]:
-        info.context.require_actor()
         return [TierType.from_model(t) for t in await tiers.program_ladder()]
 
     @strawberry.field(
         description="Challenges, oldest first, with the caller's progress. Hidden ones appear "
-        "once earned (admins see them all)."
+        "once earned (admins see them all). Without a token: the ones not hidden, no progress.",
+        extensions=[AnonymousReadLimit()],
     )
     async def challenges(
         self,
@@ -60,11 +65,10 @@ class GamificationQueries:
         after: str | None = None,
         status: ChallengeStatus = m.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
     ) -> Connection[ChallengeType]:
-        actor = info.context.require_actor()
-        member_id = actor.id if actor.is_person else None
-        return await challenge_connection(
-            info, member_id, first, after, status, as_admin=actor.is_admin
-        )
+        actor = info.context.actor
+        member_id = actor.id if actor is not None and actor.is_person else None
+        as_admin = actor is not None and actor.is_admin
+        return await challenge_connection(info, member_id, first, after, status, as_admin=as_admin)
 
     @strawberry.field(description="The badge catalog with each badge's rarity.")
     async def badges(self, info: Info) -> list[BadgeType]:

@@ -8,13 +8,17 @@ from gamification.models import Device, Store
 from gamification.pagination import keyset_page
 from schema.context import Info
 from schema.permissions import IsAdmin
+from schema.rate_limits import AnonymousReadLimit
 from schema.relay import Connection, page_args
 from schema.stores.types import DeviceType, StoreType
 
 
 @strawberry.type
 class StoreQueries:
-    @strawberry.field(description="The program's stores.")
+    @strawberry.field(
+        description="The program's stores. No token needed.",
+        extensions=[AnonymousReadLimit()],
+    )
     async def stores(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[StoreType]:
