@@ -1,11 +1,14 @@
 """Kiosk asks, member confirms: a kiosk asks a member (by card number or member id) to redeem a
-reward or an amount of points; the member's app shows the request and the member approves or
-declines it; the kiosk watches its status until APPROVED (with the redemption), DECLINED,
-EXPIRED (no answer within `redemption_request_timeout_seconds`) or FAILED (approved, but the
-redemption was refused: too few points, out of stock …).
+reward or an amount of points, or to donate an amount of points to a cause; the member's app
+shows the request and the member approves or declines it; the kiosk watches its status until
+APPROVED (with the redemption or the donation), DECLINED, EXPIRED (no answer within
+`redemption_request_timeout_seconds`) or FAILED (approved, but refused: too few points, out of
+stock, the cause closed …). The approval, made with the member's own token, is their consent
+(`gamification.consent.by_app_approval`); the kiosk's ask moves nothing.
 
-State lives in Redis, not in the database: a request is short-lived and only its redemption is
-a business fact (that goes through `gamification.redemptions.redeem`, like every channel).
+State lives in Redis, not in the database: a request is short-lived and only its redemption or
+donation is a business fact (that goes through `gamification.redemptions.redeem` or
+`gamification.causes.donate_points`, like every channel).
 
 - `rr:<id>`, a HASH: the request and its `status`, `version` (+1 per change); it expires
   `RETENTION` after its deadline, so the kiosk can still read the outcome for a while.
@@ -34,10 +37,10 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from channels.policies import store_action_origin
-from gamification import ledger, realtime, redemptions
+from gamification import causes, consent, ledger, realtime, redemptions
 from gamification.actors import Actor, ActorKind
 from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
-from gamification.models import Channel, Member, Reward
+from gamification.models import Cause, Channel, Member, Reward
 from server.settings import Settings
 
 RETENTION: Final = timedelta(hours=1)
@@ -75,6 +78,9 @@ class RedemptionRequest:
     redemption_id: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    cause_id: int | None = None  # a donation to this cause, of `points`
+    cause_name: str = ""
+    donation_id: int | None = None
 
     def encode(self) -> dict[Any, Any]:  # str -> str; Any for redis-py's Mapping types
         return {
@@ -109,6 +115,9 @@ class RedemptionRequest:
             redemption_id=number("redemption_id"),
             error_code=raw.get("error_code") or None,
             error_message=raw.get("error_message") or None,
+            cause_id=number("cause_id"),
+            cause_name=raw.get("cause_name", ""),
+            donation_id=number("donation_id"),
         )
 
     def notices(self) -> list[realtime.Notice]:
@@ -183,6 +192,38 @@ async def _what(reward_id: int | None, points: int | None, now: datetime) -> tup
     return reward.name, reward.cost_points
 
 
+async def _cause_asked(cause_id: int, points: int, now: datetime) -> str:
+    """The cause's name. Raises NotFound(CAUSE_NOT_FOUND), InvalidInput, Refused for a
+    donation the cause would refuse now."""
+    causes.check_points_range(points)
+    cause = await Cause.get_or_none(id=cause_id) if 0 < cause_id < 2**31 else None
+    if cause is None:
+        raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
+    causes.check_donation_amount(cause, points)
+    causes.check_cause_open(cause, now)
+    return cause.name
+
+
+def _kiosk_store(actor: Actor) -> int:
+    """Raises Refused(CHANNEL_MISMATCH) for anything but a kiosk."""
+    if actor.kind is not ActorKind.DEVICE or actor.channel is not Channel.KIOSK:
+        raise Refused("Only kiosks ask members", code=ErrorCode.CHANNEL_MISMATCH, field="channel")
+    return store_action_origin(actor, channel=Channel.KIOSK, store_id=None)[1]
+
+
+def _checked_reference(reference: str) -> str:
+    reference = reference.strip()
+    if not 0 < len(reference) <= MAX_REFERENCE:
+        raise InvalidInput(f"reference must be 1 to {MAX_REFERENCE} characters", field="reference")
+    return reference
+
+
+def _what_is_asked(request: RedemptionRequest) -> tuple[int, int | None, int | None, int | None]:
+    """What a reference stands for: the member, and the reward, points or cause asked for."""
+    points = request.points if request.reward_id is None else None
+    return request.member_id, request.reward_id, points, request.cause_id
+
+
 async def request_redemption(
     *,
     redis: Redis,
@@ -202,58 +243,103 @@ async def request_redemption(
     (UNKNOWN_MEMBER, REWARD_NOT_FOUND), Refused (REWARD_INACTIVE, REWARD_NOT_AVAILABLE,
     WRONG_CHANNEL), Conflict(IDEMPOTENCY_KEY_REUSED) for a reference reused for another ask.
     """
-    if actor.kind is not ActorKind.DEVICE or actor.channel is not Channel.KIOSK:
-        raise Refused(
-            "Only kiosks ask members to redeem", code=ErrorCode.CHANNEL_MISMATCH, field="channel"
-        )
-    _, store_id = store_action_origin(actor, channel=Channel.KIOSK, store_id=None)
-    reference = reference.strip()
-    if not 0 < len(reference) <= MAX_REFERENCE:
-        raise InvalidInput(f"reference must be 1 to {MAX_REFERENCE} characters", field="reference")
+    store_id = _kiosk_store(actor)
+    reference = _checked_reference(reference)
     now = now or datetime.now(UTC)
     member = await _find_member(card_number, member_id)
     reward_name, cost = await _what(reward_id, points, now)
-    request = RedemptionRequest(
-        id=uuid.uuid4().hex,
-        member_id=member.id,
-        device_id=actor.id,
-        store_id=store_id,
-        reward_id=reward_id,
-        reward_name=reward_name,
-        points=cost,
-        reference=reference,
-        status=RequestStatus.PENDING,
-        version=1,
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
+    return await _ask(
+        redis,
+        RedemptionRequest(
+            id=uuid.uuid4().hex,
+            member_id=member.id,
+            device_id=actor.id,
+            store_id=store_id,
+            reward_id=reward_id,
+            reward_name=reward_name,
+            points=cost,
+            reference=reference,
+            status=RequestStatus.PENDING,
+            version=1,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
+        ),
     )
+
+
+async def request_donation(
+    *,
+    redis: Redis,
+    actor: Actor,
+    card_number: str | None,
+    member_id: int | None,
+    cause_id: int,
+    points: int,
+    reference: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[RedemptionRequest, bool]:
+    """A kiosk asks a member to approve donating `points` to a cause; return (request,
+    replayed). The same kiosk with the same `reference` gets its first request back.
+
+    Raises Refused(CHANNEL_MISMATCH) for anything but a kiosk, InvalidInput (INVALID_AMOUNT,
+    BELOW_MINIMUM_DONATION, INVALID_INCREMENT), NotFound(UNKNOWN_MEMBER, CAUSE_NOT_FOUND),
+    Refused(CAUSE_CLOSED, CAUSE_NOT_OPEN), Conflict(IDEMPOTENCY_KEY_REUSED) for a reference
+    reused for another ask.
+    """
+    store_id = _kiosk_store(actor)
+    reference = _checked_reference(reference)
+    now = now or datetime.now(UTC)
+    member = await _find_member(card_number, member_id)
+    cause_name = await _cause_asked(cause_id, points, now)
+    return await _ask(
+        redis,
+        RedemptionRequest(
+            id=uuid.uuid4().hex,
+            member_id=member.id,
+            device_id=actor.id,
+            store_id=store_id,
+            reward_id=None,
+            reward_name="",
+            points=points,
+            reference=reference,
+            status=RequestStatus.PENDING,
+            version=1,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
+            cause_id=cause_id,
+            cause_name=cause_name,
+        ),
+    )
+
+
+async def _ask(redis: Redis, request: RedemptionRequest) -> tuple[RedemptionRequest, bool]:
+    """Store a new request and tell the member's app and the kiosk; or, for a reference the
+    kiosk used before, return that first request (replayed).
+
+    Raises Conflict(IDEMPOTENCY_KEY_REUSED) when the reference was used for another ask."""
     keep_until = request.expires_at + RETENTION
-    claimed = await redis.set(
-        _reference_key(actor.id, reference), request.id, nx=True, exat=keep_until
-    )
+    reference_key = _reference_key(request.device_id, request.reference)
+    claimed = await redis.set(reference_key, request.id, nx=True, exat=keep_until)
     if not claimed:
-        first_id = await redis.get(_reference_key(actor.id, reference))
+        first_id = await redis.get(reference_key)
         first = await get_request(redis, str(first_id)) if first_id else None
         if first is None:
             raise Conflict("This reference was used already", field="reference")
-        asked = (member.id, reward_id, None if reward_id is not None else points)
-        if (
-            first.member_id,
-            first.reward_id,
-            first.points if first.reward_id is None else None,
-        ) != asked:
+        if _what_is_asked(first) != _what_is_asked(request):
             raise Conflict(
                 "This reference was used for another request",
                 code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
                 field="reference",
             )
         return first, True
+    member_key = _member_key(request.member_id)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(_key(request.id), mapping=request.encode())
         pipe.expireat(_key(request.id), keep_until)
-        pipe.zadd(_member_key(member.id), {request.id: request.expires_at.timestamp()})
-        pipe.zremrangebyscore(_member_key(member.id), "-inf", (now - RETENTION).timestamp())
-        pipe.expireat(_member_key(member.id), keep_until)
+        pipe.zadd(member_key, {request.id: request.expires_at.timestamp()})
+        pipe.zremrangebyscore(member_key, "-inf", (request.created_at - RETENTION).timestamp())
+        pipe.expireat(member_key, keep_until)
         await pipe.execute()
     await realtime.publish(redis, request.notices())
     return request, False
@@ -364,21 +450,36 @@ async def respond(
 
 
 async def _redeem(redis: Redis, actor: Actor, request: RedemptionRequest) -> RedemptionRequest:
+    """Make what the approved request asks for, exactly once (its key is the request's id),
+    and record the outcome on the request."""
     outcome: dict[str, Any]
+    approval = consent.by_app_approval(actor, request.member_id)
     try:
-        redemption, _ = await redemptions.redeem(
-            actor=actor,
-            request=redemptions.RedemptionRequest(
-                member_id=request.member_id,
+        if request.cause_id is not None:
+            donated = await causes.donate_points(
+                actor=actor,
+                member_consent=approval,
+                cause_id=request.cause_id,
+                points=request.points,
                 channel=Channel.KIOSK,
-                reward_id=request.reward_id,
-                points=None if request.reward_id is not None else request.points,
-                store_id=request.store_id,
-                device_id=request.device_id,
-            ),
-            idempotency_key=f"redemption-request:{request.id}",
-            operation="respondToRedemptionRequest",
-        )
+                idempotency_key=f"donation-request:{request.id}",
+            )
+            made = {"donation_id": donated.donation.id}
+        else:
+            redemption, _ = await redemptions.redeem(
+                actor=actor,
+                request=redemptions.RedemptionRequest(
+                    consent=approval,
+                    channel=Channel.KIOSK,
+                    reward_id=request.reward_id,
+                    points=None if request.reward_id is not None else request.points,
+                    store_id=request.store_id,
+                    device_id=request.device_id,
+                ),
+                idempotency_key=f"redemption-request:{request.id}",
+                operation="respondToRedemptionRequest",
+            )
+            made = {"redemption_id": redemption.id}
     except LoyaltyError as error:
         outcome = {
             "status": RequestStatus.FAILED,
@@ -386,7 +487,7 @@ async def _redeem(redis: Redis, actor: Actor, request: RedemptionRequest) -> Red
             "error_message": error.message,
         }
     else:
-        outcome = {"status": RequestStatus.APPROVED, "redemption_id": redemption.id}
+        outcome = {"status": RequestStatus.APPROVED, **made}
 
     def record(current: RedemptionRequest) -> RedemptionRequest | None:
         if current.status is not RequestStatus.APPROVING:

@@ -13,14 +13,19 @@ A token is four dot-separated fields, about 54 characters:
   device tokens are JWTs signed with the secret itself, so neither kind can ever pass for the
   other, and a token of another program (another secret, issuer or audience) never verifies.
 
-Nothing else is in the token: the member, and the reward or amount of points, are read from
-the row when the token is used. The signature and the expiry are checked before any database
-access; then the device that presents the token marks the row used with one conditional
-`UPDATE … RETURNING` (`used_at IS NULL AND expires_at > now`) in the same transaction as the
-redemption or the hold it pays for, and that statement returns what the row names. Of ten
-kiosks scanning one code at once, one commits; the others find the row used (TOKEN_USED). If
-the redemption itself fails (too few points, out of stock), the mark rolls back with it and the
-token stays usable until it expires.
+Nothing else is in the token: the member, and what it is for, are read from the row when the
+token is used. A token has one purpose, named when the member makes it: a reward (a kiosk
+redeems it), an amount of points (a kiosk redeems it, or a till holds up to it), or a cause and
+an amount of points (a kiosk donates them). Presented for another purpose it is refused
+(TOKEN_WRONG_PURPOSE) and stays usable. Using it up is the member's consent
+(`gamification.consent.by_one_time_code`) for the debit in the same transaction.
+
+The signature and the expiry are checked before any database access; then the device that
+presents the token marks the row used with one conditional `UPDATE … RETURNING` (`used_at IS
+NULL AND expires_at > now`) in the same transaction as the redemption or the hold it pays for,
+and that statement returns what the row names. Of ten kiosks scanning one code at once, one
+commits; the others find the row used (TOKEN_USED). If the redemption itself fails (too few
+points, out of stock), the mark rolls back with it and the token stays usable until it expires.
 
 The QR image (`qr_data_url`) is made only when a client asks for it: a short token is a
 version-4 QR code (33×33 modules) instead of the version 12–13 a JWT needed, and costs a few
@@ -30,6 +35,7 @@ milliseconds of CPU (~3 ms measured) instead of ~14 ms.
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import re
@@ -43,11 +49,13 @@ import segno
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from channels.policies import store_action_origin
-from gamification import holds, idempotency, ledger, redemptions, sql
+from gamification import causes, consent, holds, idempotency, ledger, redemptions, sql
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.models import (
+    Cause,
     Channel,
+    Donation,
     IdempotencyKey,
     PointsHold,
     Redemption,
@@ -91,6 +99,7 @@ class UsedToken:
     member_id: int
     reward_id: int | None
     points: int | None
+    cause_id: int | None = None
 
 
 def redemption_audience(settings: Settings) -> str:
@@ -149,21 +158,35 @@ async def create_redemption_token(
     reward_id: int | None,
     points: int | None,
     settings: Settings,
+    cause_id: int | None = None,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """A one-time token for the signed-in person to show at a kiosk or till: for a reward, or
-    for an amount of points. Its QR image is `qr_data_url(token)`, made only when asked for.
+    """A one-time token for the signed-in person to show at a kiosk or till: for a reward, for
+    an amount of points, or for donating an amount of points to a cause. Its QR image is
+    `qr_data_url(token)`, made only when asked for.
 
-    Raises Refused for devices, InvalidInput (unless exactly one of reward and points is given;
-    INVALID_AMOUNT for points out of range), NotFound(REWARD_NOT_FOUND), Refused(REWARD_INACTIVE,
-    REWARD_NOT_AVAILABLE, WRONG_CHANNEL) for a reward kiosks do not offer now.
+    Raises Refused for devices, InvalidInput (unless exactly one of reward and points is given,
+    and points with a cause; INVALID_AMOUNT for points out of range), NotFound(REWARD_NOT_FOUND,
+    CAUSE_NOT_FOUND), Refused(REWARD_INACTIVE, REWARD_NOT_AVAILABLE, WRONG_CHANNEL) for a reward
+    kiosks do not offer now, Refused(CAUSE_CLOSED, CAUSE_NOT_OPEN) and InvalidInput
+    (BELOW_MINIMUM_DONATION, INVALID_INCREMENT) for a donation the cause would refuse.
     """
     if not actor.is_person:
         raise Refused("Only members show redemption codes")
     if (reward_id is None) == (points is None):
         raise InvalidInput("Give either a reward or an amount of points", field="rewardId")
+    if cause_id is not None and points is None:
+        raise InvalidInput("Name the points to donate to the cause", field="points")
     now = now or _utcnow()
-    if reward_id is not None:
+    if cause_id is not None:
+        assert points is not None
+        cause = await Cause.get_or_none(id=cause_id) if 0 < cause_id < 2**31 else None
+        if cause is None:
+            raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
+        causes.check_points_range(points)
+        causes.check_donation_amount(cause, points)
+        causes.check_cause_open(cause, now)
+    elif reward_id is not None:
         reward = await Reward.get_or_none(id=reward_id) if 0 < reward_id < 2**31 else None
         if reward is None:
             raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
@@ -183,6 +206,7 @@ async def create_redemption_token(
         member_id=actor.id,
         reward_id=reward_id,
         points=points,
+        cause_id=cause_id,
         expires_at=expires_at,
     )
     return IssuedToken(
@@ -222,11 +246,18 @@ _USE: Final = (
     'UPDATE "redemption_token" SET "used_at" = $1 '
     'WHERE "id" = $2 AND "used_at" IS NULL AND "expires_at" > $1'
 )
-_USE_FOR_REDEMPTION: Final = f'{_USE} RETURNING "member_id", "reward_id", "points"'
+_RETURNING: Final = ' RETURNING "member_id", "reward_id", "points", "cause_id"'
+_USE_FOR_REDEMPTION: Final = f'{_USE} AND "cause_id" IS NULL{_RETURNING}'
 _USE_FOR_HOLD: Final = (
-    f'{_USE} AND "reward_id" IS NULL AND "points" >= $3 '
-    'RETURNING "member_id", "reward_id", "points"'
+    f'{_USE} AND "reward_id" IS NULL AND "cause_id" IS NULL AND "points" >= $3{_RETURNING}'
 )
+_USE_FOR_DONATION: Final = f'{_USE} AND "cause_id" IS NOT NULL{_RETURNING}'
+
+
+class Purpose(enum.Enum):
+    REDEEM = "redeem"
+    HOLD = "hold"
+    DONATE = "donate"
 
 
 async def consume_token(
@@ -234,38 +265,51 @@ async def consume_token(
     claims: RedemptionClaims,
     now: datetime,
     *,
+    purpose: Purpose = Purpose.REDEEM,
     hold_points: int | None = None,
 ) -> UsedToken:
     """Mark the token used, inside the caller's transaction, and return what its row names; the
-    caller's effect must follow in the same transaction. `hold_points`: the token must be one
-    for an amount of points of at least that many.
+    caller's effect must follow in the same transaction. The token must have been made for
+    `purpose`; for HOLD, for an amount of points of at least `hold_points`.
 
     One conditional UPDATE … RETURNING: of concurrent presenters, one changes the row and the
     others (who wait on its row lock on PostgreSQL, or on the database lock on SQLite) change
-    nothing. Raises Refused(TOKEN_EXPIRED, TOKEN_USED, TOKEN_INVALID when no row matches, or for
-    a reward's token held at a till; HOLD_EXCEEDS_TOKEN for more points than it authorises).
+    nothing. Raises Refused(TOKEN_EXPIRED, TOKEN_USED, TOKEN_INVALID when no row matches,
+    TOKEN_WRONG_PURPOSE for a token made for something else; HOLD_EXCEEDS_TOKEN for more points
+    than it authorises).
     """
     check_current(claims, now)
     # The token row is written by its one consumer only, so taking its lock before the
     # member's account cannot deadlock, and the losers of a race leave before queueing there.
     token_id: Any = claims.token_id if sql.is_postgres(conn) else str(claims.token_id)
-    if hold_points is None:
-        rows = await sql.fetch(conn, _USE_FOR_REDEMPTION, now, token_id)
+    if purpose is Purpose.HOLD:
+        rows = await sql.fetch(conn, _USE_FOR_HOLD, now, token_id, hold_points or 0)
+    elif purpose is Purpose.DONATE:
+        rows = await sql.fetch(conn, _USE_FOR_DONATION, now, token_id)
     else:
-        rows = await sql.fetch(conn, _USE_FOR_HOLD, now, token_id, hold_points)
+        rows = await sql.fetch(conn, _USE_FOR_REDEMPTION, now, token_id)
     if rows:
         (row,) = rows
         return UsedToken(
             member_id=int(row["member_id"]),
             reward_id=None if row["reward_id"] is None else int(row["reward_id"]),
             points=None if row["points"] is None else int(row["points"]),
+            cause_id=None if row["cause_id"] is None else int(row["cause_id"]),
         )
-    await _why_unusable(conn, claims, now, hold_points)
+    await _why_unusable(conn, claims, now, purpose, hold_points)
     raise _token_invalid()  # the row matched nothing above: cannot happen
 
 
+def _wrong_purpose(message: str) -> Refused:
+    return Refused(message, code=ErrorCode.TOKEN_WRONG_PURPOSE, field="token")
+
+
 async def _why_unusable(
-    conn: BaseDBAsyncClient, claims: RedemptionClaims, now: datetime, hold_points: int | None
+    conn: BaseDBAsyncClient,
+    claims: RedemptionClaims,
+    now: datetime,
+    purpose: Purpose,
+    hold_points: int | None,
 ) -> None:
     """Raises the reason the token's row could not be used."""
     row = await RedemptionToken.filter(id=claims.token_id).using_db(conn).first()
@@ -275,9 +319,13 @@ async def _why_unusable(
         raise Refused("This code was already used", code=ErrorCode.TOKEN_USED, field="token")
     if row.expires_at <= now:
         raise _token_expired()
-    if hold_points is not None:
+    if row.cause_id is not None and purpose is not Purpose.DONATE:
+        raise _wrong_purpose("This code is for a donation: donate it at a kiosk")
+    if row.cause_id is None and purpose is Purpose.DONATE:
+        raise _wrong_purpose("This code is not for a donation")
+    if purpose is Purpose.HOLD and hold_points is not None:
         if row.points is None:
-            raise _token_invalid("This code is for a reward: scan it at a kiosk")
+            raise _wrong_purpose("This code is for a reward: scan it at a kiosk")
         if hold_points > row.points:
             raise Refused(
                 f"The member's code authorises at most {row.points} points",
@@ -352,7 +400,7 @@ async def redeem_with_token(
             conn,
             actor,
             redemptions.RedemptionRequest(
-                member_id=used.member_id,
+                consent=consent.by_one_time_code(used.member_id),
                 channel=Channel.KIOSK,
                 reward_id=used.reward_id,
                 points=used.points,
@@ -361,8 +409,10 @@ async def redeem_with_token(
             ),
             now,
         )
+        written.append(redemption)
         return {"redemption_id": redemption.id}
 
+    written: list[Redemption] = []
     answer, replayed = await _run_with_token(
         actor=actor,
         claims=claims,
@@ -371,7 +421,51 @@ async def redeem_with_token(
         request={"token": str(claims.token_id)},
         work=work,
     )
+    if not replayed:
+        return written[-1], replayed  # as written, its reward loaded: nothing to read back
     return await Redemption.get(id=answer["redemption_id"]), replayed
+
+
+async def donate_with_token(
+    *, actor: Actor, token: str, idempotency_key: str, settings: Settings
+) -> causes.DonationResult:
+    """A kiosk donates the points the member's donation code names to its cause: the code is
+    the member's consent, used up in the donation's transaction.
+
+    Raises Refused(CHANNEL_MISMATCH for anything but a kiosk, TOKEN_INVALID, TOKEN_EXPIRED,
+    TOKEN_USED, TOKEN_WRONG_PURPOSE), what `gamification.causes.donate_in` raises, and
+    Conflict(IDEMPOTENCY_KEY_REUSED).
+    """
+    _kiosk_origin(actor)
+    claims = read_redemption_token(token, settings)
+
+    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        now = _utcnow()
+        used = await consume_token(conn, claims, now, purpose=Purpose.DONATE)
+        assert used.cause_id is not None
+        assert used.points is not None
+        donation, balance = await causes.donate_in(
+            conn,
+            actor=actor,
+            member_consent=consent.by_one_time_code(used.member_id),
+            cause_id=used.cause_id,
+            points=used.points,
+            channel=Channel.KIOSK,
+            now=now,
+        )
+        written.append(donation)
+        return {"donation_id": donation.id, "balance": balance}
+
+    written: list[Donation] = []
+    answer, replayed = await _run_with_token(
+        actor=actor,
+        claims=claims,
+        key=idempotency_key,
+        operation="donateWithToken",
+        request={"token": str(claims.token_id)},
+        work=work,
+    )
+    return await causes.donation_result(answer, replayed, written)
 
 
 async def hold_points_with_token(
@@ -387,7 +481,7 @@ async def hold_points_with_token(
     """A till (or kiosk) holds up to the amount of points the member's token authorises; the
     token is used up by the hold. Return (hold, replayed).
 
-    Raises Refused(CHANNEL_MISMATCH, TOKEN_INVALID (a reward's token included), TOKEN_EXPIRED,
+    Raises Refused(CHANNEL_MISMATCH, TOKEN_INVALID, TOKEN_WRONG_PURPOSE, TOKEN_EXPIRED,
     TOKEN_USED, HOLD_EXCEEDS_TOKEN), InvalidInput, InsufficientPoints,
     Conflict(IDEMPOTENCY_KEY_REUSED).
     """
@@ -398,12 +492,20 @@ async def hold_points_with_token(
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = _utcnow()
-        used = await consume_token(conn, claims, now, hold_points=request.points)
-        hold = await holds.place_hold_in(
-            conn, actor, replace(request, member_id=used.member_id), now
+        used = await consume_token(
+            conn, claims, now, purpose=Purpose.HOLD, hold_points=request.points
         )
+        hold = await holds.place_hold_in(
+            conn,
+            actor,
+            replace(request, member_id=used.member_id),
+            now,
+            consent.by_one_time_code(used.member_id),
+        )
+        written.append(hold)
         return {"hold_id": hold.id}
 
+    written: list[PointsHold] = []
     answer, replayed = await _run_with_token(
         actor=actor,
         claims=claims,
@@ -417,4 +519,6 @@ async def hold_points_with_token(
         },
         work=work,
     )
+    if not replayed:
+        return written[-1], replayed
     return await PointsHold.get(id=answer["hold_id"]), replayed

@@ -46,6 +46,7 @@ from tortoise.transactions import in_transaction
 
 from gamification import domain_events, ledger, program_cache, sql
 from gamification.actors import Actor
+from gamification.consent import MemberConsent
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
 from gamification.models import (
@@ -71,6 +72,7 @@ RETURN_GRACE: Final = timedelta(days=30)
 class DonationResult:
     donation: Donation
     replayed: bool
+    balance: int | None = None  # the donor's balance right after it (None: not recorded)
 
 
 def cause_account_code(cause_id: int) -> str:
@@ -261,93 +263,122 @@ async def _matching(
     return campaign, matched, matched < wanted
 
 
+async def donate_in(
+    conn: BaseDBAsyncClient,
+    *,
+    actor: Actor,
+    member_consent: MemberConsent,
+    cause_id: int,
+    points: int,
+    channel: Channel,
+    now: datetime,
+) -> tuple[Donation, int]:
+    """The donation, inside the caller's transaction; return (receipt, the donor's balance
+    after it). `member_consent` is the donor's proof (`gamification.consent`).
+
+    Raises NotFound(CAUSE_NOT_FOUND), InvalidInput (INVALID_AMOUNT, BELOW_MINIMUM_DONATION,
+    INVALID_INCREMENT), Refused (CAUSE_CLOSED, CAUSE_NOT_OPEN, CAUSE_GOAL_REACHED,
+    MEMBER_PROOF_REQUIRED), InsufficientPoints.
+    """
+    check_points_range(points)
+    member_id = member_consent.member_id
+    account = await ledger.lock_member_account(member_id, conn, now)
+    cause, running_campaign = await _cause_for_donation(conn, cause_id, points, now)
+    origin = ledger.Origin.of(actor, channel)
+    entry = await ledger.debit(
+        account,
+        points,
+        kind=EntryKind.DONATE,
+        origin=origin,
+        reference=ledger.Reference("cause", str(cause_id)),
+        consent=member_consent,
+        counter_account_id=await cause_account_id(cause_id, conn),
+    )
+    campaign, matched, capped = await _matching(conn, running_campaign, member_id, points)
+    match_entry = None
+    if campaign is not None and matched > 0:
+        # Only a match writes to the cause's own chain: only then is its row needed.
+        target = await cause_account(cause_id, conn, lock=True)
+        target.now = now
+        match_entry = await ledger.append_entry(
+            target,
+            kind=EntryKind.MATCH,
+            points=matched,
+            origin=ledger.Origin.system(),
+            reference=ledger.Reference("campaign", str(campaign.id), f"matches entry {entry.id}"),
+        )
+        await ledger.save_account(target)
+        campaign.matched_total += matched
+        await sql.write(
+            conn,
+            ("matching_campaign", campaign.id),
+            _SAVE_MATCHED_TOTAL,
+            campaign.matched_total,
+            campaign.id,
+        )
+    donation = await Donation.create(
+        member_id=member_id,
+        cause_id=cause_id,
+        points=points,
+        matched_points=matched,
+        match_capped=capped,
+        campaign_id=campaign.id if campaign else None,
+        impact_units=impact_of(points + matched, cause.points_per_unit),
+        channel=channel,
+        entry_id=entry.id,
+        entry_hash=entry.hash,
+        match_entry_id=match_entry.id if match_entry else None,
+        created_at=now,
+        using_db=conn,
+    )
+    await sql.write(
+        conn,
+        ("cause", cause_id),
+        _ADD_DONATION_TO_TOTALS,
+        cause_id,
+        points,
+        matched,
+        member_id,
+        donation.id,
+    )
+    await domain_events.points_donated(account, donation.id, member_id, points, channel)
+    await ledger.save_account(account)
+    return donation, account.row.balance
+
+
 async def donate_points(
     *,
     actor: Actor,
-    member_id: int,
+    member_consent: MemberConsent,
     cause_id: int,
     points: int,
     channel: Channel,
     idempotency_key: str,
 ) -> DonationResult:
-    """Donate points to a cause, matched by the brand where a campaign runs.
+    """Donate points to a cause, matched by the brand where a campaign runs, in one transaction
+    guarded by the idempotency key.
 
-    Raises NotFound(CAUSE_NOT_FOUND), InvalidInput (INVALID_AMOUNT, BELOW_MINIMUM_DONATION,
-    INVALID_INCREMENT), Refused (CAUSE_CLOSED, CAUSE_NOT_OPEN, CAUSE_GOAL_REACHED),
-    InsufficientPoints, Conflict(IDEMPOTENCY_KEY_REUSED).
+    Raises what `donate_in` raises, and Conflict(IDEMPOTENCY_KEY_REUSED).
     """
     # The cause's existence is checked when its row is locked (no round trip before).
     # The cause's own rules (open, minimum, step) are checked under its lock, inside the
     # idempotent transaction: checked before it, a retry of a donation that reached the goal
     # (or of one made before an admin changed the rules) would be refused instead of replayed.
     check_points_range(points)
+    member_id = member_consent.member_id
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        account = await ledger.lock_member_account(member_id, conn, now)
-        cause, running_campaign = await _cause_for_donation(conn, cause_id, points, now)
-        origin = ledger.Origin.of(actor, channel)
-        entry = await ledger.debit(
-            account,
-            points,
-            kind=EntryKind.DONATE,
-            origin=origin,
-            reference=ledger.Reference("cause", str(cause_id)),
-            counter_account_id=await cause_account_id(cause_id, conn),
-        )
-        campaign, matched, capped = await _matching(conn, running_campaign, member_id, points)
-        match_entry = None
-        if campaign is not None and matched > 0:
-            # Only a match writes to the cause's own chain: only then is its row needed.
-            target = await cause_account(cause_id, conn, lock=True)
-            target.now = now
-            match_entry = await ledger.append_entry(
-                target,
-                kind=EntryKind.MATCH,
-                points=matched,
-                origin=ledger.Origin.system(),
-                reference=ledger.Reference(
-                    "campaign", str(campaign.id), f"matches entry {entry.id}"
-                ),
-            )
-            await ledger.save_account(target)
-            campaign.matched_total += matched
-            await sql.write(
-                conn,
-                ("matching_campaign", campaign.id),
-                _SAVE_MATCHED_TOTAL,
-                campaign.matched_total,
-                campaign.id,
-            )
-        donation = await Donation.create(
-            member_id=member_id,
+        donation, balance = await donate_in(
+            conn,
+            actor=actor,
+            member_consent=member_consent,
             cause_id=cause_id,
             points=points,
-            matched_points=matched,
-            match_capped=capped,
-            campaign_id=campaign.id if campaign else None,
-            impact_units=impact_of(points + matched, cause.points_per_unit),
             channel=channel,
-            entry_id=entry.id,
-            entry_hash=entry.hash,
-            match_entry_id=match_entry.id if match_entry else None,
-            created_at=now,
-            using_db=conn,
+            now=datetime.now(UTC),
         )
-        await sql.write(
-            conn,
-            ("cause", cause_id),
-            _ADD_DONATION_TO_TOTALS,
-            cause_id,
-            points,
-            matched,
-            member_id,
-            donation.id,
-        )
-        await domain_events.points_donated(account, donation.id, member_id, points, channel)
-        await ledger.save_account(account)
         written.append(donation)
-        return {"donation_id": donation.id}
+        return {"donation_id": donation.id, "balance": balance}
 
     written: list[Donation] = []
     answer, replayed = await run_once(
@@ -357,9 +388,18 @@ async def donate_points(
         request={"member": member_id, "cause": cause_id, "points": points},
         work=work,
     )
+    return await donation_result(answer, replayed, written)
+
+
+async def donation_result(
+    answer: dict[str, Any], replayed: bool, written: list[Donation]
+) -> DonationResult:
+    """The result of an idempotent donation: the receipt its transaction wrote, or for a
+    replay the stored one (read again: the first request committed it)."""
+    balance = answer.get("balance")
     if not replayed:
-        return DonationResult(written[-1], replayed)
-    return DonationResult(await Donation.get(id=answer["donation_id"]), replayed)
+        return DonationResult(written[-1], replayed, balance)
+    return DonationResult(await Donation.get(id=answer["donation_id"]), replayed, balance)
 
 
 async def reverse_donation(

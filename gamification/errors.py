@@ -75,6 +75,9 @@ class ErrorCode(enum.StrEnum):
     INVALID_CAP = "INVALID_CAP"
     # kiosk and till
     HOLD_EXCEEDS_TOKEN = "HOLD_EXCEEDS_TOKEN"
+    TOKEN_WRONG_PURPOSE = "TOKEN_WRONG_PURPOSE"
+    # consent: a member's points move only with that member's proof
+    MEMBER_PROOF_REQUIRED = "MEMBER_PROOF_REQUIRED"
     # leaderboards and follows
     UNAVAILABLE = "UNAVAILABLE"
     UNKNOWN_BOARD = "UNKNOWN_BOARD"

@@ -19,7 +19,7 @@ from typing import Any, Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from gamification import ledger
+from gamification import consent, ledger
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
@@ -83,12 +83,17 @@ def check_hold_request(request: HoldRequest) -> HoldRequest:
 
 
 async def place_hold_in(
-    conn: BaseDBAsyncClient, actor: Actor, request: HoldRequest, now: datetime
+    conn: BaseDBAsyncClient,
+    actor: Actor,
+    request: HoldRequest,
+    now: datetime,
+    member_consent: consent.MemberConsent,
 ) -> PointsHold:
-    """Hold the member's points inside the caller's transaction.
+    """Hold the member's points inside the caller's transaction, with their consent (the
+    one-time code used up in this transaction).
 
-    Raises Refused(CHANNEL_MISMATCH), InvalidInput, NotFound(UNKNOWN_MEMBER), InsufficientPoints
-    (nothing is written then).
+    Raises Refused(CHANNEL_MISMATCH, MEMBER_PROOF_REQUIRED), InvalidInput,
+    NotFound(UNKNOWN_MEMBER), InsufficientPoints (nothing is written then).
     """
     channel, store_id = device_origin(actor)
     request = check_hold_request(request)
@@ -109,6 +114,7 @@ async def place_hold_in(
         request.points,
         origin=ledger.Origin.of(actor, channel),
         reference=ledger.Reference("hold", str(hold.id), request.reference),
+        consent=member_consent,
     )
     await ledger.save_account(account)
     return hold
@@ -117,21 +123,22 @@ async def place_hold_in(
 async def place_hold(
     *,
     actor: Actor,
-    member_id: int,
+    member_consent: consent.MemberConsent,
     points: int,
     reference: str,
     ttl_seconds: int,
     idempotency_key: str,
 ) -> tuple[PointsHold, bool]:
-    """Hold points for a member the device has already identified; return (hold, replayed).
+    """Hold points of the member whose consent the caller holds; return (hold, replayed).
 
     Raises what `place_hold_in` raises, and Conflict(IDEMPOTENCY_KEY_REUSED).
     """
     device_origin(actor)
+    member_id = member_consent.member_id
     request = check_hold_request(HoldRequest(member_id, points, reference, ttl_seconds))
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        hold = await place_hold_in(conn, actor, request, datetime.now(UTC))
+        hold = await place_hold_in(conn, actor, request, datetime.now(UTC), member_consent)
         return {"hold_id": hold.id}
 
     answer, replayed = await run_once(
@@ -178,12 +185,14 @@ async def _settle(
 ) -> None:
     """Capture `captured` points of the locked, active hold, release the rest, and close it."""
     reason = "hold expired" if status is HoldStatus.EXPIRED else hold.reference
+    hold_member: int = hold.member_id  # type: ignore[attr-defined]
     await ledger.settle_hold(
         account,
         hold.points,
         captured,
         origin=origin,
         reference=ledger.Reference("hold", str(hold.id), reason),
+        consent=consent.by_hold(hold_member) if captured else None,
     )
     hold.status = status
     hold.captured = captured

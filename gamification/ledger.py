@@ -33,6 +33,7 @@ from tortoise.functions import Sum
 
 from gamification import events, program_cache, sql
 from gamification.actors import Actor
+from gamification.consent import Correction, MemberConsent, MemberProofRequired, check_consent
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.models import (
     AccountKind,
@@ -437,15 +438,21 @@ async def debit(
     kind: EntryKind,
     origin: Origin,
     reference: Reference,
+    consent: MemberConsent | Correction,
     counter_account_id: int | None = None,
 ) -> LedgerEntry:
-    """Spend available points, earliest-expiring lots first.
+    """Spend available points, earliest-expiring lots first, with the owner's `consent` (an
+    admin's `Correction` for ADJUST entries only: see `gamification.consent`).
 
-    Raises InsufficientPoints when fewer than `points` are available. Lots already past their
+    Raises MemberProofRequired for a consent that is not the owner's, InsufficientPoints when
+    fewer than `points` are available. Lots already past their
     expiry are expired first either way, entry and lots together, so a caller that commits
     after the refusal still leaves consistent books (use cases roll back, writing nothing).
     """
     _check_amount(points)
+    if isinstance(consent, Correction) and kind is not EntryKind.ADJUST:
+        raise MemberProofRequired("A correction is not a spend")
+    check_consent(consent, account.row.member_id)  # type: ignore[attr-defined]
     plan = _LotPlan(account)
     await _expire(account, plan)
     if account.available < points:
@@ -520,10 +527,19 @@ async def claw_back(
 
 
 async def place_hold(
-    account: LockedAccount, points: int, *, origin: Origin, reference: Reference
+    account: LockedAccount,
+    points: int,
+    *,
+    origin: Origin,
+    reference: Reference,
+    consent: MemberConsent,
 ) -> LedgerEntry:
-    """Reserve available points. Raises InsufficientPoints when they are not available."""
+    """Reserve available points with the owner's `consent` (a one-time code).
+
+    Raises MemberProofRequired for a consent that is not the owner's, InsufficientPoints when
+    the points are not available."""
     _check_amount(points)
+    check_consent(consent, account.row.member_id)  # type: ignore[attr-defined]
     await expire_due_lots(account)
     if account.available < points:
         raise InsufficientPoints(
@@ -546,12 +562,19 @@ async def settle_hold(
     *,
     origin: Origin,
     reference: Reference,
+    consent: MemberConsent | None = None,
 ) -> list[LedgerEntry]:
-    """Capture `captured` of a hold of `held` points and release the rest."""
+    """Capture `captured` of a hold of `held` points and release the rest. Capturing needs the
+    owner's `consent` (the hold's, `gamification.consent.by_hold`); releasing needs none.
+
+    Raises MemberProofRequired when points are captured without the owner's consent."""
     if captured < 0 or captured > held:
         raise ValueError("captured must be between 0 and the held amount")
     written = []
     if captured:
+        if consent is None:
+            raise MemberProofRequired("Capturing points needs the hold's consent")
+        check_consent(consent, account.row.member_id)  # type: ignore[attr-defined]
         lots = await _consume_lots(account, captured)
         written.append(
             await append_entry(

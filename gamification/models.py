@@ -302,6 +302,8 @@ class Reward(Model):
     per_member_limit = fields.IntField(null=True)
     limit_period = fields.CharEnumField(LimitPeriod, max_length=8, default=LimitPeriod.EVER)
     channels: fields.Field[list[str]] = fields.JSONField(default=list)
+    # The stores whose devices take its vouchers; empty: every store.
+    store_ids: fields.Field[list[int]] = fields.JSONField(default=list, db_default="[]")
     valid_from = fields.DatetimeField(null=True)
     valid_to = fields.DatetimeField(null=True)
     min_tier = fields.CharField(max_length=40, null=True)
@@ -339,6 +341,9 @@ class Redemption(Model):
     entry_id = fields.BigIntField()
     created_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
+    # Where the voucher was taken (useVoucher): the store and the device.
+    used_store_id = fields.IntField(null=True)
+    used_device_id = fields.IntField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
 
     class Meta:
@@ -355,6 +360,8 @@ class RedemptionToken(Model):
     )
     reward_id = fields.IntField(null=True)
     points = fields.BigIntField(null=True)
+    # A donation code: `points` go to this cause, and the code is good for nothing else.
+    cause_id = fields.IntField(null=True)
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

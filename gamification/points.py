@@ -13,7 +13,7 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import earning, ledger
+from gamification import consent, earning, ledger
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, InvalidInput
 from gamification.idempotency import run_once
@@ -108,6 +108,7 @@ async def adjust_points(
     if not reason:
         raise InvalidInput("A reason is required", code=ErrorCode.REASON_REQUIRED, field="reason")
     written: list[LedgerEntry] = []
+    correction = consent.correction_by(actor)
 
     # An unknown member is refused when its account is locked (NotFound(UNKNOWN_MEMBER)).
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
@@ -127,7 +128,12 @@ async def adjust_points(
             )
         else:
             entry = await ledger.debit(
-                account, -points, kind=EntryKind.ADJUST, origin=origin, reference=reference
+                account,
+                -points,
+                kind=EntryKind.ADJUST,
+                origin=origin,
+                reference=reference,
+                consent=correction,
             )
         await ledger.save_account(account)
         written.append(entry)

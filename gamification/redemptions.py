@@ -21,6 +21,7 @@ from tortoise.expressions import F
 
 from gamification import domain_events, ledger, tiers
 from gamification.actors import Actor, ActorKind
+from gamification.consent import MemberConsent
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.idempotency import run_once
 from gamification.models import (
@@ -46,12 +47,16 @@ def new_voucher_code() -> str:
 
 @dataclass(frozen=True, slots=True)
 class RedemptionRequest:
-    member_id: int
+    consent: MemberConsent  # whose points, and the proof they gave (gamification.consent)
     channel: Channel
     reward_id: int | None = None  # a reward, or
     points: int | None = None  # an amount of points (kiosk tokens)
     store_id: int | None = None
     device_id: int | None = None
+
+    @property
+    def member_id(self) -> int:
+        return self.consent.member_id
 
 
 async def member_tier_allows(member_id: int, min_tier: str | None, conn: BaseDBAsyncClient) -> bool:
@@ -149,6 +154,7 @@ async def redeem_in(
         kind=EntryKind.REDEEM,
         origin=ledger.Origin.of(actor, request.channel),
         reference=ledger.Reference("reward", str(reward.id) if reward else "points"),
+        consent=request.consent,
     )
     if reward is not None and reward.stock is not None:
         # Conditional, so stock can never go below zero even without the row lock (SQLite).
@@ -172,6 +178,7 @@ async def redeem_in(
         created_at=now,
         using_db=conn,
     )
+    redemption.reward = reward  # the answer is built from this row: no read after commit
     await domain_events.reward_redeemed(
         account, redemption.id, request.member_id, points, request.channel, request.store_id
     )
@@ -280,13 +287,59 @@ async def cancel_redemption(
     return await Redemption.get(id=answer["redemption_id"]), replayed
 
 
+# Where a voucher is taken: a reward offered in the app or on the web is shown at a store's
+# till or kiosk, so APP and WEB rewards are taken on those channels too.
+_TAKEN_ON: Final = {
+    Channel.APP: frozenset({Channel.APP, Channel.POS, Channel.KIOSK}),
+    Channel.WEB: frozenset({Channel.WEB, Channel.POS, Channel.KIOSK}),
+    Channel.KIOSK: frozenset({Channel.KIOSK, Channel.POS}),
+    Channel.POS: frozenset({Channel.POS, Channel.KIOSK}),
+}
+
+
+def check_voucher_taken_here(redemption: Redemption, reward: Reward | None, actor: Actor) -> None:
+    """Raises Refused(WRONG_CHANNEL / STORE_MISMATCH) unless the device taking the voucher is
+    of a channel and a store the reward is offered on. A voucher for an amount of points (no
+    reward) is taken in the store it was redeemed in."""
+    if actor.kind is not ActorKind.DEVICE or actor.channel is None:
+        raise Refused("Vouchers are taken by store devices", code=ErrorCode.WRONG_CHANNEL)
+    if reward is None:
+        if redemption.store_id is not None and redemption.store_id != actor.store_id:
+            raise Refused(
+                "This voucher is taken in the store it was issued in",
+                code=ErrorCode.STORE_MISMATCH,
+                field="code",
+            )
+        return
+    if reward.channels:
+        taken_on = frozenset().union(
+            *(_TAKEN_ON.get(Channel(c), {Channel(c)}) for c in reward.channels)
+        )
+        if actor.channel not in taken_on:
+            raise Refused(
+                "This reward is not offered on this channel",
+                code=ErrorCode.WRONG_CHANNEL,
+                field="code",
+            )
+    if reward.store_ids and actor.store_id not in reward.store_ids:
+        raise Refused(
+            "This reward is not offered in this store", code=ErrorCode.STORE_MISMATCH, field="code"
+        )
+
+
 async def use_voucher(*, actor: Actor, code: str) -> Redemption:
-    """Mark a voucher used, once. Raises NotFound(VOUCHER_NOT_FOUND), Refused(VOUCHER_USED,
-    VOUCHER_EXPIRED, NOT_CANCELLABLE for a cancelled one)."""
+    """A store device takes a voucher, once, and records which store and device took it.
+
+    Raises NotFound(VOUCHER_NOT_FOUND), Refused(VOUCHER_USED, VOUCHER_EXPIRED, NOT_CANCELLABLE
+    for a cancelled one; WRONG_CHANNEL, STORE_MISMATCH for a device of a channel or store the
+    reward is not offered on).
+    """
     code = code.strip().upper()
     redemption = await Redemption.get_or_none(voucher_code=code) if 0 < len(code) <= 32 else None
     if redemption is None:
         raise NotFound("No such voucher", code=ErrorCode.VOUCHER_NOT_FOUND, field="code")
+    await redemption.fetch_related("reward")
+    check_voucher_taken_here(redemption, redemption.reward, actor)
     now = datetime.now(UTC)
     if redemption.status is RedemptionStatus.CANCELLED:
         raise Refused("This voucher was cancelled", code=ErrorCode.NOT_CANCELLABLE, field="code")
@@ -294,8 +347,15 @@ async def use_voucher(*, actor: Actor, code: str) -> Redemption:
         raise Refused("This voucher has expired", code=ErrorCode.VOUCHER_EXPIRED, field="code")
     # One conditional update: of two devices scanning at once, exactly one marks it used.
     marked = await Redemption.filter(id=redemption.id, status=RedemptionStatus.ISSUED).update(
-        status=RedemptionStatus.USED, used_at=now
+        status=RedemptionStatus.USED,
+        used_at=now,
+        used_store_id=actor.store_id,
+        used_device_id=actor.id,
     )
     if not marked:
         raise Refused("This voucher was already used", code=ErrorCode.VOUCHER_USED, field="code")
-    return await Redemption.get(id=redemption.id)
+    redemption.status = RedemptionStatus.USED
+    redemption.used_at = now
+    redemption.used_store_id = actor.store_id
+    redemption.used_device_id = actor.id
+    return redemption  # as the update left it, its reward loaded: nothing to read back

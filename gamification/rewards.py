@@ -31,6 +31,7 @@ from gamification.models import (
     RedemptionStatus,
     Reward,
     RewardKind,
+    Store,
 )
 from gamification.pagination import Page, keyset_page
 from gamification.validation import check_image_url
@@ -69,6 +70,7 @@ class RewardInput:
     per_member_limit: int | None = None
     limit_period: LimitPeriod = LimitPeriod.EVER
     channels: tuple[Channel, ...] = ()
+    store_ids: tuple[int, ...] = ()  # whose devices take its vouchers; empty: every store
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     min_tier: str | None = None
@@ -90,6 +92,7 @@ class RewardChanges:
     per_member_limit: int | Unchanged | None = UNCHANGED
     limit_period: LimitPeriod | Unchanged = UNCHANGED
     channels: tuple[Channel, ...] | Unchanged = UNCHANGED
+    store_ids: tuple[int, ...] | Unchanged = UNCHANGED
     valid_from: datetime | Unchanged | None = UNCHANGED
     valid_to: datetime | Unchanged | None = UNCHANGED
     min_tier: str | Unchanged | None = UNCHANGED
@@ -177,6 +180,7 @@ def check_reward(data: RewardInput) -> RewardInput:
         image_url=check_image_url(data.image_url),
         category=category,
         channels=_check_channels(data.channels),
+        store_ids=tuple(sorted(set(data.store_ids))),
         valid_from=data.valid_from.astimezone(UTC) if data.valid_from else None,
         valid_to=data.valid_to.astimezone(UTC) if data.valid_to else None,
         min_tier=min_tier,
@@ -186,6 +190,7 @@ def check_reward(data: RewardInput) -> RewardInput:
 def _columns(data: RewardInput) -> dict[str, Any]:
     values = {f.name: getattr(data, f.name) for f in fields(data)}
     values["channels"] = [c.value for c in data.channels]
+    values["store_ids"] = list(data.store_ids)
     return values
 
 
@@ -201,6 +206,7 @@ def _input_of(reward: Reward) -> RewardInput:
         per_member_limit=reward.per_member_limit,
         limit_period=reward.limit_period,
         channels=tuple(Channel(c) for c in reward.channels),
+        store_ids=tuple(reward.store_ids),
         valid_from=reward.valid_from,
         valid_to=reward.valid_to,
         min_tier=reward.min_tier,
@@ -209,16 +215,29 @@ def _input_of(reward: Reward) -> RewardInput:
     )
 
 
+async def _check_stores(store_ids: tuple[int, ...]) -> None:
+    """Raises NotFound(UNKNOWN_STORE) unless every store exists."""
+    wanted = set(store_ids)
+    if not wanted:
+        return
+    valid = {i for i in wanted if 0 < i <= _MAX_INT_COLUMN}
+    if valid != wanted or await Store.filter(id__in=sorted(valid)).count() != len(valid):
+        raise NotFound("No such store", code=ErrorCode.UNKNOWN_STORE, field="storeIds")
+
+
 async def create_reward(data: RewardInput) -> Reward:
-    """Add a reward to the catalog. Raises InvalidInput (see `check_reward`)."""
-    return await Reward.create(**_columns(check_reward(data)))
+    """Add a reward to the catalog. Raises InvalidInput (see `check_reward`),
+    NotFound(UNKNOWN_STORE)."""
+    checked = check_reward(data)
+    await _check_stores(checked.store_ids)
+    return await Reward.create(**_columns(checked))
 
 
 async def update_reward(reward_id: int, changes: RewardChanges) -> Reward:
     """Change some of a reward's fields; the result is checked as a whole (so validTo is
     compared with the stored validFrom when only one of them changes).
 
-    Raises NotFound(REWARD_NOT_FOUND), InvalidInput (see `check_reward`).
+    Raises NotFound(REWARD_NOT_FOUND, UNKNOWN_STORE), InvalidInput (see `check_reward`).
     """
     given = {
         f.name: getattr(changes, f.name)
@@ -238,6 +257,8 @@ async def update_reward(reward_id: int, changes: RewardChanges) -> Reward:
         if reward is None:
             raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
         updated = check_reward(replace(_input_of(reward), **given))
+        if "store_ids" in given:
+            await _check_stores(updated.store_ids)
         if given:
             reward.update_from_dict(_columns(updated))
             await reward.save(using_db=conn, update_fields=list(given))

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
+import redis.exceptions
 import strawberry
 from graphql import GraphQLError
 
@@ -16,13 +17,20 @@ from gamification.errors import LoyaltyError
 
 logger = logging.getLogger("loyalty.graphql")
 
-# Lost, refused or shutting-down database connections (asyncpg is installed with the project).
+# A backend that cannot serve the request now: lost, refused or shutting-down database
+# connections, a database out of connections (or memory, or disk), no pooled connection within
+# LOYALTY_DATABASE_POOL_TIMEOUT_SECONDS, Redis unreachable. Nothing about the request is wrong:
+# a retry (with the same idempotency key) is safe and tells the truth.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,  # tortoise's DBConnectionError, refused and reset sockets
+    TimeoutError,  # the pool's bounded wait (server.pg_pool), a backend that does not answer
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # "sorry, too many clients already", ...
     asyncpg.exceptions.InterfaceError,  # "the underlying connection is closed"
     asyncpg.exceptions.InternalClientError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
 )
 
 ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="Stable error codes.")
@@ -64,9 +72,10 @@ def should_mask_error(error: GraphQLError) -> bool:
         # Errors about the request itself (syntax, validation, variable coercion).
         return False
     if is_unavailable(original):
-        # The database went away (a restart, a failover): say so, and that a retry with the
-        # same idempotency key is safe, in words that name no driver.
-        logger.warning("database unavailable in %s: %r", error.path, original)
+        # A backend cannot serve the request now (a restart, a failover, no free connection):
+        # say so, and that a retry with the same idempotency key is safe, in words that name
+        # no driver. Before the commit nothing happened; after it, the retry replays.
+        logger.warning("backend unavailable in %s: %r", error.path, original)
         error.message = UNAVAILABLE_MESSAGE
         error.extensions = {"code": "UNAVAILABLE", "retryable": True}
         return False

@@ -90,15 +90,18 @@ class DocumentSizeLimiter(SchemaExtension):
         yield
 
 
-TIMED_OUT_MESSAGE = "Request timed out"
+TIMED_OUT_MESSAGE = "Request timed out; retry with the same idempotency key."
+# A timeout is the service failing to answer in time, not a fault of the request: retryable,
+# like any other unavailability (a retry with the same key returns what happened, if anything).
+TIMED_OUT_EXTENSIONS = {"code": "UNAVAILABLE", "retryable": True, "reason": "TIMEOUT"}
 
 
 class WebSocketOperationTimeout(SchemaExtension):
     """Cuts off a query or mutation sent over a WebSocket that runs longer than `seconds`
-    from its arrival: it is cancelled (its transaction rolls back) and answered with a
-    `TIMEOUT` error, and the connection stays open for the next operation. Subscriptions are
-    long-lived by design and are not timed. HTTP requests have their own timeout, for the
-    whole request (server/limits.py: 504 with the same code)."""
+    from its arrival: it is cancelled (its transaction rolls back) and answered with an
+    `UNAVAILABLE` error (`reason: TIMEOUT`, retryable), and the connection stays open for the
+    next operation. Subscriptions are long-lived by design and are not timed. HTTP requests
+    have their own timeout, for the whole request (server/limits.py: 504 with the same code)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -125,7 +128,7 @@ class WebSocketOperationTimeout(SchemaExtension):
             logger.warning(
                 "%s over a WebSocket timed out after %ss", execution.operation_type, self.seconds
             )
-            raise GraphQLError(TIMED_OUT_MESSAGE, extensions={"code": "TIMEOUT"}) from None
+            raise GraphQLError(TIMED_OUT_MESSAGE, extensions=dict(TIMED_OUT_EXTENSIONS)) from None
 
 
 def query_limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:

@@ -1,7 +1,9 @@
 """Limits on HTTP requests, before GraphQL sees them.
 
 - The request timeout: an HTTP request that runs longer than the configured time is cancelled
-  (its transaction rolls back) and answered 504 with a TIMEOUT error. A WebSocket is long-lived
+  (its transaction rolls back, unless it had committed just before) and answered 504 with an
+  UNAVAILABLE error, `retryable: true`, `reason: TIMEOUT`: a retry with the same idempotency
+  key tells which. A WebSocket is long-lived
   by design and is not timed as a whole; each query or mutation on it is
   (schema/limits.py, WebSocketOperationTimeout).
 - The body size: a body larger than the configured size is refused 413 before it is decoded
@@ -20,11 +22,12 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.errors import UNAVAILABLE_MESSAGE, is_unavailable
+from schema.limits import TIMED_OUT_EXTENSIONS, TIMED_OUT_MESSAGE
 
 logger = logging.getLogger("loyalty")
 
 _TIMED_OUT = json.dumps(
-    {"data": None, "errors": [{"message": "Request timed out", "extensions": {"code": "TIMEOUT"}}]}
+    {"data": None, "errors": [{"message": TIMED_OUT_MESSAGE, "extensions": TIMED_OUT_EXTENSIONS}]}
 ).encode()
 _UNAVAILABLE = json.dumps(
     {

@@ -202,14 +202,16 @@ async def issue_redemption_token(
     settings: Settings,
     reward_id: int | None = None,
     points: int | None = None,
+    cause_id: int | None = None,
     now: datetime | None = None,
 ) -> str:
-    """The token the member's app would show (for a reward, or else for an amount of points);
-    `now` in the past gives a token that has already expired."""
+    """The token the member's app would show (for a reward, or else for an amount of points, to
+    donate to `cause_id` if given); `now` in the past gives a token that has already expired."""
     issued = await redemption_tokens.create_redemption_token(
         actor=actor_of(member),
         reward_id=reward_id,
         points=points if reward_id is None else None,
+        cause_id=cause_id,
         settings=settings,
         now=now,
     )
@@ -237,12 +239,14 @@ async def hold_member_points(
                 ttl_seconds=ttl_seconds,
             ),
             now or datetime.now(UTC),
+            consent_of(member.id),
         )
 
 
 # Reward factories (appended, like the sections above).
 from gamification import redemptions as redemptions_service  # noqa: E402
 from gamification import rewards as rewards_service  # noqa: E402
+from gamification.consent import MemberConsent, Proof  # noqa: E402
 from gamification.models import Redemption, Reward, RewardKind  # noqa: E402
 
 
@@ -272,7 +276,7 @@ async def redeem_reward(
     """A redemption through the core: the member's own in the app (or `channel`), or at
     `device` (a kiosk or till, which gives it a store)."""
     request = redemptions_service.RedemptionRequest(
-        member_id=member.id,
+        consent=consent_of(member.id),
         channel=device.channel if device else channel,
         reward_id=reward.id,
         store_id=device.store_id if device else None,  # type: ignore[attr-defined]
@@ -334,6 +338,12 @@ async def create_matching_campaign(
     )
 
 
+def consent_of(member_id: int) -> MemberConsent:
+    """A member's consent, as the channels make it once the member's proof is checked (the
+    proof itself is the channels' tests' business: tests/schema/test_caller_table.py)."""
+    return MemberConsent(member_id, Proof.ACCESS_TOKEN)
+
+
 async def donate(
     *,
     member: Member,
@@ -345,7 +355,7 @@ async def donate(
     """The member's own donation through the core."""
     result = await causes_service.donate_points(
         actor=actor_of(member),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=points,
         channel=channel,

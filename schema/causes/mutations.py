@@ -1,4 +1,4 @@
-"""Cause mutations: members (and kiosks, for a member) donate points; admins run the causes,
+"""Cause mutations: members donate their own points; admins run the causes,
 their matching campaigns, and reverse donations. Donating and reversing take an
 `idempotencyKey`; a retry with the same key returns the first answer with `replayed: true`."""
 
@@ -17,7 +17,7 @@ from gamification.errors import InvalidInput
 from schema.causes.types import CauseType, DonationChannel, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import UserError, errors_of
-from schema.permissions import IsAdmin, IsPersonOrKiosk
+from schema.permissions import IsAdmin, IsPerson
 from schema.relay import pk_of
 
 
@@ -121,7 +121,8 @@ class MatchingCampaignPayload:
 class DonatePointsPayload:
     donation: DonationType | None = strawberry.field(default=None, description="The receipt.")
     balance: int | None = strawberry.field(
-        default=None, description="The donor's balance now (after the donation)."
+        default=None,
+        description="The donor's balance right after the donation (a replay gives the same).",
     )
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
@@ -143,15 +144,26 @@ async def _receipt(donation: models.Donation) -> DonationType:
     return await DonationType.load(donation)
 
 
+async def donation_payload(result: causes.DonationResult) -> DonatePointsPayload:
+    """The receipt, and the donor's balance as the donation's transaction left it."""
+    balance = result.balance
+    if balance is None:  # a replay of a donation stored before balances were kept with it
+        donor: int = result.donation.member_id  # type: ignore[attr-defined]
+        balance = (await points_service.summary(donor)).balance
+    return DonatePointsPayload(
+        donation=await _receipt(result.donation), balance=balance, replayed=result.replayed
+    )
+
+
 @strawberry.type
 class CauseMutations:
     @strawberry.mutation(
-        permission_classes=[IsPersonOrKiosk],
-        description="Donate points to a cause. A signed-in member gives their own points in "
-        "the app or on the web (`channel` APP or WEB; `memberId` and `cardNumber` left out). "
-        "A kiosk gives the points of the member it names by `memberId` or by `cardNumber` "
-        "(exactly one), always on its own channel: leave `channel` out or give KIOSK. Where a "
-        "matching campaign runs, the brand adds its share, within its caps.",
+        permission_classes=[IsPerson],
+        description="Donate your own points to a cause, signed in, in the app or on the web "
+        "(`channel` APP or WEB). Where a matching campaign runs, the brand adds its share, "
+        "within its caps. In a store, a kiosk donates with the member's proof instead: "
+        "`donateWithToken` (a donation code from `createRedemptionToken(causeId, points)`) or "
+        "`requestDonation` (the member approves in the app).",
     )
     async def donate_points(
         self,
@@ -160,26 +172,18 @@ class CauseMutations:
         points: int,
         idempotency_key: str,
         channel: DonationChannel = DonationChannel.APP,
-        member_id: strawberry.ID | None = None,
-        card_number: str | None = None,
     ) -> DonatePointsPayload:
-        actor = info.context.require_actor()
+        actor = info.context.require_person()
 
         async def donate() -> DonatePointsPayload:
-            result = await donations.donate(
-                actor=actor,
-                cause_id=_cause_pk(cause_id),
-                points=points,
-                idempotency_key=idempotency_key,
-                channel=models.Channel(channel.value),
-                member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
-                card_number=card_number,
-            )
-            donor: int = result.donation.member_id  # type: ignore[attr-defined]
-            return DonatePointsPayload(
-                donation=await _receipt(result.donation),
-                balance=(await points_service.summary(donor)).balance,
-                replayed=result.replayed,
+            return await donation_payload(
+                await donations.donate_own_points(
+                    actor=actor,
+                    cause_id=_cause_pk(cause_id),
+                    points=points,
+                    idempotency_key=idempotency_key,
+                    channel=models.Channel(channel.value),
+                )
             )
 
         payload, errors = await errors_of(donate)

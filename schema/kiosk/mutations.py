@@ -11,6 +11,7 @@ import strawberry
 from channels import tokens
 from gamification import holds
 from gamification.models import PointsHold
+from schema.causes.mutations import DonatePointsPayload, donation_payload
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.kiosk.types import PointsHoldType
@@ -66,12 +67,18 @@ def _hold_payload(result: tuple[PointsHold, bool]) -> PointsHoldPayload:
 class KioskMutations:
     @strawberry.mutation(
         permission_classes=[IsPerson],
-        description="A one-time code (and its QR image) for a kiosk to redeem a reward, or for "
-        "a till to hold up to an amount of points. Name either `rewardId` or `points`. "
-        "It expires after a short while.",
+        description="A one-time code (and its QR image) that lets a store device move your "
+        "points once, for one purpose: `rewardId` (a kiosk redeems that reward), `points` (a "
+        "kiosk redeems that amount, or a till holds up to it), or `causeId` with `points` (a "
+        "kiosk donates them to that cause, `donateWithToken`). It expires after a short while; "
+        "presented for another purpose it is refused (TOKEN_WRONG_PURPOSE).",
     )
     async def create_redemption_token(
-        self, info: Info, reward_id: strawberry.ID | None = None, points: int | None = None
+        self,
+        info: Info,
+        reward_id: strawberry.ID | None = None,
+        points: int | None = None,
+        cause_id: strawberry.ID | None = None,
     ) -> CreateRedemptionTokenPayload:
         actor = info.context.require_person()
 
@@ -80,6 +87,7 @@ class KioskMutations:
                 actor=actor,
                 reward_id=pk_of(reward_id, "Reward", field="rewardId") if reward_id else None,
                 points=points,
+                cause_id=pk_of(cause_id, "Cause", field="causeId") if cause_id else None,
                 settings=info.context.settings,
             )
             return CreateRedemptionTokenPayload(token=issued.token, expires_at=issued.expires_at)
@@ -109,6 +117,29 @@ class KioskMutations:
 
         payload, errors = await errors_of(redeem)
         return payload or RedeemWithTokenPayload(errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="A kiosk donates what a member's donation code names (the cause and the "
+        "points, from `createRedemptionToken(causeId, points)`). Each code works once.",
+    )
+    async def donate_with_token(
+        self, info: Info, token: str, idempotency_key: str
+    ) -> DonatePointsPayload:
+        actor = info.context.require_actor()
+
+        async def donate() -> DonatePointsPayload:
+            return await donation_payload(
+                await tokens.donate_with_token(
+                    actor=actor,
+                    token=token,
+                    idempotency_key=idempotency_key,
+                    settings=info.context.settings,
+                )
+            )
+
+        payload, errors = await errors_of(donate)
+        return payload or DonatePointsPayload(errors=errors)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],

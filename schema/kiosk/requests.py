@@ -13,8 +13,9 @@ import strawberry
 
 from channels import redemption_requests as requests
 from gamification.errors import ErrorCode, NotFound
-from gamification.models import Redemption
+from gamification.models import Donation, Redemption
 from gamification.realtime import Topic, member_channel, request_channel
+from schema.causes.types import DonationType
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsDevice, IsPerson
@@ -39,7 +40,8 @@ class RedemptionAnswer(enum.Enum):
 
 @strawberry.type(
     name="RedemptionRequest",
-    description="A kiosk's request that a member redeem a reward or an amount of points.",
+    description="A kiosk's request that a member redeem a reward or an amount of points, or "
+    "donate an amount of points to a cause (`causeId` set).",
 )
 class RedemptionRequestType:
     id: strawberry.ID
@@ -47,13 +49,20 @@ class RedemptionRequestType:
     version: int = strawberry.field(description="+1 with every change of status.")
     reward_id: strawberry.ID | None
     reward_name: str | None
-    points: int = strawberry.field(description="The reward's cost, or the points asked for.")
+    points: int = strawberry.field(
+        description="The reward's cost, or the points asked for (to redeem or to donate)."
+    )
+    cause_id: strawberry.ID | None = strawberry.field(
+        description="The cause a donation request is for; null for a redemption."
+    )
+    cause_name: str | None
     reference: str = strawberry.field(description="The kiosk's own reference.")
     store_id: strawberry.ID
     created_at: datetime
     expires_at: datetime = strawberry.field(description="The member must answer before this.")
     error: UserError | None = strawberry.field(description="Why an approved request FAILED.")
     redemption_pk: strawberry.Private[int | None]
+    donation_pk: strawberry.Private[int | None]
 
     @strawberry.field(description="The redemption, once APPROVED.")
     async def redemption(self) -> RedemptionType | None:
@@ -61,6 +70,13 @@ class RedemptionRequestType:
             return None
         found = await Redemption.get_or_none(id=self.redemption_pk)
         return await RedemptionType.load(found) if found else None
+
+    @strawberry.field(description="The donation, once a donation request is APPROVED.")
+    async def donation(self) -> DonationType | None:
+        if self.donation_pk is None:
+            return None
+        found = await Donation.get_or_none(id=self.donation_pk).prefetch_related("cause")
+        return await DonationType.load(found) if found else None
 
     @classmethod
     def of(cls, request: requests.RedemptionRequest) -> RedemptionRequestType:
@@ -76,12 +92,15 @@ class RedemptionRequestType:
             reward_id=to_global_id("Reward", request.reward_id) if request.reward_id else None,
             reward_name=request.reward_name or None,
             points=request.points,
+            cause_id=to_global_id("Cause", request.cause_id) if request.cause_id else None,
+            cause_name=request.cause_name or None,
             reference=request.reference,
             store_id=to_global_id("Store", request.store_id),
             created_at=request.created_at,
             expires_at=request.expires_at,
             error=error,
             redemption_pk=request.redemption_id,
+            donation_pk=request.donation_id,
         )
 
 
@@ -130,9 +149,45 @@ class RedemptionRequestMutations:
         return payload or RedemptionRequestPayload(errors=errors)
 
     @strawberry.mutation(
+        permission_classes=[IsDevice],
+        description="A kiosk asks a member, named by `cardNumber` or `memberId`, to approve "
+        "donating `points` to `causeId` in their app; nothing moves until they approve. "
+        "`reference` is the kiosk's own: the same reference returns the first request. Watch "
+        "`redemptionRequestStatus`.",
+    )
+    async def request_donation(
+        self,
+        info: Info,
+        reference: str,
+        cause_id: strawberry.ID,
+        points: int,
+        card_number: str | None = None,
+        member_id: strawberry.ID | None = None,
+    ) -> RedemptionRequestPayload:
+        actor = info.context.require_actor()
+
+        async def ask() -> RedemptionRequestPayload:
+            request, replayed = await requests.request_donation(
+                redis=info.context.redis,
+                actor=actor,
+                card_number=card_number,
+                member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
+                cause_id=pk_of(cause_id, "Cause", field="causeId"),
+                points=points,
+                reference=reference,
+                settings=info.context.settings,
+            )
+            return RedemptionRequestPayload(
+                request=RedemptionRequestType.of(request), replayed=replayed
+            )
+
+        payload, errors = await errors_of(ask)
+        return payload or RedemptionRequestPayload(errors=errors)
+
+    @strawberry.mutation(
         permission_classes=[IsPerson],
-        description="Approve or decline a kiosk's request (yours only). Approving redeems "
-        "exactly once, however often it is repeated.",
+        description="Approve or decline a kiosk's request (yours only). Approving redeems or "
+        "donates exactly once, however often it is repeated.",
     )
     async def respond_to_redemption_request(
         self, info: Info, request_id: strawberry.ID, answer: RedemptionAnswer

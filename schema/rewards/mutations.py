@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from channels.policies import self_service_redemption_channel
-from gamification import models, redemptions, rewards
+from gamification import consent, models, redemptions, rewards
 from gamification.errors import InvalidInput
 from schema.context import Info
 from schema.errors import UserError, errors_of
@@ -33,6 +33,11 @@ class CreateRewardInput:
     channels: list[Channel] = strawberry.field(  # type: ignore[valid-type]
         default_factory=list, description="Where it is offered; empty: every channel."
     )
+    store_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="The stores whose devices take its vouchers (`useVoucher`); empty: every "
+        "store.",
+    )
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     min_tier: str | None = None
@@ -52,6 +57,7 @@ class UpdateRewardInput:
     per_member_limit: int | None = strawberry.UNSET
     limit_period: LimitPeriod | None = strawberry.UNSET  # type: ignore[valid-type]
     channels: list[Channel] | None = strawberry.UNSET  # type: ignore[valid-type]
+    store_ids: list[strawberry.ID] | None = strawberry.UNSET
     valid_from: datetime | None = strawberry.UNSET
     valid_to: datetime | None = strawberry.UNSET
     min_tier: str | None = strawberry.UNSET
@@ -68,6 +74,10 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _store_pks(store_ids: list[strawberry.ID]) -> tuple[int, ...]:
+    return tuple(pk_of(store_id, "Store", field="storeIds") for store_id in store_ids)
+
+
 def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
     """Raises InvalidInput when a field that cannot be empty is given as null."""
     given: dict[str, Any] = {}
@@ -79,6 +89,8 @@ def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
             raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
         if name == "channels":
             value = tuple(models.Channel(c) for c in value)
+        if name == "store_ids":
+            value = _store_pks(value)
         given[name] = value
     return rewards.RewardChanges(**given)
 
@@ -126,6 +138,7 @@ class RewardMutations:
                     per_member_limit=input.per_member_limit,
                     limit_period=models.LimitPeriod(input.limit_period),
                     channels=tuple(models.Channel(c) for c in input.channels),
+                    store_ids=_store_pks(input.store_ids),
                     valid_from=input.valid_from,
                     valid_to=input.valid_to,
                     min_tier=input.min_tier,
@@ -168,7 +181,7 @@ class RewardMutations:
             redemption, replayed = await redemptions.redeem(
                 actor=actor,
                 request=redemptions.RedemptionRequest(
-                    member_id=actor.id,
+                    consent=consent.by_access_token(actor),
                     channel=self_service_redemption_channel(models.Channel(channel)),
                     reward_id=pk_of(reward_id, "Reward", field="rewardId"),
                 ),

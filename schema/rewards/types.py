@@ -36,6 +36,9 @@ class RewardType(Node):
     channels: list[Channel] = strawberry.field(  # type: ignore[valid-type]
         description="Where it is offered; empty means every channel."
     )
+    store_ids: list[strawberry.ID] = strawberry.field(
+        description="The stores whose devices take its vouchers; empty means every store."
+    )
     valid_from: datetime | None
     valid_to: datetime | None
     min_tier: str | None
@@ -57,6 +60,7 @@ class RewardType(Node):
             per_member_limit=reward.per_member_limit,
             limit_period=reward.limit_period,
             channels=[models.Channel(c) for c in reward.channels],
+            store_ids=[to_global_id("Store", pk) for pk in reward.store_ids],
             valid_from=reward.valid_from,
             valid_to=reward.valid_to,
             min_tier=reward.min_tier,
@@ -99,8 +103,10 @@ class RedemptionType(Node):
 
     @classmethod
     async def load(cls, redemption: models.Redemption) -> RedemptionType:
-        """From a redemption whose reward is not fetched yet."""
-        await redemption.fetch_related("reward")
+        """From a redemption, fetching its reward unless the use case that wrote it set it
+        (its answer then needs no read after the commit)."""
+        if "_reward" not in vars(redemption):  # where Tortoise keeps a set or fetched relation
+            await redemption.fetch_related("reward")
         return cls.from_model(redemption)
 
 

@@ -690,6 +690,6 @@ async def test_a_reward_token_cannot_hold_points(settings: Settings) -> None:
             settings=settings,
         )
 
-    assert refused.value.code == "TOKEN_INVALID"
+    assert refused.value.code == "TOKEN_WRONG_PURPOSE"
     assert (await RedemptionToken.get(member_id=member.id)).used_at is None
     assert await PointsHold.all().count() == 0

@@ -17,6 +17,7 @@ from gamification.errors import ErrorCode, LoyaltyError
 from gamification.models import Cause, CauseStatus, Donation, MatchingCampaign
 from tests.factories import (
     actor_of,
+    consent_of,
     create_cause,
     create_matching_campaign,
     create_member,
@@ -340,7 +341,7 @@ async def test_a_retry_of_the_donation_that_reached_the_goal_is_replayed() -> No
     # when: the app retries (its answer was lost)
     retry = await causes.donate_points(
         actor=actor_of(member),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=1000,
         channel=first.channel,

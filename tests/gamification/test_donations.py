@@ -12,7 +12,7 @@ from gamification import causes, points
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
 from gamification.models import Cause, Channel, MatchingCampaign
-from tests.factories import create_member
+from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance
 
@@ -46,7 +46,7 @@ async def test_a_matched_donation_moves_points_and_writes_a_receipt() -> None:
     # when
     result = await causes.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=1000,
         channel=Channel.APP,
@@ -82,7 +82,7 @@ async def test_reversal_restores_points_totals_and_cap_exactly_once() -> None:
     )
     donated = await causes.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=500,
         channel=Channel.APP,
@@ -114,7 +114,7 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
     cause = await _cause()
     await causes.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=100,
         channel=Channel.APP,
@@ -126,7 +126,7 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
     with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
         await causes.donate_points(
             actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-            member_id=member.id,
+            member_consent=consent_of(member.id),
             cause_id=cause.id,
             points=200,
             channel=Channel.APP,
@@ -162,7 +162,7 @@ async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() 
     me = Actor(kind=ActorKind.MEMBER, id=member.id)
     first = await causes.donate_points(
         actor=me,
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         cause_id=cause.id,
         points=100,
         channel=Channel.APP,
@@ -177,7 +177,7 @@ async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() 
     for key in ("g2", "g3"):
         await causes.donate_points(
             actor=me,
-            member_id=member.id,
+            member_consent=consent_of(member.id),
             cause_id=cause.id,
             points=100,
             channel=Channel.APP,

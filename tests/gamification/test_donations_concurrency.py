@@ -22,6 +22,7 @@ from gamification.models import (
 )
 from tests.factories import (
     actor_of,
+    consent_of,
     create_cause,
     create_matching_campaign,
     create_member,
@@ -55,7 +56,7 @@ async def test_100_racing_donations_honour_both_caps_and_every_balance() -> None
         try:
             await causes.donate_points(
                 actor=actor_of(member),
-                member_id=member.id,
+                member_consent=consent_of(member.id),
                 cause_id=cause.id,
                 points=GIFT,
                 channel=Channel.APP,
@@ -110,7 +111,7 @@ async def test_one_member_racing_past_their_balance_gives_only_what_they_have() 
         try:
             await causes.donate_points(
                 actor=actor_of(member),
-                member_id=member.id,
+                member_consent=consent_of(member.id),
                 cause_id=cause.id,
                 points=150,
                 channel=Channel.APP,

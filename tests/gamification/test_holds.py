@@ -21,6 +21,7 @@ from gamification.models import (
 )
 from tests.factories import (
     actor_of,
+    consent_of,
     create_device,
     create_member,
     create_store,
@@ -78,7 +79,7 @@ async def test_a_hold_reserves_points_without_spending_them() -> None:
 
     hold, replayed = await holds.place_hold(
         actor=actor_of(till),
-        member_id=member.id,
+        member_consent=consent_of(member.id),
         points=200,
         reference=" sale-1 ",
         ttl_seconds=300,
@@ -107,7 +108,7 @@ async def test_a_hold_beyond_the_available_points_writes_nothing() -> None:
     with pytest.raises(LoyaltyError) as refused:
         await holds.place_hold(
             actor=actor_of(till),
-            member_id=member.id,
+            member_consent=consent_of(member.id),
             points=50,
             reference="sale-2",
             ttl_seconds=300,
@@ -158,7 +159,7 @@ async def test_a_malformed_hold_is_refused(
     with pytest.raises(LoyaltyError) as refused:
         await holds.place_hold(
             actor=actor_of(till),
-            member_id=member.id,
+            member_consent=consent_of(member.id),
             points=amount,
             reference=reference,
             ttl_seconds=ttl,
@@ -178,7 +179,7 @@ async def test_only_kiosks_and_tills_hold_points(who: str) -> None:
     with pytest.raises(LoyaltyError) as refused:
         await holds.place_hold(
             actor=actor,
-            member_id=member.id,
+            member_consent=consent_of(member.id),
             points=10,
             reference="sale",
             ttl_seconds=60,

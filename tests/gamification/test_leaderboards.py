@@ -20,6 +20,7 @@ from gamification.leaderboards import BoardKey, Period, Score
 from gamification.models import Channel, Device, EntryKind, LedgerAccount, Member, Role
 from tests.factories import (
     actor_of,
+    consent_of,
     create_cause,
     create_device,
     create_earn_rule,
@@ -221,7 +222,7 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
         redis,
         causes.donate_points(
             actor=actor_of(a),
-            member_id=a.id,
+            member_consent=consent_of(a.id),
             cause_id=cause.id,
             points=200,
             channel=Channel.APP,
@@ -232,7 +233,7 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
         redis,
         causes.donate_points(
             actor=actor_of(c),
-            member_id=c.id,
+            member_consent=consent_of(c.id),
             cause_id=cause.id,
             points=100,
             channel=Channel.APP,

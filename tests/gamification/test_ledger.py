@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 from gamification import ledger, points
 from gamification.ledger import EntryKind, InsufficientPoints, Origin, Reference
 from gamification.models import LedgerEntry, Member, PointsLot
-from tests.factories import create_member
+from tests.factories import consent_of, create_member
 from tests.invariants import assert_books_balance
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -39,7 +39,12 @@ async def spend(member: Member, amount: int, *, now: datetime = NOW) -> LedgerEn
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member.id, conn, now)
         entry = await ledger.debit(
-            account, amount, kind=EntryKind.REDEEM, origin=ORIGIN, reference=Reference("test")
+            account,
+            amount,
+            kind=EntryKind.REDEEM,
+            origin=ORIGIN,
+            reference=Reference("test"),
+            consent=consent_of(member.id),
         )
         await ledger.save_account(account)
     return entry
@@ -109,14 +114,27 @@ async def test_held_points_are_not_available_and_capture_consumes_lots() -> None
     await earn(member, 100)
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.place_hold(account, 60, origin=ORIGIN, reference=Reference("hold"))
+        await ledger.place_hold(
+            account,
+            60,
+            origin=ORIGIN,
+            reference=Reference("hold"),
+            consent=consent_of(member.id),
+        )
         await ledger.save_account(account)
     with pytest.raises(InsufficientPoints):
         await spend(member, 41)
 
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.settle_hold(account, 60, 45, origin=ORIGIN, reference=Reference("hold"))
+        await ledger.settle_hold(
+            account,
+            60,
+            45,
+            origin=ORIGIN,
+            reference=Reference("hold"),
+            consent=consent_of(member.id),
+        )
         await ledger.save_account(account)
 
     summary = await points.summary(member.id)
@@ -147,7 +165,13 @@ async def test_expiry_never_takes_held_points() -> None:
     await earn(member, 50, expires_at=SOON)
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.place_hold(account, 30, origin=ORIGIN, reference=Reference("hold"))
+        await ledger.place_hold(
+            account,
+            30,
+            origin=ORIGIN,
+            reference=Reference("hold"),
+            consent=consent_of(member.id),
+        )
         await ledger.save_account(account)
 
     expired = await points.expire_points(now=SOON + timedelta(days=1))

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from gamification import ledger, points
 from gamification.ledger import EntryKind, InsufficientPoints, Origin, Reference
-from tests.factories import create_member
+from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import NOW
 from tests.invariants import assert_books_balance
 
@@ -61,15 +61,31 @@ async def test_random_operation_sequences_keep_the_invariants(
                     )
                 elif op == "spend":
                     await ledger.debit(
-                        account, amount, kind=EntryKind.REDEEM, origin=ORIGIN, reference=REF
+                        account,
+                        amount,
+                        kind=EntryKind.REDEEM,
+                        origin=ORIGIN,
+                        reference=REF,
+                        consent=consent_of(member.id),
                     )
                 elif op == "hold":
-                    await ledger.place_hold(account, amount, origin=ORIGIN, reference=REF)
+                    await ledger.place_hold(
+                        account,
+                        amount,
+                        origin=ORIGIN,
+                        reference=REF,
+                        consent=consent_of(member.id),
+                    )
                     holds.append(amount)
                 elif op == "settle" and holds:
                     held = holds.pop(0)
                     await ledger.settle_hold(
-                        account, held, held * extra // 100, origin=ORIGIN, reference=REF
+                        account,
+                        held,
+                        held * extra // 100,
+                        origin=ORIGIN,
+                        reference=REF,
+                        consent=consent_of(member.id),
                     )
                 elif op == "refund":
                     await ledger.claw_back(account, amount, origin=ORIGIN, reference=REF)

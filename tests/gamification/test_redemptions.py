@@ -9,7 +9,7 @@ from gamification import points, redemptions
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
 from gamification.models import Channel, Redemption, RedemptionStatus, Reward, RewardKind
-from tests.factories import create_member
+from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance
 
@@ -33,7 +33,9 @@ async def test_redeeming_spends_points_takes_stock_and_issues_a_voucher() -> Non
 
     redemption, replayed = await redemptions.redeem(
         actor=_app(member.id),
-        request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+        request=redemptions.RedemptionRequest(
+            consent_of(member.id), Channel.APP, reward_id=reward.id
+        ),
         idempotency_key="r1",
     )
 
@@ -51,7 +53,9 @@ async def test_cancelling_returns_points_and_stock_exactly_once() -> None:
     reward = await _reward(stock=1)
     redemption, _ = await redemptions.redeem(
         actor=_app(member.id),
-        request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+        request=redemptions.RedemptionRequest(
+            consent_of(member.id), Channel.APP, reward_id=reward.id
+        ),
         idempotency_key="r1",
     )
 
@@ -76,7 +80,9 @@ async def test_returned_points_keep_their_original_expiry_when_later_than_the_gr
     reward = await _reward()
     redemption, _ = await redemptions.redeem(
         actor=_app(member.id),
-        request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+        request=redemptions.RedemptionRequest(
+            consent_of(member.id), Channel.APP, reward_id=reward.id
+        ),
         idempotency_key="r1",
     )
 
@@ -94,7 +100,9 @@ async def test_returned_points_get_at_least_the_grace_period() -> None:
     await earn(member, 100, expires_at=soon, now=datetime.now(UTC))
     redemption, _ = await redemptions.redeem(
         actor=_app(member.id),
-        request=redemptions.RedemptionRequest(member.id, Channel.KIOSK, points=100),
+        request=redemptions.RedemptionRequest(
+            consent=consent_of(member.id), channel=Channel.KIOSK, points=100
+        ),
         idempotency_key="r1",
     )
 

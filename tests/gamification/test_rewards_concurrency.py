@@ -10,7 +10,7 @@ import pytest
 from gamification import points, redemptions
 from gamification.errors import ErrorCode, LoyaltyError
 from gamification.models import Channel, Member, Redemption, Reward
-from tests.factories import actor_of, create_member, create_reward, credit_points
+from tests.factories import actor_of, consent_of, create_member, create_reward, credit_points
 from tests.invariants import assert_books_balance
 from tests.pausing import PausedDebit
 
@@ -28,7 +28,9 @@ async def test_50_members_racing_for_a_stock_of_5_get_exactly_5() -> None:
         try:
             await redemptions.redeem(
                 actor=actor_of(member),
-                request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+                request=redemptions.RedemptionRequest(
+                    consent_of(member.id), Channel.APP, reward_id=reward.id
+                ),
                 idempotency_key="race",
             )
         except LoyaltyError as refused:
@@ -58,7 +60,9 @@ async def test_one_member_racing_past_their_limit_gets_only_the_limit() -> None:
         try:
             await redemptions.redeem(
                 actor=actor_of(member),
-                request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+                request=redemptions.RedemptionRequest(
+                    consent_of(member.id), Channel.APP, reward_id=reward.id
+                ),
                 idempotency_key=f"race-{i}",
             )
         except LoyaltyError as refused:
@@ -88,7 +92,9 @@ async def test_a_redemption_in_flight_does_not_hold_up_others_of_the_same_reward
     async def redeem(member: Member) -> None:
         await redemptions.redeem(
             actor=actor_of(member),
-            request=redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+            request=redemptions.RedemptionRequest(
+                consent_of(member.id), Channel.APP, reward_id=reward.id
+            ),
             idempotency_key=f"in-flight-{member.id}",
         )
 

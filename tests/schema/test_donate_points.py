@@ -1,6 +1,7 @@
-"""`donatePoints`: a member gives their points to an eco cause in the app or on the web, or a
-kiosk gives them for the member whose card it scans. Every refusal leaves the balance, the
-cause's totals, the campaign and the receipts as they were."""
+"""`donatePoints`: a signed-in member gives their own points to an eco cause in the app or on the
+web. No device donates a member's points by naming them (a kiosk uses the member's donation code
+or approval: test_donate_with_token.py, test_request_donation.py). Every refusal leaves the
+balance, the cause's totals, the campaign and the receipts as they were."""
 
 from __future__ import annotations
 
@@ -25,14 +26,8 @@ from tests.factories import (
 from tests.invariants import assert_books_balance
 
 DONATE_POINTS = """
-mutation Donate(
-  $causeId: ID!, $points: Int!, $key: String!, $channel: DonationChannel,
-  $memberId: ID, $cardNumber: String
-) {
-  donatePoints(
-    causeId: $causeId, points: $points, idempotencyKey: $key, channel: $channel,
-    memberId: $memberId, cardNumber: $cardNumber
-  ) {
+mutation Donate($causeId: ID!, $points: Int!, $key: String!, $channel: DonationChannel) {
+  donatePoints(causeId: $causeId, points: $points, idempotencyKey: $key, channel: $channel) {
     donation {
       id points matchedPoints matchCapped impactUnits channel createdAt entryHash reversedAt
       cause { id name progress { memberPoints matchedPoints donors } }
@@ -313,95 +308,45 @@ async def test_the_total_cap_cuts_the_match(app: Starlette) -> None:
     await assert_books_balance()
 
 
-async def test_a_kiosk_donates_for_the_member_whose_card_it_scans(app: Starlette) -> None:
+DONATE_FOR_A_CARD = """
+mutation DonateForCard($causeId: ID!, $card: String!) {
+  donatePoints(causeId: $causeId, points: 30, idempotencyKey: "k-1", cardNumber: $card) {
+    balance
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("channel", [Channel.KIOSK, Channel.POS, Channel.WEB])
+async def test_no_device_donates_a_members_points(app: Starlette, channel: Channel) -> None:
+    # given: a device of the member's own store, knowing the member
     member = await _member_with(100)
-    kiosk = await create_device(channel=Channel.KIOSK)
+    device = await create_device(channel=channel)
     cause = await create_cause(points_per_unit=10)
 
-    result = await execute(
-        app,
-        DONATE_POINTS,
-        donate_variables(cause, 30, cardNumber=member.card_number),
-        as_=kiosk,
-    )
+    # when
+    result = await execute(app, DONATE_POINTS, donate_variables(cause, 30), as_=device)
 
-    payload = result.data["donatePoints"]
-    assert payload["errors"] == []
-    assert payload["donation"]["channel"] == "KIOSK"
-    assert payload["balance"] == 70
-    assert await books(member, cause) == (70, 30, 0, 1, 1, 0)
-    await assert_books_balance()
-
-
-async def test_a_kiosk_donates_for_a_member_named_by_id(app: Starlette) -> None:
-    member = await _member_with(100)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    cause = await create_cause(points_per_unit=10)
-
-    result = await execute(
-        app,
-        DONATE_POINTS,
-        donate_variables(cause, 30, channel="KIOSK", memberId=to_global_id("Member", member.id)),
-        as_=kiosk,
-    )
-
-    assert result.data["donatePoints"]["donation"]["channel"] == "KIOSK"
-    assert await books(member, cause) == (70, 30, 0, 1, 1, 0)
-
-
-async def test_a_kiosk_must_name_the_member(app: Starlette) -> None:
-    kiosk = await create_device(channel=Channel.KIOSK)
-    cause = await create_cause(points_per_unit=10)
-
-    result = await execute(app, DONATE_POINTS, donate_variables(cause, 30), as_=kiosk)
-
-    assert codes(result) == [("INVALID_INPUT", "memberId")]
-    assert await Donation.all().count() == 0
-
-
-async def test_a_kiosk_naming_an_unknown_card_is_refused(app: Starlette) -> None:
-    kiosk = await create_device(channel=Channel.KIOSK)
-    cause = await create_cause(points_per_unit=10)
-
-    result = await execute(
-        app, DONATE_POINTS, donate_variables(cause, 30, cardNumber="0000000000"), as_=kiosk
-    )
-
-    assert codes(result) == [("UNKNOWN_MEMBER", "member")]
-    assert await Donation.all().count() == 0
-
-
-async def test_a_kiosk_cannot_donate_on_the_web(app: Starlette) -> None:
-    member = await _member_with(100)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    cause = await create_cause(points_per_unit=10)
-
-    result = await execute(
-        app,
-        DONATE_POINTS,
-        donate_variables(cause, 30, channel="WEB", cardNumber=member.card_number),
-        as_=kiosk,
-    )
-
-    assert codes(result) == [("CHANNEL_MISMATCH", "channel")]
+    # then
+    assert [e.extensions["code"] for e in result.errors] == ["FORBIDDEN"]
     assert await books(member, cause) == (100, 0, 0, 0, 0, 0)
 
 
-async def test_a_member_cannot_donate_for_someone_else(app: Starlette) -> None:
+async def test_donate_points_takes_no_card_number_or_member_id(app: Starlette) -> None:
     member = await _member_with(100)
-    other = await _member_with(100)
+    kiosk = await create_device(channel=Channel.KIOSK)
     cause = await create_cause(points_per_unit=10)
 
     result = await execute(
         app,
-        DONATE_POINTS,
-        donate_variables(cause, 30, memberId=to_global_id("Member", other.id)),
-        as_=member,
+        DONATE_FOR_A_CARD,
+        {"causeId": to_global_id("Cause", cause.id), "card": member.card_number},
+        as_=kiosk,
     )
 
-    assert codes(result) == [("INVALID_INPUT", "memberId")]
-    assert await books(other, cause) == (100, 0, 0, 0, 0, 0)
-    assert (await points.summary(member.id)).balance == 100
+    assert result.data is None
+    assert "cardNumber" in result.errors[0].message
+    assert await books(member, cause) == (100, 0, 0, 0, 0, 0)
 
 
 async def test_a_member_cannot_claim_the_kiosk_channel(app: Starlette) -> None:
@@ -413,22 +358,6 @@ async def test_a_member_cannot_claim_the_kiosk_channel(app: Starlette) -> None:
     )
 
     assert codes(result) == [("WRONG_CHANNEL", "channel")]
-    assert await books(member, cause) == (100, 0, 0, 0, 0, 0)
-
-
-@pytest.mark.parametrize("channel", [Channel.POS, Channel.WEB])
-async def test_tills_and_the_web_shop_server_cannot_donate(
-    app: Starlette, channel: Channel
-) -> None:
-    member = await _member_with(100)
-    device = await create_device(channel=channel)
-    cause = await create_cause(points_per_unit=10)
-
-    result = await execute(
-        app, DONATE_POINTS, donate_variables(cause, 30, cardNumber=member.card_number), as_=device
-    )
-
-    assert [e.extensions["code"] for e in result.errors] == ["FORBIDDEN"]
     assert await books(member, cause) == (100, 0, 0, 0, 0, 0)
 
 

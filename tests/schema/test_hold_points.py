@@ -198,7 +198,7 @@ async def test_a_reward_token_cannot_hold_points(app: Starlette, settings: Setti
 
     result = await _hold(app, till, token, amount=100)
 
-    assert _codes(result) == ["TOKEN_INVALID"]
+    assert _codes(result) == ["TOKEN_WRONG_PURPOSE"]
     await assert_nothing_held(member)
 
 

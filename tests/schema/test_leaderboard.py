@@ -14,6 +14,7 @@ from gamification.models import Channel, Device, Member
 from schema.relay import encode_cursor, to_global_id
 from tests.factories import (
     actor_of,
+    consent_of,
     create_cause,
     create_device,
     create_earn_rule,
@@ -196,7 +197,7 @@ async def test_a_cause_board_ranks_what_members_gave(
             redis,
             causes.donate_points(
                 actor=actor_of(member),
-                member_id=member.id,
+                member_consent=consent_of(member.id),
                 cause_id=cause.id,
                 points=points - 100,
                 channel=Channel.APP,

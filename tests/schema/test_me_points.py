@@ -12,6 +12,7 @@ from gamification.models import Channel, LedgerEntry, Member, Role
 from schema.relay import encode_cursor, to_global_id
 from server.settings import Settings
 from tests.factories import (
+    consent_of,
     create_device,
     create_earn_rule,
     create_member,
@@ -160,7 +161,11 @@ async def test_held_points_are_in_the_balance_but_not_available(app: Starlette) 
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member.id, conn)
         await ledger.place_hold(
-            account, 30, origin=ledger.Origin.system(), reference=ledger.Reference("test")
+            account,
+            30,
+            origin=ledger.Origin.system(),
+            reference=ledger.Reference("test"),
+            consent=consent_of(member.id),
         )
         await ledger.save_account(account)
 

@@ -13,6 +13,7 @@ from gamification.models import Channel, Member, Redemption, Role
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,
+    consent_of,
     create_device,
     create_member,
     create_reward,
@@ -132,7 +133,9 @@ async def test_a_redemption_without_a_reward_lists_a_null_reward(app: Starlette)
     kiosk = await create_device(channel=Channel.KIOSK)
     await redemptions.redeem(
         actor=actor_of(kiosk),
-        request=redemptions.RedemptionRequest(member.id, Channel.KIOSK, points=40),
+        request=redemptions.RedemptionRequest(
+            consent=consent_of(member.id), channel=Channel.KIOSK, points=40
+        ),
         idempotency_key="kiosk-1",
     )
 

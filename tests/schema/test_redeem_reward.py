@@ -23,6 +23,7 @@ from gamification.models import (
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,
+    consent_of,
     create_device,
     create_member,
     create_reward,
@@ -232,7 +233,9 @@ async def test_yesterdays_redemption_does_not_count_towards_the_daily_limit(
         await redemptions.redeem_in(
             conn,
             actor_of(member),
-            redemptions.RedemptionRequest(member.id, Channel.APP, reward_id=reward.id),
+            redemptions.RedemptionRequest(
+                consent=consent_of(member.id), channel=Channel.APP, reward_id=reward.id
+            ),
             datetime.now(UTC) - timedelta(days=1),
         )
 

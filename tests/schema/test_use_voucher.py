@@ -13,6 +13,7 @@ from gamification.models import Channel, Member, Redemption, RedemptionStatus, R
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,
+    consent_of,
     create_device,
     create_member,
     create_reward,
@@ -168,3 +169,77 @@ async def test_staff_and_admins_cannot_use_a_voucher(app: Starlette, role: Role)
 
     assert [e.extensions["code"] for e in result.errors] == ["FORBIDDEN"]
     assert (await Redemption.get(id=redemption.id)).status is RedemptionStatus.ISSUED
+
+
+async def test_a_till_records_its_store_and_device(app: Starlette) -> None:
+    redemption = await _issued()
+    till = await create_device(channel=Channel.POS)
+
+    await execute(app, USE_VOUCHER, {"code": redemption.voucher_code}, as_=till)
+
+    stored = await Redemption.get(id=redemption.id)
+    assert (stored.used_store_id, stored.used_device_id) == (till.store_id, till.id)  # type: ignore[attr-defined]
+
+
+async def test_a_device_of_a_channel_the_reward_is_not_offered_on_is_refused(
+    app: Starlette,
+) -> None:
+    # given: a reward redeemed at kiosks only
+    member = await create_member()
+    await credit_points(member=member, points=100)
+    reward = await create_reward(cost_points=100, channels=(Channel.KIOSK,))
+    kiosk = await create_device(channel=Channel.KIOSK)
+    redemption = await redeem_reward(member=member, reward=reward, device=kiosk)
+    web_shop = await create_device(channel=Channel.WEB, store=await kiosk.store)
+
+    # when
+    result = await execute(app, USE_VOUCHER, {"code": redemption.voucher_code}, as_=web_shop)
+
+    # then
+    assert codes(result) == [("WRONG_CHANNEL", "code")]
+    assert (await Redemption.get(id=redemption.id)).status is RedemptionStatus.ISSUED
+
+
+async def test_a_device_of_a_store_the_reward_is_not_offered_in_is_refused(
+    app: Starlette,
+) -> None:
+    # given: a reward offered in one store
+    offered_in = await create_store()
+    member = await create_member()
+    await credit_points(member=member, points=100)
+    reward = await create_reward(cost_points=100, store_ids=(offered_in.id,))
+    redemption = await redeem_reward(member=member, reward=reward)
+    elsewhere = await create_device(channel=Channel.POS)
+    here = await create_device(channel=Channel.POS, store=offered_in)
+
+    # when
+    refused = await execute(app, USE_VOUCHER, {"code": redemption.voucher_code}, as_=elsewhere)
+    taken = await execute(app, USE_VOUCHER, {"code": redemption.voucher_code}, as_=here)
+
+    # then
+    assert codes(refused) == [("STORE_MISMATCH", "code")]
+    assert taken.data["useVoucher"]["redemption"]["status"] == "USED"
+
+
+async def test_a_points_voucher_is_taken_in_the_store_it_was_issued_in(app: Starlette) -> None:
+    member = await create_member()
+    await credit_points(member=member, points=100)
+    kiosk = await create_device(channel=Channel.KIOSK)
+    redemption, _ = await redemptions.redeem(
+        actor=actor_of(kiosk),
+        request=redemptions.RedemptionRequest(
+            consent=consent_of(member.id),
+            channel=Channel.KIOSK,
+            points=50,
+            store_id=kiosk.store_id,  # type: ignore[attr-defined]
+            device_id=kiosk.id,
+        ),
+        idempotency_key="points-1",
+    )
+    other_store_till = await create_device(channel=Channel.POS)
+
+    result = await execute(
+        app, USE_VOUCHER, {"code": redemption.voucher_code}, as_=other_store_till
+    )
+
+    assert codes(result) == [("STORE_MISMATCH", "code")]

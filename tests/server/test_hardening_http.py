@@ -82,7 +82,11 @@ async def test_a_request_over_the_time_limit_is_cut_off(
 
     # then
     assert response.status_code == 504
-    assert response.json()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "UNAVAILABLE",
+        "retryable": True,
+        "reason": "TIMEOUT",
+    }
 
 
 async def test_cors_allows_the_configured_origins_only(app: Starlette) -> None:

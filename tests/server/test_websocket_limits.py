@@ -39,7 +39,12 @@ mutation Adjust($memberId: ID!) {
   }
 }
 """
-TIMED_OUT = [{"message": "Request timed out", "extensions": {"code": "TIMEOUT"}}]
+TIMED_OUT = [
+    {
+        "message": "Request timed out; retry with the same idempotency key.",
+        "extensions": {"code": "UNAVAILABLE", "retryable": True, "reason": "TIMEOUT"},
+    }
+]
 
 
 def _app(base: Starlette, **changes: Any) -> Starlette:
