@@ -14,16 +14,24 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gamification import leaderboards
 from gamification.holds import expire_holds
 from gamification.points import expire_points
+from server.backends import BackendUnavailable
 from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
 from server.graphql_app import LoyaltyGraphQL
 from server.limits import RequestBodyLimit, RequestTimeout
 from server.pubsub import Broker
-from server.redis import MEMORY_SCHEME, create_redis, redis_is_reachable
+from server.redis import (
+    MEMORY_SCHEME,
+    check_redis,
+    create_redis,
+    redis_failures_named,
+    redis_is_reachable,
+)
 from server.settings import Settings, get_settings
 
 logger = logging.getLogger("loyalty")
@@ -76,6 +84,45 @@ async def run_expiry_schedule(interval_seconds: int) -> None:
                 logger.info("expired %s points", expired)
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class StartupFailureReport:
+    """A start-up failure that already says what went wrong in one line (a backend that cannot
+    be reached) reaches the server's log as that line, not as a traceback; with `debug` the
+    traceback stays. Everything else is passed on as it is."""
+
+    def __init__(self, app: ASGIApp, *, traceback: bool) -> None:
+        self.app = app
+        self.traceback = traceback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" or self.traceback:
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_startup_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)  # sent once the exception says what it is
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_startup_failure)
+        except BackendUnavailable as error:
+            if held:
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                held.clear()
+            raise
+        finally:
+            for message in held:
+                await send(message)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. Raises InsecureConfiguration when production settings are unsafe."""
     settings = settings or get_settings()
@@ -83,41 +130,40 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.redis = create_redis(settings)
-        await init_database(settings)
-        if settings.redis_url.startswith(MEMORY_SCHEME):
-            # The in-process stand-in starts empty with every process: fill the leaderboards
-            # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
-            # operator's tool there).
-            await leaderboards.rebuild(app.state.redis)
-        # One Redis pub/sub connection for every subscription in this process.
-        app.state.broker = Broker(app.state.redis, queue_size=settings.realtime_queue_size)
-        await app.state.broker.start()
-        expiry = (
-            asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
-            if settings.expiry_interval_seconds
-            else None
-        )
-        try:
+        # Whatever is opened is closed again, in reverse order, when start-up fails half-way as
+        # on shutdown: an open SQLite connection is a thread that keeps the process alive, and
+        # uvicorn would never exit after "Application startup failed".
+        async with contextlib.AsyncExitStack() as opened:
+            app.state.redis = create_redis(settings)
+            opened.push_async_callback(app.state.redis.aclose)
+            await init_database(settings)
+            opened.push_async_callback(close_database)
+            await check_redis(app.state.redis, settings)
+            if settings.redis_url.startswith(MEMORY_SCHEME):
+                # The in-process stand-in starts empty with every process: fill the leaderboards
+                # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
+                # operator's tool there).
+                await leaderboards.rebuild(app.state.redis)
+            # One Redis pub/sub connection for every subscription in this process.
+            app.state.broker = Broker(app.state.redis, queue_size=settings.realtime_queue_size)
+            opened.push_async_callback(app.state.broker.stop)
+            with redis_failures_named(settings):
+                await app.state.broker.start()
+            if settings.expiry_interval_seconds:
+                expiry = asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
+                opened.push_async_callback(_cancel, expiry)
             yield
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await expiry
-            await app.state.broker.stop()
-            await close_database()
-            await app.state.redis.aclose()
 
     graphql = LoyaltyGraphQL(settings)
     middleware = [
+        Middleware(StartupFailureReport, traceback=settings.log_level in ("debug", "trace")),
         Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
         # Inside the timeout, which bounds a slow upload too.
         Middleware(RequestBodyLimit, max_bytes=settings.request_max_bytes),
     ]
     if settings.allowed_origins:
         middleware.insert(
-            0,
+            1,
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -128,7 +174,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, which refuses all but GET and POST as a GraphQL
+            # error document (Starlette's own 405 is plain text).
+            Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

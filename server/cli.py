@@ -1,24 +1,48 @@
-"""The `loyalty` command: serve, migrate, seed, token, expire-points, expire-holds, evaluate-tiers,
-verify-ledger, rebuild-leaderboards, check-leaderboards, export-schema."""
+"""The `loyalty` command: serve the API and run the operator's jobs on its database and Redis.
+
+Configuration comes from `LOYALTY_*` environment variables (server/settings.py), for every
+command alike.
+
+Exit status: 0 done; 1 the command ran and found a problem (differences, a broken chain, no
+such member); 2 a usage or configuration error (an option, a `LOYALTY_*` value, an in-process
+Redis where a shared one is needed); 3 the database or Redis cannot be reached (as uvicorn's
+own start-up failure)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
-from server.settings import Settings, get_settings
+from server.settings import (
+    ConfigurationError,
+    InsecureConfiguration,
+    LogLevel,
+    Settings,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from gamification.leaderboards import ReconcileReport
 
 T = TypeVar("T")
 
+EXIT_PROBLEM_FOUND = 1
+EXIT_USAGE = 2
+EXIT_BACKEND_UNAVAILABLE = 3  # uvicorn's STARTUP_FAILURE too
+
+
+class NeedsSharedRedis(RuntimeError):
+    """The command works on the Redis the server uses, and `LOYALTY_REDIS_URL` names none."""
+
 
 def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Runs `work` connected to the database. Raises BackendUnavailable when it cannot be."""
     from server.database import close_database, init_database
 
     async def run() -> T:
@@ -31,23 +55,110 @@ def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+def _check_backends(settings: Settings) -> None:
+    """Raises BackendUnavailable unless the database and Redis both answer."""
+    from server.redis import check_redis, create_redis
+
+    async def ping_redis() -> None:
+        redis = create_redis(settings)
+        try:
+            await check_redis(redis, settings)
+        finally:
+            await redis.aclose()
+
+    _with_database(settings, ping_redis)
+
+
+def _require_shared_redis(settings: Settings, command: str) -> None:
+    """Raises NeedsSharedRedis when Redis is the in-process stand-in (`memory://`)."""
+    from server.redis import MEMORY_SCHEME
+
+    if settings.redis_url.startswith(MEMORY_SCHEME):
+        raise NeedsSharedRedis(
+            f"loyalty {command} works on the Redis the server uses, but LOYALTY_REDIS_URL is "
+            f"{MEMORY_SCHEME}, a store that lives inside each process (a server on it rebuilds "
+            "its boards from the ledger whenever it starts). Set LOYALTY_REDIS_URL to the "
+            "server's Redis, e.g. LOYALTY_REDIS_URL=redis://127.0.0.1:6379/0."
+        )
+
+
+# --- ids: as numbers or as the global IDs the API returns ------------------------------------
+
+
+def _record_id(type_name: str) -> Callable[[str], int]:
+    """An argparse type: a `type_name` row's id, given as its number or its global ID."""
+    from base64 import urlsafe_b64encode
+
+    example = urlsafe_b64encode(f"{type_name}:1".encode()).decode().rstrip("=")
+
+    def parse(value: str) -> int:
+        if value.isascii() and value.isdigit() and int(value) > 0:
+            return int(value)
+        from gamification.errors import InvalidInput
+        from schema.relay import pk_of
+
+        try:
+            return pk_of(value, type_name)
+        except InvalidInput:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not a {type_name.lower()} id: give its number (1) or the ID "
+                f"the API returns ({example})"
+            ) from None
+
+    return parse
+
+
+def _member_reference(value: str) -> str | int:
+    """An email (with an @), else a member id as a number or the API's Member ID."""
+    return value if "@" in value else _record_id("Member")(value)
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A bar on stderr when it is a terminal; nothing when it is a pipe or a file (a log would
+    get every redraw)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="account", file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def advance(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return advance, bar.close
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server import workers
 
     settings.check_safe_to_start()
+    debug = getattr(args, "debug", False)  # also called with a hand-made Namespace
+    if debug and settings.log_level not in ("debug", "trace"):
+        # The app is built by uvicorn (in each worker process) from the environment.
+        os.environ["LOYALTY_LOG_LEVEL"] = "debug"
+        get_settings.cache_clear()
+    log_level = args.log_level or ("debug" if debug else settings.log_level)
     options: dict[str, Any] = dict(
         app="server.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        log_level=args.log_level,
+        log_level=log_level,
         access_log=args.access_log,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_message_bytes,
     )
     if args.workers > 1 and workers.supported():
+        # Here, once: a worker whose start-up fails is restarted by the supervisor.
+        _check_backends(settings)
         # A listening socket per process: see server/workers.py for why not uvicorn's own.
         return workers.run(args.workers, options)
     uvicorn.run(workers=args.workers, **options)
@@ -78,7 +189,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_production:
         print("`loyalty token` mints development tokens only.", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from channels.credentials import issue_device_token, issue_member_token
     from gamification.models import Device, Member
 
@@ -86,28 +197,18 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         if args.device is not None:
             device = await Device.get_or_none(id=args.device, revoked_at__isnull=True)
             return issue_device_token(device, settings) if device else None
-        member = await Member.get_or_none(email=args.member.lower())
+        if isinstance(args.member, int):
+            member = await Member.get_or_none(id=args.member)
+        else:
+            member = await Member.get_or_none(email=args.member.lower())
         return issue_member_token(member, settings) if member else None
 
     token = _with_database(settings, mint)
     if token is None:
         print("No such member or active device (did you run `loyalty seed`?)", file=sys.stderr)
-        return 1
+        return EXIT_PROBLEM_FOUND
     print(token)
     return 0
-
-
-def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit="account", file=sys.stderr)
-
-    def advance(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return advance, bar.close
 
 
 def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,7 +266,7 @@ def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
             f"(first broken entry: {check.first_broken_entry_id or 'after the last one'})"
         )
     print("Every account's hash chain verifies." if not broken else f"{len(broken)} broken.")
-    return 1 if broken else 0
+    return EXIT_PROBLEM_FOUND if broken else 0
 
 
 # Differences printed by the leaderboard commands; the rest are counted.
@@ -175,13 +276,16 @@ _SHOWN_DIFFERENCES = 50
 def _reconcile_leaderboards(
     settings: Settings, *, rebuild: bool
 ) -> tuple[ReconcileReport | None, ReconcileReport]:
-    """Rebuild-then-check, or check only: the reports (fixed, found). Raises RedisError."""
+    """Rebuild-then-check, or check only: the reports (fixed, found). Raises
+    BackendUnavailable when the database or Redis cannot be reached, RedisError when Redis
+    fails half-way."""
     from gamification import leaderboards
-    from server.redis import create_redis
+    from server.redis import check_redis, create_redis
 
     async def run() -> tuple[ReconcileReport | None, ReconcileReport]:
         redis = create_redis(settings)
         try:
+            await check_redis(redis, settings)
             fixed = None
             if rebuild:
                 advance, close = _progress_bar("rebuilding")
@@ -211,14 +315,19 @@ def _print_differences(report: ReconcileReport) -> None:
         print(f"... and {len(problems) - _SHOWN_DIFFERENCES} more")
 
 
+def _redis_failed(error: Exception) -> int:
+    print(f"LOYALTY_REDIS_URL: Redis failed during the command: {error}", file=sys.stderr)
+    return EXIT_BACKEND_UNAVAILABLE
+
+
 def cmd_rebuild_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
     from redis.exceptions import RedisError
 
+    _require_shared_redis(settings, "rebuild-leaderboards")
     try:
         fixed, found = _reconcile_leaderboards(settings, rebuild=True)
     except RedisError as exc:
-        print(f"Redis cannot be reached: {exc}", file=sys.stderr)
-        return 2
+        return _redis_failed(exc)
     assert fixed is not None
     print(
         f"Rebuilt the leaderboards from the ledger ({fixed.members} members): "
@@ -230,17 +339,17 @@ def cmd_rebuild_leaderboards(args: argparse.Namespace, settings: Settings) -> in
         return 0
     _print_differences(found)
     print(f"{len(found.differences)} differences remain (updates in flight? check again).")
-    return 1
+    return EXIT_PROBLEM_FOUND
 
 
 def cmd_check_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
     from redis.exceptions import RedisError
 
+    _require_shared_redis(settings, "check-leaderboards")
     try:
         _, found = _reconcile_leaderboards(settings, rebuild=False)
     except RedisError as exc:
-        print(f"Redis cannot be reached: {exc}", file=sys.stderr)
-        return 2
+        return _redis_failed(exc)
     _print_differences(found)
     if found.clean:
         print(
@@ -249,7 +358,7 @@ def cmd_check_leaderboards(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     print(f"{len(found.differences) + len(found.stale_keys)} differences from the ledger.")
-    return 1
+    return EXIT_PROBLEM_FOUND
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -260,63 +369,179 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- the parser -----------------------------------------------------------------------------
+
+
+class _HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
+    """Appends "(default: …)" to an option's help when it has a default worth showing (not a
+    flag's True/False, not "unset"); descriptions keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if (
+            "%(default)" in help_text
+            or not action.option_strings
+            # Identity: 1 == True, and a default of 1 is worth showing.
+            or any(action.default is unset for unset in (None, True, False, argparse.SUPPRESS))
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="loyalty", description=__doc__, formatter_class=_HelpWithDefaults
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the full traceback when start-up or a connection fails "
+        "(as LOYALTY_LOG_LEVEL=debug does)",
+    )
 
-    serve = sub.add_parser("serve", help="serve the API with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument("--no-access-log", dest="access_log", action="store_false")
-    serve.set_defaults(handler=cmd_serve)
+    def command(
+        name: str, summary: str, description: str, handler: Callable[..., int]
+    ) -> argparse.ArgumentParser:
+        parser = sub.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[:1].upper()}{summary[1:]}.\n\n{description}",
+            formatter_class=_HelpWithDefaults,
+            parents=[common],
+        )
+        parser.set_defaults(handler=handler)
+        return parser
 
-    migrate = sub.add_parser("migrate", help="apply the checked-in database migrations")
-    migrate.set_defaults(handler=cmd_migrate)
+    serve = command(
+        "serve",
+        "serve the API (GraphQL over HTTP and WebSocket) with uvicorn",
+        "Connects to LOYALTY_DATABASE_URL and LOYALTY_REDIS_URL first, and exits with status 3\n"
+        "and one line naming the setting when either cannot be reached.",
+        cmd_serve,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes, each with its own listening socket (SO_REUSEPORT)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=get_args(LogLevel),
+        default=None,
+        help="uvicorn's log level (default: LOYALTY_LOG_LEVEL, else info)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log every request (logged by default)",
+    )
 
-    seed = sub.add_parser("seed", help="load the demo program (idempotent)")
-    seed.set_defaults(handler=cmd_seed)
+    command(
+        "migrate",
+        "apply the checked-in database migrations",
+        "Brings LOYALTY_DATABASE_URL to the latest migration; safe to run again.",
+        cmd_migrate,
+    )
+    command(
+        "seed",
+        "load the demo program (idempotent)",
+        "Stores, devices, members, rewards, causes and challenges to try the API with.",
+        cmd_seed,
+    )
 
-    token = sub.add_parser("token", help="mint a development token")
+    token = command(
+        "token",
+        "mint a development token",
+        "Prints a bearer token for a member (or staff, admin) or a device. Development only:\n"
+        "refused when LOYALTY_ENVIRONMENT=production.",
+        cmd_token,
+    )
     who = token.add_mutually_exclusive_group(required=True)
-    who.add_argument("--member", metavar="EMAIL", help="a member, staff or admin by email")
-    who.add_argument("--device", metavar="ID", type=int, help="a registered device by id")
-    token.set_defaults(handler=cmd_token)
-
-    expire = sub.add_parser("expire-points", help="expire points past their date (exactly once)")
-    expire.set_defaults(handler=cmd_expire_points)
-
-    tiers = sub.add_parser(
-        "evaluate-tiers", help="keep or lower tiers whose qualification period ended (once)"
+    who.add_argument(
+        "--member",
+        metavar="EMAIL_OR_ID",
+        type=_member_reference,
+        help="a member, staff or admin: email, id, or the ID the API returns (TWVtYmVyOjE)",
     )
-    tiers.set_defaults(handler=cmd_evaluate_tiers)
-
-    holds = sub.add_parser("expire-holds", help="release till holds past their expiry (once)")
-    holds.set_defaults(handler=cmd_expire_holds)
-
-    verify = sub.add_parser("verify-ledger", help="check every account's hash chain")
-    verify.set_defaults(handler=cmd_verify_ledger)
-
-    rebuild = sub.add_parser(
-        "rebuild-leaderboards", help="make every leaderboard equal the ledger, then check"
+    who.add_argument(
+        "--device",
+        metavar="ID",
+        type=_record_id("Device"),
+        help="an active device: its id or the ID the API returns (RGV2aWNlOjE)",
     )
-    rebuild.set_defaults(handler=cmd_rebuild_leaderboards)
 
-    check = sub.add_parser(
-        "check-leaderboards", help="compare the leaderboards with the ledger; exit 1 on differences"
+    command(
+        "expire-points",
+        "expire points past their date (exactly once)",
+        "Safe beside a running server and beside another run: each account is settled under\n"
+        "its row lock. LOYALTY_EXPIRY_INTERVAL_SECONDS makes the server do this itself.",
+        cmd_expire_points,
     )
-    check.set_defaults(handler=cmd_check_leaderboards)
-
-    export = sub.add_parser("export-schema", help="write the GraphQL SDL")
-    export.add_argument("--output", default="schema.graphql")
-    export.set_defaults(handler=cmd_export_schema)
+    command(
+        "evaluate-tiers",
+        "keep or lower tiers whose qualification period ended (once)",
+        "Members whose qualifying points fell short drop one tier after LOYALTY_TIER_GRACE_DAYS.",
+        cmd_evaluate_tiers,
+    )
+    command(
+        "expire-holds",
+        "release till holds past their expiry (once)",
+        "Points held for a kiosk or till redemption that was never completed go back.",
+        cmd_expire_holds,
+    )
+    command(
+        "verify-ledger",
+        "check every account's hash chain",
+        "Exits 1 and lists the accounts whose chain is broken, with the first broken entry.",
+        cmd_verify_ledger,
+    )
+    command(
+        "rebuild-leaderboards",
+        "make every leaderboard equal the ledger, then check",
+        "Needs the Redis the server uses: refused when LOYALTY_REDIS_URL is memory://.",
+        cmd_rebuild_leaderboards,
+    )
+    command(
+        "check-leaderboards",
+        "compare the leaderboards with the ledger; exit 1 on differences",
+        "Needs the Redis the server uses: refused when LOYALTY_REDIS_URL is memory://.",
+        cmd_check_leaderboards,
+    )
+    export = command(
+        "export-schema",
+        "write the GraphQL SDL",
+        "The schema as served with the current settings.",
+        cmd_export_schema,
+    )
+    export.add_argument("--output", default="schema.graphql", help="file to write")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from server.backends import BackendUnavailable
+
     args = build_parser().parse_args(argv)
-    return int(args.handler(args, get_settings()))
+    try:
+        settings = get_settings()
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args, settings))
+    except (InsecureConfiguration, NeedsSharedRedis) as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except BackendUnavailable as error:
+        if args.debug or settings.log_level in ("debug", "trace"):
+            traceback.print_exc()
+        print(error, file=sys.stderr)
+        return EXIT_BACKEND_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -11,6 +12,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 from gamification import ledger
+from server.backends import BackendUnavailable, describe_target, named_failures
 from server.settings import Settings
 
 MODEL_MODULES = ["gamification.models"]
@@ -49,6 +51,8 @@ def _connection(settings: Settings) -> str | dict[str, Any]:
         return url
     connection = expand_db_url(url)
     connection["credentials"]["reset"] = _keep_session
+    # asyncpg waits 60 s for a server that does not answer; start-up should fail sooner.
+    connection["credentials"].setdefault("timeout", settings.database_connect_timeout_seconds)
     return connection
 
 
@@ -67,13 +71,46 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _has_no_tables(error: BaseException) -> bool:
+    while error is not None:
+        if "no such table" in str(error) or type(error).__name__ == "UndefinedTableError":
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
 async def init_database(settings: Settings) -> None:
-    # The global fallback lets uvicorn's request tasks see the context that the lifespan
-    # task created (see STACK_NOTES: "No TortoiseContext is currently active").
-    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
-    # The program's own account exists before any use case runs, so that none of them creates
-    # it inside a transaction that might roll back.
-    await ledger.program_account_id()
+    """Connect. Raises BackendUnavailable, naming LOYALTY_DATABASE_URL, when the database cannot
+    be reached or has not been migrated; nothing stays open then."""
+    try:
+        with named_failures(
+            setting="LOYALTY_DATABASE_URL", backend="the database", url=settings.database_url
+        ):
+            # The global fallback lets uvicorn's request tasks see the context that the
+            # lifespan task created (see STACK_NOTES: "No TortoiseContext is currently active").
+            await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+            try:
+                # The program's own account exists before any use case runs, so that none of
+                # them creates it inside a transaction that might roll back.
+                await ledger.program_account_id()
+            except Exception as error:
+                if not _has_no_tables(error):
+                    raise
+                raise BackendUnavailable(
+                    setting="LOYALTY_DATABASE_URL",
+                    backend="the database",
+                    target=describe_target(settings.database_url),
+                    cause="it has no tables yet (run `loyalty migrate` first)",
+                ) from error
+    except BaseException:
+        # An open SQLite connection is a thread that would keep the process alive.
+        await _close_quietly()
+        raise
+
+
+async def _close_quietly() -> None:
+    with contextlib.suppress(Exception):
+        await Tortoise.close_connections()
 
 
 async def close_database() -> None:
@@ -81,9 +118,15 @@ async def close_database() -> None:
 
 
 async def apply_migrations(settings: Settings) -> None:
-    """Bring the database schema up to the latest checked-in migration."""
-    await migrate(config=tortoise_config(settings))
-    await Tortoise.close_connections()
+    """Bring the database schema up to the latest checked-in migration. Raises
+    BackendUnavailable when the database cannot be reached."""
+    try:
+        with named_failures(
+            setting="LOYALTY_DATABASE_URL", backend="the database", url=settings.database_url
+        ):
+            await migrate(config=tortoise_config(settings))
+    finally:
+        await _close_quietly()
 
 
 async def database_is_reachable() -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -40,6 +42,31 @@ def _bearer_token(value: str | None) -> str | None:
     return token.strip()
 
 
+# The `code` of a request refused before any operation runs, by its HTTP status.
+_REFUSAL_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+_ALLOWED_METHODS = "GET, POST"
+
+
+def _refusal(status_code: int, message: str) -> JSONResponse:
+    """A request error as a GraphQL response document (no `data`: nothing was executed)."""
+    code = _REFUSAL_CODES.get(status_code, "BAD_REQUEST")
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status_code,
+        headers={"Allow": _ALLOWED_METHODS} if status_code == 405 else None,
+    )
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
 class LoyaltyTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _send_result_stream(
         self, operation: Operation[Context, None], result_source: StreamResult
@@ -70,6 +97,24 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers the requests it refuses (malformed JSON, a batch, a missing query,
+        a method other than GET and POST) in plain text; here they are GraphQL responses, with
+        `errors[].extensions.code`, that every GraphQL client can read."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        response: Response
+        if request.method == "POST" and not _is_json(request.headers.get("content-type")):
+            response = _refusal(415, "Send the operation as JSON (Content-Type: application/json).")
+        else:
+            try:
+                response = await self.run(request)
+            except HTTPException as refused:
+                response = _refusal(refused.status_code, refused.reason)
+        await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the package's own files (Strawberry's page needs a CDN)."""

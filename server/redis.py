@@ -3,13 +3,16 @@ sorted sets, TTLs and pub/sub inside one process; any `redis://` URL gives a rea
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from server.backends import named_failures
 from server.settings import Settings
 
 MEMORY_SCHEME = "memory://"
+REDIS_SETTING = "LOYALTY_REDIS_URL"
 
 # Every stand-in client in this process shares one server, like clients of one real Redis.
 _memory_server: Any = None
@@ -40,3 +43,14 @@ async def redis_is_reachable(client: aioredis.Redis) -> bool:
         return bool(await client.ping())
     except Exception:
         return False
+
+
+def redis_failures_named(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """Failures inside the block become BackendUnavailable naming LOYALTY_REDIS_URL."""
+    return named_failures(setting=REDIS_SETTING, backend="Redis", url=settings.redis_url)
+
+
+async def check_redis(client: aioredis.Redis, settings: Settings) -> None:
+    """Raises BackendUnavailable, naming LOYALTY_REDIS_URL, when Redis does not answer."""
+    with redis_failures_named(settings):
+        await client.ping()

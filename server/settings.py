@@ -8,10 +8,10 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A development-only secret. Production refuses to start while it is in use.
@@ -29,8 +29,17 @@ class TierWindow(enum.StrEnum):
     CALENDAR_YEAR = "calendar_year"
 
 
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+ENV_PREFIX = "LOYALTY_"
+
+
 class InsecureConfiguration(RuntimeError):
     """The settings are unsafe for the chosen environment; the service must not start."""
+
+
+class ConfigurationError(ValueError):
+    """A `LOYALTY_*` variable has a value the service cannot use. The message has one line per
+    variable: its name, what it expects and what it got."""
 
 
 def _comma_separated(value: object) -> object:
@@ -40,14 +49,18 @@ def _comma_separated(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     environment: Environment = Environment.DEVELOPMENT
+    # `debug` also prints the full traceback of a start-up failure (like `loyalty --debug`).
+    log_level: LogLevel = "info"
 
     # Storage. The defaults need nothing installed: an SQLite file and an in-process Redis.
     database_url: str = f"sqlite://{DEFAULT_DATA_DIR}/loyalty.sqlite3"
     database_pool_max: int = Field(default=20, ge=1, le=500)
     redis_url: str = "memory://"
+    # How long start-up waits for PostgreSQL to answer before it gives up.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
     # Authentication. HS* tokens are checked with `jwt_secret`, RS*/ES* tokens (an external
     # identity provider) with `jwt_public_key`; only algorithms in the allow-list are accepted.
@@ -191,6 +204,71 @@ class Settings(BaseSettings):
             )
 
 
+_EXPECTATIONS = {
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "expected at least {}"),
+    "greater_than": ("gt", "expected more than {}"),
+    "less_than_equal": ("le", "expected at most {}"),
+    "less_than": ("lt", "expected less than {}"),
+}
+
+
+def _is_secret(name: str) -> bool:
+    field = Settings.model_fields.get(name)
+    return field is not None and "SecretStr" in str(field.annotation)
+
+
+def _explain(error: Any) -> str:
+    """One line for one pydantic error: the variable, what it expects, what it got."""
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else ""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in _EXPECTATIONS:
+        expectation = _EXPECTATIONS[kind]
+    elif kind in ("enum", "literal_error"):
+        expectation = f"expected {ctx['expected']}"
+    elif kind in _BOUNDS:
+        key, template = _BOUNDS[kind]
+        bound = ctx[key]
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "more than 0", not "more than 0.0"
+        expectation = template.format(bound)
+    elif kind == "value_error":
+        # The validator's own words, which show the value when it is safe to.
+        expectation = str(error["msg"]).removeprefix("Value error, ")
+        return f"{ENV_PREFIX}{name.upper()}: {expectation}" if name else expectation
+    else:
+        message = str(error["msg"])
+        expectation = message[:1].lower() + message[1:]
+    if not name:
+        return expectation
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if _is_secret(name):
+        return f"{variable}: {expectation}"
+    shown = str(error.get("input"))
+    shown = shown if len(shown) <= 64 else shown[:61] + "..."
+    return f"{variable}: {expectation}, got {shown!r}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment. Raises ConfigurationError, naming each variable, when
+    one has a value the service cannot use."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError("\n".join(_explain(e) for e in error.errors())) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment, read once. Raises ConfigurationError."""
+    return load_settings()

@@ -4,8 +4,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.types import Message, Receive, Scope, Send
 
-from server.app import create_app
+from server.app import StartupFailureReport, create_app
+from server.backends import BackendUnavailable
 from server.settings import Environment, Settings
 from tests.factories import bearer, create_member, member_token
 
@@ -107,3 +109,58 @@ async def test_production_refuses_introspection(production_app: Starlette) -> No
     body = response.json()
     assert body.get("data") is None
     assert "introspection" in body["errors"][0]["message"].lower()
+
+
+_TRACEBACK = "Traceback (most recent call last):\n  ...\nserver.backends.BackendUnavailable: ..."
+
+
+async def _startup_failure_sent(failure: Exception, *, traceback: bool) -> list[Message]:
+    """What StartupFailureReport sends the server when the app's start-up raises `failure`
+    after Starlette has sent its traceback."""
+
+    async def failing_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": _TRACEBACK})
+        raise failure
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    report = StartupFailureReport(failing_app, traceback=traceback)
+    with pytest.raises(type(failure)):
+        await report({"type": "lifespan"}, receive, send)
+    return sent
+
+
+async def test_an_unreachable_backend_is_reported_in_its_one_line() -> None:
+    failure = BackendUnavailable(
+        setting="LOYALTY_REDIS_URL", backend="Redis", target="127.0.0.1:6999", cause="refused"
+    )
+
+    sent = await _startup_failure_sent(failure, traceback=False)
+
+    assert sent == [
+        {
+            "type": "lifespan.startup.failed",
+            "message": "LOYALTY_REDIS_URL: cannot use Redis at 127.0.0.1:6999: refused",
+        }
+    ]
+
+
+async def test_debug_keeps_the_traceback_of_an_unreachable_backend() -> None:
+    failure = BackendUnavailable(setting="S", backend="Redis", target="h:1", cause="refused")
+
+    sent = await _startup_failure_sent(failure, traceback=True)
+
+    assert sent == [{"type": "lifespan.startup.failed", "message": _TRACEBACK}]
+
+
+async def test_an_unexpected_startup_error_keeps_its_traceback() -> None:
+    sent = await _startup_failure_sent(RuntimeError("a bug"), traceback=False)
+
+    assert sent == [{"type": "lifespan.startup.failed", "message": _TRACEBACK}]
