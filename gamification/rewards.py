@@ -284,11 +284,16 @@ def _offered_now(now: datetime) -> Q:
     )
 
 
-def _catalog_of(viewer: Actor, channel: Channel | None, now: datetime) -> tuple[Q, Channel | None]:
-    """What `viewer` may see, and the channel to filter on.
+def _catalog_of(
+    viewer: Actor | None, channel: Channel | None, now: datetime
+) -> tuple[Q, Channel | None]:
+    """What `viewer` may see (None: a signed-out app, which sees what members see), and the
+    channel to filter on.
 
     Raises Refused(CHANNEL_MISMATCH) when a device asks about another channel than its own.
     """
+    if viewer is None:
+        return _offered_now(now), channel
     if viewer.is_admin:
         return Q(), channel
     if viewer.is_device:
@@ -303,7 +308,7 @@ def _catalog_of(viewer: Actor, channel: Channel | None, now: datetime) -> tuple[
 
 
 async def list_rewards(
-    viewer: Actor,
+    viewer: Actor | None,
     *,
     first: int,
     after_id: int | None,
@@ -312,7 +317,7 @@ async def list_rewards(
     category: str | None = None,
     now: datetime | None = None,
 ) -> Page[Reward]:
-    """One page of the catalog as `viewer` sees it, oldest reward first.
+    """One page of the catalog as `viewer` sees it (None: signed out), oldest reward first.
 
     `channel`: offered there; `affordable`: costing at most the viewer's available points;
     `category`: exactly this one ("" for uncategorised rewards).
@@ -327,7 +332,7 @@ async def list_rewards(
     if category is not None:
         query = query.filter(category=category.strip().lower())
     if affordable:
-        if not viewer.is_person:
+        if viewer is None or not viewer.is_person:
             raise InvalidInput("Only members have points to afford rewards", field="affordable")
         available = (await points.summary(viewer.id)).available
         query = query.filter(cost_points__lte=available)

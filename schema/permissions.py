@@ -14,7 +14,6 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 
 from gamification.actors import ActorKind
-from gamification.models import Channel
 
 
 class AuthenticationFailed(GraphQLError):
@@ -58,17 +57,3 @@ class IsStaffOrDevice(_RolePermission):
     """Someone acting for a store: a device, a staff member, or an admin."""
 
     allowed = frozenset({ActorKind.DEVICE, ActorKind.STAFF, ActorKind.ADMIN})
-
-
-class IsPersonOrKiosk(_RolePermission):
-    """A signed-in member, staff member or admin, or a kiosk (which acts for a member it names).
-    Tills and the web shop's server are refused."""
-
-    allowed = frozenset({ActorKind.MEMBER, ActorKind.STAFF, ActorKind.ADMIN, ActorKind.DEVICE})
-
-    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        super().has_permission(source, info, **kwargs)
-        actor = info.context.actor
-        if actor.is_device and actor.channel is not Channel.KIOSK:
-            raise Forbidden()
-        return True

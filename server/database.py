@@ -53,6 +53,9 @@ def _connection(settings: Settings) -> str | dict[str, Any]:
     connection["credentials"]["reset"] = _keep_session
     # asyncpg waits 60 s for a server that does not answer; start-up should fail sooner.
     connection["credentials"].setdefault("timeout", settings.database_connect_timeout_seconds)
+    # Tortoise's asyncpg client, with a bounded wait for a pooled connection (server.pg_pool).
+    connection["engine"] = "server.pg_pool"
+    connection["credentials"]["acquire_timeout"] = settings.database_pool_timeout_seconds
     return connection
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     redis_url: str = "memory://"
     # How long start-up waits for PostgreSQL to answer before it gives up.
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # How long a request waits for a pooled connection when all are busy (or PostgreSQL refuses
+    # new ones) before it answers UNAVAILABLE, retryable, instead of queueing without end.
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Authentication. HS* tokens are checked with `jwt_secret`, RS*/ES* tokens (an external
     # identity provider) with `jwt_public_key`; only algorithms in the allow-list are accepted.
@@ -118,7 +121,7 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production
 
-    # Query abuse limits (see the README's Security section). Batching (a JSON list of
+    # Query abuse limits (see docs/security.md). Batching (a JSON list of
     # operations in one request) is off: every operation comes in its own request.
     query_max_depth: int = Field(default=12, ge=2, le=100)
     query_max_aliases: int = Field(default=20, ge=0, le=1000)

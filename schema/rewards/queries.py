@@ -5,18 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from gamification import models, rewards
-from gamification.actors import Actor, ActorKind
 from schema.context import Info
 from schema.permissions import AuthenticationFailed
 from schema.rate_limits import AnonymousReadLimit
 from schema.relay import Connection, page_args
 from schema.rewards.types import RewardType
 from schema.stores.types import Channel
-
-# `rewards.list_rewards` shows a catalog as some viewer sees it. Without a token, the viewer is
-# a member like any other, with no points and no history: id 0 is no member's. (Its one use
-# of the id, `affordable`, is refused before: affordability is member data.)
-SIGNED_OUT_VIEWER = Actor(kind=ActorKind.MEMBER, id=0)
 
 
 @strawberry.type
@@ -37,10 +31,8 @@ class RewardQueries:
         category: str | None = None,
     ) -> Connection[RewardType]:
         viewer = info.context.actor
-        if viewer is None:
-            if affordable:
-                raise AuthenticationFailed()
-            viewer = SIGNED_OUT_VIEWER
+        if viewer is None and affordable:
+            raise AuthenticationFailed()  # affordability is member data
         first, after_id = page_args(info, first, after)
         page = await rewards.list_rewards(
             viewer,
