@@ -9,7 +9,7 @@ and what one request costs (round trips, CPU) measured in-process.
 1. `loyalty migrate` and `loyalty seed` (a throwaway SQLite file unless --database-url).
 2. A pipelined bulk loader writes the all-time points board straight into Redis: `--members`
    synthetic members (ids from 1,000,000,000, random scores and times, so ties happen) plus the
-   demo member maya@example.com in the middle, in the layout of gamification.leaderboards
+   demo member maya@example.com in the middle, in the layout of gamification.leaderboards.boards
    (sorted set and state hashes). It replaces the `lb:*` keys of the given Redis database and
    nothing else: give the benchmark a database of its own.
 3. A real server process (bench.serverctl) under the keep-alive load generator (bench.loadgen),
@@ -75,7 +75,7 @@ from bench.serverctl import (
     running_server,
     server_environment,
 )
-from gamification import leaderboards
+from gamification.leaderboards import boards as leaderboards
 
 ME_RANK_QUERY = (
     '{ me { rank(board: "points", period: ALL_TIME) '

@@ -40,43 +40,27 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from channels.credentials import issue_member_token
-from gamification import (
-    badges,
-    causes,
-    challenges,
-    earning,
-    eco_actions,
-    leaderboards,
-    ledger,
-    members,
-    points,
-    purchases,
-    rewards,
-)
 from gamification.actors import Actor, ActorKind
+from gamification.badges import awards as badges
+from gamification.badges.models import Badge, BadgeRule
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, CauseStatus
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import Challenge, ChallengeStatus, GoalType, WindowKind
+from gamification.earning import eco_actions, purchases
+from gamification.earning import rules as earning
+from gamification.earning.models import EarnRule
 from gamification.errors import LoyaltyError, Refused
-from gamification.models import (
-    Badge,
-    BadgeRule,
-    Cause,
-    CauseStatus,
-    Challenge,
-    ChallengeStatus,
-    Channel,
-    Device,
-    EarnRule,
-    EntryKind,
-    EventKind,
-    GoalType,
-    LedgerAccount,
-    LedgerEntry,
-    Member,
-    PointsLot,
-    Reward,
-    RewardKind,
-    Role,
-    WindowKind,
-)
+from gamification.events.models import EventKind
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry, PointsLot
+from gamification.members import profiles as members
+from gamification.members.models import Member, Role
+from gamification.rewards import catalog as rewards
+from gamification.rewards.models import Reward, RewardKind
+from gamification.stores.models import Channel, Device
 from schema.relay import encode_cursor, to_global_id
 from server.database import close_database, init_database
 from server.redis import MEMORY_SCHEME, create_redis

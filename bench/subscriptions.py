@@ -68,9 +68,11 @@ class Prepared:
 async def _prepare(database_url: str, members: int) -> Prepared:
     """Members, an admin, a donor with points and a cause, written with the app's own code."""
     from channels.credentials import issue_member_token
-    from gamification import causes, ledger
-    from gamification.members import new_card_number
-    from gamification.models import EntryKind, Member, Role
+    from gamification.causes import donations as causes
+    from gamification.ledger import books as ledger
+    from gamification.ledger.models import EntryKind
+    from gamification.members.models import Member, Role
+    from gamification.members.profiles import new_card_number
     from schema.relay import to_global_id
     from server.database import close_database, init_database
     from server.settings import Settings

@@ -13,10 +13,12 @@ from typing import Any, Final
 
 import jwt
 
-from gamification import members, stores
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
-from gamification.models import Device, Member, Role
+from gamification.members import profiles as members
+from gamification.members.models import Member, Role
+from gamification.stores import registry as stores
+from gamification.stores.models import Device
 from server.settings import Settings
 
 ACCESS: Final = "access"

@@ -1,7 +1,7 @@
 """Who donates whose points, on which channel.
 
 A person donates their own points, signed in, in the app or on the web. In a store, a kiosk
-donates a member's points only with that member's proof (`gamification.consent`): a donation
+donates a member's points only with that member's proof (`gamification.ledger.consent`): a donation
 code the member made in the app (`createRedemptionToken(causeId, points)`, scanned by
 `donateWithToken`), or the member's approval in the app of the kiosk's request
 (`requestDonation`, see `channels.redemption_requests`). Knowing a card number or a member id
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from gamification import causes, consent
 from gamification.actors import Actor
+from gamification.causes import donations as causes
 from gamification.errors import ErrorCode, Refused
-from gamification.models import Channel
+from gamification.ledger import consent
+from gamification.stores.models import Channel
 
 SELF_SERVICE_DONATION_CHANNELS: Final = frozenset({Channel.APP, Channel.WEB})
 
@@ -43,7 +44,7 @@ async def donate_own_points(
     channel: Channel,
 ) -> causes.DonationResult:
     """The signed-in person donates their own points. Raises Refused(MEMBER_PROOF_REQUIRED)
-    for devices, what `donation_channel` and `gamification.causes.donate_points` raise."""
+    for devices, what `donation_channel` and `gamification.causes.donations.donate_points` raise."""
     member_consent = consent.by_access_token(actor)
     return await causes.donate_points(
         actor=actor,

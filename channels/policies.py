@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, InvalidInput, Refused
-from gamification.models import Channel
+from gamification.stores.models import Channel
 
 
 def store_action_origin(

@@ -4,11 +4,11 @@ shows the request and the member approves or declines it; the kiosk watches its 
 APPROVED (with the redemption or the donation), DECLINED, EXPIRED (no answer within
 `redemption_request_timeout_seconds`) or FAILED (approved, but refused: too few points, out of
 stock, the cause closed …). The approval, made with the member's own token, is their consent
-(`gamification.consent.by_app_approval`); the kiosk's ask moves nothing.
+(`gamification.ledger.consent.by_app_approval`); the kiosk's ask moves nothing.
 
 State lives in Redis, not in the database: a request is short-lived and only its redemption or
-donation is a business fact (that goes through `gamification.redemptions.redeem` or
-`gamification.causes.donate_points`, like every channel).
+donation is a business fact (that goes through `gamification.rewards.redemptions.redeem` or
+`gamification.causes.donations.donate_points`, like every channel).
 
 - `rr:<id>`, a HASH: the request and its `status`, `version` (+1 per change); it expires
   `RETENTION` after its deadline, so the kiosk can still read the outcome for a while.
@@ -37,10 +37,17 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from channels.policies import store_action_origin
-from gamification import causes, consent, ledger, realtime, redemptions
 from gamification.actors import Actor, ActorKind
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause
 from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
-from gamification.models import Cause, Channel, Member, Reward
+from gamification.events import realtime
+from gamification.ledger import books as ledger
+from gamification.ledger import consent
+from gamification.members.models import Member
+from gamification.rewards import redemptions
+from gamification.rewards.models import Reward
+from gamification.stores.models import Channel
 from server.settings import Settings
 
 RETENTION: Final = timedelta(hours=1)

@@ -18,7 +18,7 @@ token is used. A token has one purpose, named when the member makes it: a reward
 redeems it), an amount of points (a kiosk redeems it, or a till holds up to it), or a cause and
 an amount of points (a kiosk donates them). Presented for another purpose it is refused
 (TOKEN_WRONG_PURPOSE) and stays usable. Using it up is the member's consent
-(`gamification.consent.by_one_time_code`) for the debit in the same transaction.
+(`gamification.ledger.consent.by_one_time_code`) for the debit in the same transaction.
 
 The signature and the expiry are checked before any database access; then the device that
 presents the token marks the row used with one conditional `UPDATE … RETURNING` (`used_at IS
@@ -49,19 +49,17 @@ import segno
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from channels.policies import store_action_origin
-from gamification import causes, consent, holds, idempotency, ledger, redemptions, sql
+from gamification import idempotency, sql
 from gamification.actors import Actor
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, Donation
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
-from gamification.models import (
-    Cause,
-    Channel,
-    Donation,
-    IdempotencyKey,
-    PointsHold,
-    Redemption,
-    RedemptionToken,
-    Reward,
-)
+from gamification.ledger import books as ledger
+from gamification.ledger import consent
+from gamification.ledger.models import IdempotencyKey
+from gamification.rewards import holds, redemptions
+from gamification.rewards.models import PointsHold, Redemption, RedemptionToken, Reward
+from gamification.stores.models import Channel
 from server.settings import Settings
 
 REDEEM: Final = "redeem"
@@ -433,7 +431,7 @@ async def donate_with_token(
     the member's consent, used up in the donation's transaction.
 
     Raises Refused(CHANNEL_MISMATCH for anything but a kiosk, TOKEN_INVALID, TOKEN_EXPIRED,
-    TOKEN_USED, TOKEN_WRONG_PURPOSE), what `gamification.causes.donate_in` raises, and
+    TOKEN_USED, TOKEN_WRONG_PURPOSE), what `gamification.causes.donations.donate_in` raises, and
     Conflict(IDEMPOTENCY_KEY_REUSED).
     """
     _kiosk_origin(actor)

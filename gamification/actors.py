@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from gamification.models import Channel, Role
+from gamification.members.models import Role
+from gamification.stores.models import Channel
 
 
 class ActorKind(enum.StrEnum):

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from gamification import sql
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput
-from gamification.models import IdempotencyKey
+from gamification.ledger.models import IdempotencyKey
 
 _KEY: Final = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from gamification.actors import Actor
-from gamification.realtime import Feed
+from gamification.events.realtime import Feed
 from schema.dataloaders import Loaders
 from schema.permissions import AuthenticationFailed, Forbidden
 from server.settings import Settings

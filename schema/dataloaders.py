@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 from strawberry.dataloader import DataLoader
 
-from gamification import members, points_overview
-from gamification.models import Member
-from gamification.points_overview import PointsOverview
+from gamification.ledger import overview as points_overview
+from gamification.ledger.overview import PointsOverview
+from gamification.members import profiles as members
+from gamification.members.models import Member
 
 
 @dataclass(frozen=True, slots=True)

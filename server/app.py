@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gamification import leaderboards
-from gamification.holds import expire_holds
-from gamification.points import expire_points
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger.points import expire_points
+from gamification.rewards.holds import expire_holds
 from server.backends import BackendUnavailable
 from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount

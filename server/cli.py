@@ -28,7 +28,7 @@ from server.settings import (
 )
 
 if TYPE_CHECKING:
-    from gamification.leaderboards import ReconcileReport
+    from gamification.leaderboards.boards import ReconcileReport
 
 T = TypeVar("T")
 
@@ -191,7 +191,8 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         print("`loyalty token` mints development tokens only.", file=sys.stderr)
         return EXIT_USAGE
     from channels.credentials import issue_device_token, issue_member_token
-    from gamification.models import Device, Member
+    from gamification.members.models import Member
+    from gamification.stores.models import Device
 
     async def mint() -> str | None:
         if args.device is not None:
@@ -212,7 +213,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
-    from gamification.points import expire_points
+    from gamification.ledger.points import expire_points
 
     advance, close = _progress_bar("expiring")
 
@@ -227,7 +228,7 @@ def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
-    from gamification.tiers import evaluate_due_tiers
+    from gamification.tiers.ladder import evaluate_due_tiers
 
     advance, close = _progress_bar("evaluating tiers")
 
@@ -242,14 +243,14 @@ def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
-    from gamification.holds import expire_holds
+    from gamification.rewards.holds import expire_holds
 
     print(f"Released {_with_database(settings, expire_holds)} expired holds.")
     return 0
 
 
 def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
-    from gamification.points import verify_all
+    from gamification.ledger.points import verify_all
 
     advance, close = _progress_bar("verifying")
 
@@ -279,7 +280,7 @@ def _reconcile_leaderboards(
     """Rebuild-then-check, or check only: the reports (fixed, found). Raises
     BackendUnavailable when the database or Redis cannot be reached, RedisError when Redis
     fails half-way."""
-    from gamification import leaderboards
+    from gamification.leaderboards import boards as leaderboards
     from server.redis import check_redis, create_redis
 
     async def run() -> tuple[ReconcileReport | None, ReconcileReport]:

@@ -11,11 +11,24 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
-from gamification import ledger
+from gamification.ledger import books as ledger
 from server.backends import BackendUnavailable, describe_target, named_failures
 from server.settings import Settings
 
-MODEL_MODULES = ["gamification.models"]
+# Every concept keeps its models beside it; Tortoise reads them as one app.
+MODEL_CONCEPTS = (
+    "stores",
+    "members",
+    "ledger",
+    "earning",
+    "rewards",
+    "causes",
+    "tiers",
+    "events",
+    "challenges",
+    "badges",
+)
+MODEL_MODULES = [f"gamification.{concept}.models" for concept in MODEL_CONCEPTS]
 MIGRATIONS_MODULE = "gamification.migrations"
 
 

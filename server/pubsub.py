@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from gamification.realtime import CHANNEL_PREFIX, Notice
+from gamification.events.realtime import CHANNEL_PREFIX, Notice
 
 logger = logging.getLogger("loyalty.realtime")
 

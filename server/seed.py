@@ -9,43 +9,27 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from gamification import badges as badges_catalog
-from gamification import (
-    causes,
-    consent,
-    earning,
-    eco_actions,
-    members,
-    purchases,
-    rewards,
-    stores,
-    tiers,
-)
-from gamification import challenges as challenge_catalog
 from gamification.actors import Actor, ActorKind
+from gamification.badges import awards as badges_catalog
+from gamification.badges.models import Badge, BadgeRule
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, MatchingCampaign
+from gamification.challenges import engine as challenge_catalog
+from gamification.challenges.models import Challenge, GoalType, WindowKind
+from gamification.earning import eco_actions, purchases
+from gamification.earning import rules as earning
+from gamification.earning.models import EarnPromotion, EarnRule
 from gamification.errors import LoyaltyError, Refused
-from gamification.ledger import InsufficientPoints
-from gamification.models import (
-    Badge,
-    BadgeRule,
-    Cause,
-    Challenge,
-    Channel,
-    Device,
-    DomainEvent,
-    EarnPromotion,
-    EarnRule,
-    EventKind,
-    GoalType,
-    LimitPeriod,
-    MatchingCampaign,
-    Member,
-    Reward,
-    RewardKind,
-    Role,
-    Store,
-    WindowKind,
-)
+from gamification.events.models import DomainEvent, EventKind
+from gamification.ledger import consent
+from gamification.ledger.books import InsufficientPoints
+from gamification.members import profiles as members
+from gamification.members.models import Member, Role
+from gamification.rewards import catalog as rewards
+from gamification.rewards.models import LimitPeriod, Reward, RewardKind
+from gamification.stores import registry as stores
+from gamification.stores.models import Channel, Device, Store
+from gamification.tiers import ladder as tiers
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_MEMBER_EMAIL = "maya@example.com"

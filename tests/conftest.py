@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise import Tortoise, connections
 
-from gamification import ledger
+from gamification.ledger import books as ledger
 from server.app import create_app
 from server.database import apply_migrations
 from server.settings import Settings

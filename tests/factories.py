@@ -11,8 +11,9 @@ from starlette.applications import Starlette
 
 from channels.credentials import issue_device_token, issue_member_token
 from gamification.actors import Actor, ActorKind
-from gamification.members import new_card_number
-from gamification.models import Channel, Device, Member, Role, Store
+from gamification.members.models import Member, Role
+from gamification.members.profiles import new_card_number
+from gamification.stores.models import Channel, Device, Store
 from schema.context import Context
 from schema.schema import build_schema
 from server.settings import Settings
@@ -122,10 +123,11 @@ from decimal import Decimal  # noqa: E402
 
 from tortoise.transactions import in_transaction  # noqa: E402
 
-from gamification import ledger  # noqa: E402
-from gamification.earning import set_earn_rule  # noqa: E402
-from gamification.models import EarnRule, EntryKind, LedgerEntry, Purchase  # noqa: E402
-from gamification.purchases import PurchaseInput, record_purchase  # noqa: E402
+from gamification.earning.models import EarnRule, Purchase  # noqa: E402
+from gamification.earning.purchases import PurchaseInput, record_purchase  # noqa: E402
+from gamification.earning.rules import set_earn_rule  # noqa: E402
+from gamification.ledger import books as ledger  # noqa: E402
+from gamification.ledger.models import EntryKind, LedgerEntry  # noqa: E402
 
 
 async def create_earn_rule(
@@ -192,8 +194,8 @@ async def credit_points(
 
 # Kiosk and till factories (appended, like the points factories above).
 from channels import tokens as redemption_tokens  # noqa: E402
-from gamification import holds  # noqa: E402
-from gamification.models import PointsHold  # noqa: E402
+from gamification.rewards import holds  # noqa: E402
+from gamification.rewards.models import PointsHold  # noqa: E402
 
 
 async def issue_redemption_token(
@@ -244,10 +246,10 @@ async def hold_member_points(
 
 
 # Reward factories (appended, like the sections above).
-from gamification import redemptions as redemptions_service  # noqa: E402
-from gamification import rewards as rewards_service  # noqa: E402
-from gamification.consent import MemberConsent, Proof  # noqa: E402
-from gamification.models import Redemption, Reward, RewardKind  # noqa: E402
+from gamification.ledger.consent import MemberConsent, Proof  # noqa: E402
+from gamification.rewards import catalog as rewards_service  # noqa: E402
+from gamification.rewards import redemptions as redemptions_service  # noqa: E402
+from gamification.rewards.models import Redemption, Reward, RewardKind  # noqa: E402
 
 
 async def create_reward(
@@ -291,8 +293,8 @@ async def redeem_reward(
 
 
 # Cause factories (appended, like the sections above).
-from gamification import causes as causes_service  # noqa: E402
-from gamification.models import Cause, Donation, MatchingCampaign  # noqa: E402
+from gamification.causes import donations as causes_service  # noqa: E402
+from gamification.causes.models import Cause, Donation, MatchingCampaign  # noqa: E402
 
 
 async def create_cause(
@@ -365,20 +367,15 @@ async def donate(
 
 
 # Gamification factories (appended, like the sections above).
-from gamification import badges as badges_service  # noqa: E402
-from gamification import challenges as challenges_service  # noqa: E402
-from gamification import eco_actions as eco_service  # noqa: E402
-from gamification import tiers as tiers_service  # noqa: E402
-from gamification.models import (  # noqa: E402
-    Badge,
-    BadgeRule,
-    Challenge,
-    EcoActionKind,
-    EventKind,
-    GoalType,
-    Tier,
-    WindowKind,
-)
+from gamification.badges import awards as badges_service  # noqa: E402
+from gamification.badges.models import Badge, BadgeRule  # noqa: E402
+from gamification.challenges import engine as challenges_service  # noqa: E402
+from gamification.challenges.models import Challenge, GoalType, WindowKind  # noqa: E402
+from gamification.earning import eco_actions as eco_service  # noqa: E402
+from gamification.earning.models import EcoActionKind  # noqa: E402
+from gamification.events.models import EventKind  # noqa: E402
+from gamification.tiers import ladder as tiers_service  # noqa: E402
+from gamification.tiers.models import Tier  # noqa: E402
 
 
 async def create_tier_ladder() -> list[Tier]:

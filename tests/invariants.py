@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from gamification import ledger
-from gamification.models import AccountKind, LedgerAccount, PointsLot
+from gamification.ledger import books as ledger
+from gamification.ledger.models import AccountKind, LedgerAccount, PointsLot
 
 
 async def assert_books_balance() -> None:

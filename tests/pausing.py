@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gamification import ledger
-from gamification.models import Member
+from gamification.ledger import books as ledger
+from gamification.members.models import Member
 
 
 class PausedDebit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import causes
+from gamification.causes import donations as causes
 from schema.causes.types import DonationType, ImpactType
 from schema.context import Info
 from schema.relay import MAX_PK, Connection, page_args

@@ -11,9 +11,11 @@ from typing import Any
 import strawberry
 
 from channels import donations
-from gamification import causes, models
-from gamification import points as points_service
+from gamification.causes import donations as causes
+from gamification.causes import models as causes_models
 from gamification.errors import InvalidInput
+from gamification.ledger import points as points_service
+from gamification.stores import models as stores_models
 from schema.causes.types import CauseType, DonationChannel, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import UserError, errors_of
@@ -139,7 +141,7 @@ def _cause_pk(cause_id: strawberry.ID) -> int:
     return pk_of(cause_id, "Cause", field="causeId")
 
 
-async def _receipt(donation: models.Donation) -> DonationType:
+async def _receipt(donation: causes_models.Donation) -> DonationType:
     await donation.fetch_related("cause")
     return await DonationType.load(donation)
 
@@ -182,7 +184,7 @@ class CauseMutations:
                     cause_id=_cause_pk(cause_id),
                     points=points,
                     idempotency_key=idempotency_key,
-                    channel=models.Channel(channel.value),
+                    channel=stores_models.Channel(channel.value),
                 )
             )
 

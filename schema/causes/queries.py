@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import causes, models
+from gamification.causes import donations as causes
+from gamification.causes import models as causes_models
 from schema.causes.types import CauseStatus, CauseType
 from schema.context import Info
 from schema.rate_limits import AnonymousReadLimit
@@ -30,7 +31,7 @@ class CauseQueries:
         page = await causes.list_causes(
             first=first,
             after_id=after_id,
-            status=models.CauseStatus(status) if status else None,
+            status=causes_models.CauseStatus(status) if status else None,
         )
         types = await CauseType.many(page.items)
         return Connection[CauseType].of(page, lambda cause: types[cause.id])

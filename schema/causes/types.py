@@ -9,13 +9,14 @@ from decimal import Decimal
 
 import strawberry
 
-from gamification import causes, models
+from gamification.causes import donations as causes
+from gamification.causes import models as causes_models
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
 
 CauseStatus = strawberry.enum(
-    models.CauseStatus,
+    causes_models.CauseStatus,
     name="CauseStatus",
     description="ACTIVE takes donations from `startsAt`; GOAL_REACHED takes them only when "
     "`acceptsAfterGoal`; CLOSED (closed by an admin, or past `endsAt`) takes none.",
@@ -71,7 +72,7 @@ class MatchingCampaignType(Node):
     ends_at: datetime
 
     @classmethod
-    def from_model(cls, campaign: models.MatchingCampaign) -> MatchingCampaignType:
+    def from_model(cls, campaign: causes_models.MatchingCampaign) -> MatchingCampaignType:
         cause_id: int = campaign.cause_id  # type: ignore[attr-defined]
         return cls(
             id=to_global_id("MatchingCampaign", campaign.id),
@@ -114,7 +115,10 @@ class CauseType(Node):
 
     @classmethod
     def from_model(
-        cls, cause: models.Cause, campaign: models.MatchingCampaign | None, now: datetime
+        cls,
+        cause: causes_models.Cause,
+        campaign: causes_models.MatchingCampaign | None,
+        now: datetime,
     ) -> CauseType:
         return cls(
             id=to_global_id("Cause", cause.id),
@@ -138,14 +142,14 @@ class CauseType(Node):
         )
 
     @classmethod
-    async def many(cls, rows: Sequence[models.Cause]) -> dict[int, CauseType]:
+    async def many(cls, rows: Sequence[causes_models.Cause]) -> dict[int, CauseType]:
         """Types for these causes, by id, with their campaigns fetched in one query."""
         now = datetime.now(UTC)
         campaigns = await causes.active_campaigns([c.id for c in rows], now)
         return {c.id: cls.from_model(c, campaigns.get(c.id), now) for c in rows}
 
     @classmethod
-    async def load(cls, cause: models.Cause) -> CauseType:
+    async def load(cls, cause: causes_models.Cause) -> CauseType:
         return (await cls.many([cause]))[cause.id]
 
 
@@ -173,7 +177,7 @@ class DonationType(Node):
     )
 
     @classmethod
-    def from_model(cls, donation: models.Donation, cause: CauseType) -> DonationType:
+    def from_model(cls, donation: causes_models.Donation, cause: CauseType) -> DonationType:
         return cls(
             id=to_global_id("Donation", donation.id),
             cause=cause,
@@ -188,13 +192,13 @@ class DonationType(Node):
         )
 
     @classmethod
-    async def many(cls, rows: Sequence[models.Donation]) -> dict[int, DonationType]:
+    async def many(cls, rows: Sequence[causes_models.Donation]) -> dict[int, DonationType]:
         """Types for these receipts, by id; each `donation.cause` must have been fetched."""
         by_cause = await CauseType.many(list({d.cause.id: d.cause for d in rows}.values()))
         return {d.id: cls.from_model(d, by_cause[d.cause.id]) for d in rows}
 
     @classmethod
-    async def load(cls, donation: models.Donation) -> DonationType:
+    async def load(cls, donation: causes_models.Donation) -> DonationType:
         """From one receipt; `donation.cause` must have been fetched."""
         return (await cls.many([donation]))[donation.id]
 
@@ -213,7 +217,7 @@ async def load_cause_node(info: Info, pk: int) -> CauseType | None:
 async def load_campaign_node(info: Info, pk: int) -> MatchingCampaignType | None:
     if info.context.actor is None:
         return None
-    campaign = await models.MatchingCampaign.get_or_none(id=pk)
+    campaign = await causes_models.MatchingCampaign.get_or_none(id=pk)
     return MatchingCampaignType.from_model(campaign) if campaign else None
 
 

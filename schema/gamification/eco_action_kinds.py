@@ -8,7 +8,8 @@ from typing import Any
 
 import strawberry
 
-from gamification import eco_actions, models
+from gamification.earning import eco_actions
+from gamification.earning import models as earning_models
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsAdmin
@@ -32,7 +33,7 @@ class EcoActionKindType:
     created_at: datetime
 
     @classmethod
-    def from_model(cls, kind: models.EcoActionKind) -> EcoActionKindType:
+    def from_model(cls, kind: earning_models.EcoActionKind) -> EcoActionKindType:
         return cls(
             id=to_global_id("EcoActionKind", kind.id),
             code=kind.code,

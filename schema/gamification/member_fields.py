@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import badges, tiers
-from gamification import models as m
+from gamification.badges import awards as badges
+from gamification.challenges import models as challenges_models
+from gamification.tiers import ladder as tiers
 from schema.context import Info
 from schema.gamification.queries import challenge_connection
 from schema.gamification.types import (
@@ -33,7 +34,7 @@ class MemberGamificationFields:
         info: Info,
         first: int = 20,
         after: str | None = None,
-        status: ChallengeStatus = m.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
+        status: ChallengeStatus = challenges_models.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
     ) -> Connection[ChallengeType]:
         return await challenge_connection(info, self.pk, first, after, status, as_admin=False)
 

@@ -10,8 +10,15 @@ from typing import Any
 
 import strawberry
 
-from gamification import badges, challenges, eco_actions, models, tiers
-from gamification.purchases import find_member
+from gamification.badges import awards as badges
+from gamification.badges import models as badges_models
+from gamification.challenges import engine as challenges
+from gamification.challenges import models as challenges_models
+from gamification.earning import eco_actions
+from gamification.earning.purchases import find_member
+from gamification.events import models as events_models
+from gamification.stores import models as stores_models
+from gamification.tiers import ladder as tiers
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.gamification.types import (
@@ -103,15 +110,17 @@ def _badge_pk(value: strawberry.ID | None) -> int | None:
 def _definition(input: CreateChallengeInput) -> challenges.ChallengeInput:
     return challenges.ChallengeInput(
         title=input.title,
-        goal_type=models.GoalType(input.goal_type),
+        goal_type=challenges_models.GoalType(input.goal_type),
         target=input.target,
-        event_kind=models.EventKind(input.event_kind).value,
-        window_kind=models.WindowKind(input.window_kind),
+        event_kind=events_models.EventKind(input.event_kind).value,
+        window_kind=challenges_models.WindowKind(input.window_kind),
         starts_at=input.starts_at,
         ends_at=input.ends_at,
         description=input.description,
         image_url=input.image_url,
-        filter_channel=models.Channel(input.filter_channel) if input.filter_channel else None,
+        filter_channel=stores_models.Channel(input.filter_channel)
+        if input.filter_channel
+        else None,
         filter_category=input.filter_category,
         filter_store_id=_store_pk(input.filter_store_id),
         filter_min_amount=input.filter_min_amount,
@@ -127,9 +136,9 @@ def _definition(input: CreateChallengeInput) -> challenges.ChallengeInput:
 
 
 _ENUMS: dict[str, Any] = {
-    "goal_type": models.GoalType,
-    "window_kind": models.WindowKind,
-    "filter_channel": models.Channel,
+    "goal_type": challenges_models.GoalType,
+    "window_kind": challenges_models.WindowKind,
+    "filter_channel": stores_models.Channel,
 }
 
 
@@ -146,7 +155,7 @@ def _changes(input: UpdateChallengeInput) -> dict[str, Any]:
         if value is not None and f.name in _ENUMS:
             value = _ENUMS[f.name](value)
         if value is not None and f.name == "event_kind":
-            value = models.EventKind(value).value
+            value = events_models.EventKind(value).value
         given[f.name] = value
     return given
 
@@ -305,7 +314,7 @@ class GamificationMutations:
                 kind_code=input.kind,
                 quantity=input.quantity,
                 external_id=input.external_id,
-                channel=models.Channel(input.channel) if input.channel else None,
+                channel=stores_models.Channel(input.channel) if input.channel else None,
             )
 
         result, errors = await errors_of(record)
@@ -353,7 +362,7 @@ class GamificationMutations:
             badge = await badges.create_badge(
                 badges.BadgeInput(
                     name=input.name,
-                    rule=models.BadgeRule(input.rule),
+                    rule=badges_models.BadgeRule(input.rule),
                     description=input.description,
                     image_url=input.image_url,
                     threshold=input.threshold,

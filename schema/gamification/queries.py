@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import badges, challenges, tiers
-from gamification import models as m
+from gamification.badges import awards as badges
+from gamification.challenges import engine as challenges
+from gamification.challenges import models as challenges_models
+from gamification.tiers import ladder as tiers
 from schema.context import Info
 from schema.gamification.types import BadgeType, ChallengeStatus, ChallengeType, TierType
 from schema.rate_limits import AnonymousReadLimit
@@ -18,14 +20,14 @@ async def challenge_connection(
     member_id: int | None,
     first: int,
     after: str | None,
-    status: m.ChallengeStatus,
+    status: challenges_models.ChallengeStatus,
     *,
     as_admin: bool,
 ) -> Connection[ChallengeType]:
     """A page of challenges with `member_id`'s progress: the definitions come from the
     process's cache, the member's standing in all of them from one statement."""
     first, after_id = page_args(info, first, after)
-    catalog = await challenges.catalog(m.ChallengeStatus(status))
+    catalog = await challenges.catalog(challenges_models.ChallengeStatus(status))
     if member_id is None:
         page = challenges.page_of(catalog, first=first, after_id=after_id, include_hidden=as_admin)
         return Connection[ChallengeType].of(page, ChallengeType.from_model)
@@ -63,7 +65,7 @@ class GamificationQueries:
         info: Info,
         first: int = 20,
         after: str | None = None,
-        status: ChallengeStatus = m.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
+        status: ChallengeStatus = challenges_models.ChallengeStatus.ACTIVE,  # type: ignore[valid-type]
     ) -> Connection[ChallengeType]:
         actor = info.context.actor
         member_id = actor.id if actor is not None and actor.is_person else None
@@ -81,14 +83,14 @@ async def load_challenge_node(info: Info, pk: int) -> ChallengeType | None:
     actor = info.context.actor
     if actor is None:
         return None
-    found = await m.Challenge.get_or_none(id=pk)
+    found = await challenges_models.Challenge.get_or_none(id=pk)
     if found is None:
         return None
     member_id = actor.id if actor.is_person else None
     if found.hidden and not actor.is_admin:
         earned = (
             member_id is not None
-            and await m.ChallengeCompletion.filter(
+            and await challenges_models.ChallengeCompletion.filter(
                 challenge_id=pk, member_id=member_id, revoked_at__isnull=True
             ).exists()
         )

@@ -7,21 +7,27 @@ from decimal import Decimal
 
 import strawberry
 
-from gamification import badges, challenges, models, tiers
+from gamification.badges import awards as badges
+from gamification.badges import models as badges_models
+from gamification.challenges import engine as challenges
+from gamification.challenges import models as challenges_models
+from gamification.events import models as events_models
+from gamification.tiers import ladder as tiers
+from gamification.tiers import models as tiers_models
 from schema.relay import Node, to_global_id
 from schema.stores.types import Channel
 
-GoalType = strawberry.enum(models.GoalType, name="GoalType")
+GoalType = strawberry.enum(challenges_models.GoalType, name="GoalType")
 WindowKind = strawberry.enum(
-    models.WindowKind,
+    challenges_models.WindowKind,
     name="WindowKind",
     description="FIXED runs from startsAt to endsAt; the others reset every local day, week "
     "(from Monday) or month of the member.",
 )
-EventKind = strawberry.enum(models.EventKind, name="EventKind")
-ChallengeStatus = strawberry.enum(models.ChallengeStatus, name="ChallengeStatus")
-BadgeRule = strawberry.enum(models.BadgeRule, name="BadgeRule")
-TierChangeReason = strawberry.enum(models.TierChangeReason, name="TierChangeReason")
+EventKind = strawberry.enum(events_models.EventKind, name="EventKind")
+ChallengeStatus = strawberry.enum(challenges_models.ChallengeStatus, name="ChallengeStatus")
+BadgeRule = strawberry.enum(badges_models.BadgeRule, name="BadgeRule")
+TierChangeReason = strawberry.enum(tiers_models.TierChangeReason, name="TierChangeReason")
 _CENTS = Decimal("0.01")
 
 
@@ -37,7 +43,7 @@ class TierType:
     )
 
     @classmethod
-    def from_model(cls, tier: models.Tier) -> TierType:
+    def from_model(cls, tier: tiers_models.Tier) -> TierType:
         return cls(
             name=tier.name,
             rank=tier.rank,
@@ -91,7 +97,7 @@ class MemberTier:
 
     @classmethod
     def of(cls, member_id: int, found: tiers.TierProgress) -> MemberTier:
-        def tier(t: models.Tier | None) -> TierType | None:
+        def tier(t: tiers_models.Tier | None) -> TierType | None:
             return TierType.from_model(t) if t is not None else None
 
         return cls(
@@ -161,7 +167,7 @@ class ChallengeType(Node):
 
     @classmethod
     def from_model(
-        cls, challenge: models.Challenge, view: challenges.ChallengeView | None = None
+        cls, challenge: challenges_models.Challenge, view: challenges.ChallengeView | None = None
     ) -> ChallengeType:
         minimum = challenge.filter_min_amount
         return cls(

@@ -9,8 +9,8 @@ from datetime import datetime
 import strawberry
 
 from channels import tokens
-from gamification import holds
-from gamification.models import PointsHold
+from gamification.rewards import holds
+from gamification.rewards.models import PointsHold
 from schema.causes.mutations import DonatePointsPayload, donation_payload
 from schema.context import Info
 from schema.errors import UserError, errors_of

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 import strawberry
 
 from channels import redemption_requests as requests
+from gamification.causes.models import Donation
 from gamification.errors import ErrorCode, NotFound
-from gamification.models import Donation, Redemption
-from gamification.realtime import Topic, member_channel, request_channel
+from gamification.events.realtime import Topic, member_channel, request_channel
+from gamification.rewards.models import Redemption
 from schema.causes.types import DonationType
 from schema.context import Info
 from schema.errors import UserError, errors_of

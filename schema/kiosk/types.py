@@ -6,12 +6,12 @@ from datetime import datetime
 
 import strawberry
 
-from gamification import models
+from gamification.rewards import models as rewards_models
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
 
-HoldStatus = strawberry.enum(models.HoldStatus, name="HoldStatus")
+HoldStatus = strawberry.enum(rewards_models.HoldStatus, name="HoldStatus")
 
 
 @strawberry.type(
@@ -32,7 +32,7 @@ class PointsHoldType(Node):
     settled_at: datetime | None
 
     @classmethod
-    def from_model(cls, hold: models.PointsHold) -> PointsHoldType:
+    def from_model(cls, hold: rewards_models.PointsHold) -> PointsHoldType:
         return cls(
             id=to_global_id("PointsHold", hold.id),
             member_id=to_global_id("Member", hold.member_id),  # type: ignore[attr-defined]
@@ -50,7 +50,7 @@ class PointsHoldType(Node):
 
 async def load_hold_node(info: Info, pk: int) -> PointsHoldType | None:
     actor = info.context.actor
-    hold = await models.PointsHold.get_or_none(id=pk) if actor else None
+    hold = await rewards_models.PointsHold.get_or_none(id=pk) if actor else None
     if actor is None or hold is None:
         return None
     # The member, admins, and staff or devices of the store where it was placed.

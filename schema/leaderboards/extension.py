@@ -1,8 +1,8 @@
 """Leaderboard updates after commit, for every mutation of every domain.
 
 A mutation's use cases own their transactions and have committed them by the time its resolvers
-return. This extension listens for the ledger entries written (`gamification.events`) and the
-challenge progress moved (`gamification.progress_updates`) while the mutation executes, and then
+return. This extension listens for the ledger entries written (`gamification.ledger.written`) and
+the challenge progress moved (`gamification.events.progress`) while the mutation executes, and then
 hands them to the leaderboards, before the response is sent, so a member sees their new rank as
 soon as the mutation answers. Purchases, refunds, adjustments, donations, redemptions, kiosk
 operations, check-ins and eco actions are all covered without any of them knowing.
@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gamification import events, leaderboards, progress_updates
+from gamification.events import progress as progress_updates
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import written as events
 
 logger = logging.getLogger("loyalty.leaderboards")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import follows
+from gamification.members import follows
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsPerson

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from gamification import leaderboards
+from gamification.leaderboards import boards as leaderboards
 from schema.context import Info
 from schema.leaderboards.types import (
     BOARD_DESCRIPTION,

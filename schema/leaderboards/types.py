@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import strawberry
 
-from gamification import leaderboards
 from gamification.errors import InvalidInput
+from gamification.leaderboards import boards as leaderboards
 from schema.context import Info
 from schema.relay import PageInfo, pk_of, to_global_id
 

@@ -7,8 +7,8 @@ from datetime import date
 import strawberry
 
 from channels.credentials import issue_member_token
-from gamification import members
-from gamification.models import Member
+from gamification.members import profiles as members
+from gamification.members.models import Member
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.members.types import MemberType

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from gamification.errors import NotFound
-from gamification.models import Member
+from gamification.members.models import Member
 from gamification.pagination import keyset_page
 from schema.context import Info
 from schema.members.types import MemberType

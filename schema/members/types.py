@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import strawberry
 
-from gamification import models
 from gamification.actors import Actor
+from gamification.members import models as members_models
 from schema.causes.member_fields import MemberCauseFields
 from schema.context import Info
 from schema.gamification.member_fields import MemberGamificationFields
@@ -16,7 +16,7 @@ from schema.points.member_fields import MemberPointsFields
 from schema.relay import Node, register_node, to_global_id
 from schema.rewards.member_fields import MemberRewardFields
 
-Role = strawberry.enum(models.Role, name="Role")
+Role = strawberry.enum(members_models.Role, name="Role")
 
 
 @strawberry.type(name="Member", description="A member's own profile. Only they and admins see it.")
@@ -41,7 +41,7 @@ class MemberType(
     created_at: datetime
 
     @classmethod
-    def from_model(cls, member: models.Member) -> MemberType:
+    def from_model(cls, member: members_models.Member) -> MemberType:
         return cls(
             pk=member.id,
             id=to_global_id("Member", member.id),

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import strawberry
 
-from gamification import models
-from gamification import points as points_service
+from gamification.ledger import models as ledger_models
+from gamification.ledger import points as points_service
+from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.points.types import EntryKind, LedgerEntryType, LedgerProof, Points
 from schema.relay import MAX_PK, Connection, page_args
@@ -40,8 +41,8 @@ class MemberPointsFields:
             self.pk,
             first=first,
             before_id=before_id,
-            kinds=[models.EntryKind(k) for k in kinds or []],
-            channels=[models.Channel(c) for c in channels or []],
+            kinds=[ledger_models.EntryKind(k) for k in kinds or []],
+            channels=[stores_models.Channel(c) for c in channels or []],
             since=from_,
             until=to,
         )

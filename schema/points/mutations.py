@@ -9,9 +9,12 @@ from decimal import Decimal
 import strawberry
 
 from channels.policies import store_action_origin
-from gamification import earning, purchases
-from gamification import points as points_service
-from gamification.models import Channel, EarnRule, LedgerEntry, Purchase
+from gamification.earning import purchases
+from gamification.earning import rules as earning
+from gamification.earning.models import EarnRule, Purchase
+from gamification.ledger import points as points_service
+from gamification.ledger.models import LedgerEntry
+from gamification.stores.models import Channel
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsAdmin, IsStaffOrDevice

@@ -7,14 +7,17 @@ from decimal import Decimal
 
 import strawberry
 
-from gamification import models, points, points_overview
-from gamification.ledger import ChainCheck
+from gamification.earning import models as earning_models
+from gamification.ledger import models as ledger_models
+from gamification.ledger import overview as points_overview
+from gamification.ledger import points
+from gamification.ledger.books import ChainCheck
 from schema.context import Info
 from schema.dataloaders import PointsKey
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
 
-EntryKind = strawberry.enum(models.EntryKind, name="EntryKind")
+EntryKind = strawberry.enum(ledger_models.EntryKind, name="EntryKind")
 
 
 @strawberry.type
@@ -26,7 +29,7 @@ class ExpiringPoints:
 @strawberry.type(description="A member's points. `available` = `balance` − `held`.")
 class Points:
     """Resolved field by field through the request's points loader, so that the figures and
-    `expiringSoon` asked for together cost one statement (`gamification.points_overview`)."""
+    `expiringSoon` asked for together cost one statement (`gamification.ledger.overview`)."""
 
     member_id: strawberry.Private[int]
 
@@ -81,7 +84,7 @@ class LedgerEntryType(Node):
     )
 
     @classmethod
-    def from_model(cls, entry: models.LedgerEntry) -> LedgerEntryType:
+    def from_model(cls, entry: ledger_models.LedgerEntry) -> LedgerEntryType:
         return cls(
             id=to_global_id("LedgerEntry", entry.id),
             seq=entry.seq,
@@ -131,7 +134,7 @@ class PurchaseType(Node):
     points_refunded: int
 
     @classmethod
-    def from_model(cls, purchase: models.Purchase) -> PurchaseType:
+    def from_model(cls, purchase: earning_models.Purchase) -> PurchaseType:
         return cls(
             id=to_global_id("Purchase", purchase.id),
             external_id=purchase.external_id,
@@ -151,7 +154,7 @@ async def load_entry_node(info: Info, pk: int) -> LedgerEntryType | None:
     actor = info.context.actor
     if actor is None:
         return None
-    entry = await models.LedgerEntry.get_or_none(id=pk).prefetch_related("account")
+    entry = await ledger_models.LedgerEntry.get_or_none(id=pk).prefetch_related("account")
     if entry is None:
         return None
     owner = entry.account.member_id  # type: ignore[attr-defined]
@@ -162,7 +165,7 @@ async def load_entry_node(info: Info, pk: int) -> LedgerEntryType | None:
 
 async def load_purchase_node(info: Info, pk: int) -> PurchaseType | None:
     actor = info.context.actor
-    purchase = await models.Purchase.get_or_none(id=pk) if actor else None
+    purchase = await earning_models.Purchase.get_or_none(id=pk) if actor else None
     if actor is None or purchase is None:
         return None
     member_id: int = purchase.member_id  # type: ignore[attr-defined]

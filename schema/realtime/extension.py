@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gamification import events, progress_updates, realtime
+from gamification.events import progress as progress_updates
+from gamification.events import realtime
+from gamification.ledger import written as events
 
 logger = logging.getLogger("loyalty.realtime")
 

@@ -22,10 +22,13 @@ from typing import Annotated, Any, Final, TypeVar
 
 import strawberry
 
-from gamification import causes, leaderboards, models, realtime
 from gamification.actors import Actor
+from gamification.causes import donations as causes
 from gamification.errors import ErrorCode, InvalidInput, NotFound
-from gamification.realtime import Feed, Notice, Topic
+from gamification.events import realtime
+from gamification.events.realtime import Feed, Notice, Topic
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import models as ledger_models
 from schema.causes.types import CauseProgress
 from schema.context import Context, Info
 from schema.leaderboards.types import (
@@ -103,7 +106,7 @@ class PointsChange:
     async def entry(self) -> LedgerEntryType | None:
         if not self.entry_pk:
             return None
-        entry = await models.LedgerEntry.get_or_none(id=self.entry_pk)
+        entry = await ledger_models.LedgerEntry.get_or_none(id=self.entry_pk)
         return LedgerEntryType.from_model(entry) if entry else None
 
     @classmethod
@@ -117,7 +120,7 @@ class PointsChange:
         )
 
 
-# --- tiers, challenges, badges (published by those modules; see gamification.realtime) --------
+# --- tiers, challenges, badges (published by those modules; see gamification.events.realtime) ---
 
 
 @strawberry.type(description="The member moved to another tier.")

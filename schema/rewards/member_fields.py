@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import models, rewards
+from gamification.rewards import catalog as rewards
+from gamification.rewards import models as rewards_models
 from schema.context import Info
 from schema.relay import MAX_PK, Connection, page_args
 from schema.rewards.types import RedemptionStatus, RedemptionType
@@ -28,6 +29,6 @@ class MemberRewardFields:
             self.pk,
             first=first,
             before_id=before_id,
-            status=models.RedemptionStatus(status) if status else None,
+            status=rewards_models.RedemptionStatus(status) if status else None,
         )
         return Connection[RedemptionType].of(page, RedemptionType.from_model)

@@ -9,8 +9,12 @@ from typing import Any
 import strawberry
 
 from channels.policies import self_service_redemption_channel
-from gamification import consent, models, redemptions, rewards
 from gamification.errors import InvalidInput
+from gamification.ledger import consent
+from gamification.rewards import catalog as rewards
+from gamification.rewards import models as rewards_models
+from gamification.rewards import redemptions
+from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsAdmin, IsDevice, IsPerson
@@ -29,7 +33,7 @@ class CreateRewardInput:
     category: str = ""
     stock: int | None = strawberry.field(default=None, description="Null: unlimited.")
     per_member_limit: int | None = strawberry.field(default=None, description="Null: no limit.")
-    limit_period: LimitPeriod = models.LimitPeriod.EVER  # type: ignore[valid-type]
+    limit_period: LimitPeriod = rewards_models.LimitPeriod.EVER  # type: ignore[valid-type]
     channels: list[Channel] = strawberry.field(  # type: ignore[valid-type]
         default_factory=list, description="Where it is offered; empty: every channel."
     )
@@ -88,7 +92,7 @@ def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
         if value is None and name not in _NULLABLE:
             raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
         if name == "channels":
-            value = tuple(models.Channel(c) for c in value)
+            value = tuple(stores_models.Channel(c) for c in value)
         if name == "store_ids":
             value = _store_pks(value)
         given[name] = value
@@ -129,15 +133,15 @@ class RewardMutations:
             reward = await rewards.create_reward(
                 rewards.RewardInput(
                     name=input.name,
-                    kind=models.RewardKind(input.kind),
+                    kind=rewards_models.RewardKind(input.kind),
                     cost_points=input.cost_points,
                     description=input.description,
                     image_url=input.image_url,
                     category=input.category,
                     stock=input.stock,
                     per_member_limit=input.per_member_limit,
-                    limit_period=models.LimitPeriod(input.limit_period),
-                    channels=tuple(models.Channel(c) for c in input.channels),
+                    limit_period=rewards_models.LimitPeriod(input.limit_period),
+                    channels=tuple(stores_models.Channel(c) for c in input.channels),
                     store_ids=_store_pks(input.store_ids),
                     valid_from=input.valid_from,
                     valid_to=input.valid_to,
@@ -173,7 +177,7 @@ class RewardMutations:
         info: Info,
         reward_id: strawberry.ID,
         idempotency_key: str,
-        channel: Channel = models.Channel.APP,  # type: ignore[valid-type]
+        channel: Channel = stores_models.Channel.APP,  # type: ignore[valid-type]
     ) -> RedeemRewardPayload:
         actor = info.context.require_person()
 
@@ -182,7 +186,7 @@ class RewardMutations:
                 actor=actor,
                 request=redemptions.RedemptionRequest(
                     consent=consent.by_access_token(actor),
-                    channel=self_service_redemption_channel(models.Channel(channel)),
+                    channel=self_service_redemption_channel(stores_models.Channel(channel)),
                     reward_id=pk_of(reward_id, "Reward", field="rewardId"),
                 ),
                 idempotency_key=idempotency_key,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification import models, rewards
+from gamification.rewards import catalog as rewards
+from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.permissions import AuthenticationFailed
 from schema.rate_limits import AnonymousReadLimit
@@ -38,7 +39,7 @@ class RewardQueries:
             viewer,
             first=first,
             after_id=after_id,
-            channel=models.Channel(channel) if channel else None,
+            channel=stores_models.Channel(channel) if channel else None,
             affordable=affordable,
             category=category,
         )

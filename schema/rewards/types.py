@@ -6,18 +6,20 @@ from datetime import datetime
 
 import strawberry
 
-from gamification import models, rewards
+from gamification.rewards import catalog as rewards
+from gamification.rewards import models as rewards_models
+from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
 
-RewardKind = strawberry.enum(models.RewardKind, name="RewardKind")
+RewardKind = strawberry.enum(rewards_models.RewardKind, name="RewardKind")
 LimitPeriod = strawberry.enum(
-    models.LimitPeriod,
+    rewards_models.LimitPeriod,
     name="LimitPeriod",
     description="The period a per-member limit counts over (UTC calendar days, weeks, ...).",
 )
-RedemptionStatus = strawberry.enum(models.RedemptionStatus, name="RedemptionStatus")
+RedemptionStatus = strawberry.enum(rewards_models.RedemptionStatus, name="RedemptionStatus")
 
 
 @strawberry.type(name="Reward", description="Something members spend points on.")
@@ -47,7 +49,7 @@ class RewardType(Node):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, reward: models.Reward) -> RewardType:
+    def from_model(cls, reward: rewards_models.Reward) -> RewardType:
         return cls(
             id=to_global_id("Reward", reward.id),
             name=reward.name,
@@ -59,7 +61,7 @@ class RewardType(Node):
             stock=reward.stock,
             per_member_limit=reward.per_member_limit,
             limit_period=reward.limit_period,
-            channels=[models.Channel(c) for c in reward.channels],
+            channels=[stores_models.Channel(c) for c in reward.channels],
             store_ids=[to_global_id("Store", pk) for pk in reward.store_ids],
             valid_from=reward.valid_from,
             valid_to=reward.valid_to,
@@ -85,9 +87,9 @@ class RedemptionType(Node):
     cancelled_at: datetime | None
 
     @classmethod
-    def from_model(cls, redemption: models.Redemption) -> RedemptionType:
-        """`redemption.reward` must have been fetched (see `gamification.rewards`)."""
-        reward: models.Reward | None = redemption.reward
+    def from_model(cls, redemption: rewards_models.Redemption) -> RedemptionType:
+        """`redemption.reward` must have been fetched (see `gamification.rewards.catalog`)."""
+        reward: rewards_models.Reward | None = redemption.reward
         return cls(
             id=to_global_id("Redemption", redemption.id),
             status=redemption.status,
@@ -102,7 +104,7 @@ class RedemptionType(Node):
         )
 
     @classmethod
-    async def load(cls, redemption: models.Redemption) -> RedemptionType:
+    async def load(cls, redemption: rewards_models.Redemption) -> RedemptionType:
         """From a redemption, fetching its reward unless the use case that wrote it set it
         (its answer then needs no read after the commit)."""
         if "_reward" not in vars(redemption):  # where Tortoise keeps a set or fetched relation

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from channels.credentials import issue_device_token
-from gamification import stores
-from gamification.models import Channel
+from gamification.stores import registry as stores
+from gamification.stores.models import Channel
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsAdmin

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification.models import Device, Store
 from gamification.pagination import keyset_page
+from gamification.stores.models import Device, Store
 from schema.context import Info
 from schema.permissions import IsAdmin
 from schema.rate_limits import AnonymousReadLimit

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import strawberry
 
-from gamification import models
+from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.relay import Node, register_node, to_global_id
 
-Channel = strawberry.enum(models.Channel, name="Channel")
+Channel = strawberry.enum(stores_models.Channel, name="Channel")
 
 
 @strawberry.type(name="Store")
@@ -20,7 +20,7 @@ class StoreType(Node):
     timezone: str
 
     @classmethod
-    def from_model(cls, store: models.Store) -> StoreType:
+    def from_model(cls, store: stores_models.Store) -> StoreType:
         return cls(
             id=to_global_id("Store", store.id),
             code=store.code,
@@ -38,7 +38,7 @@ class DeviceType(Node):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, device: models.Device) -> DeviceType:
+    def from_model(cls, device: stores_models.Device) -> DeviceType:
         return cls(
             id=to_global_id("Device", device.id),
             name=device.name,
@@ -52,7 +52,7 @@ class DeviceType(Node):
 async def load_store_node(info: Info, pk: int) -> StoreType | None:
     if info.context.actor is None:
         return None
-    store = await models.Store.get_or_none(id=pk)
+    store = await stores_models.Store.get_or_none(id=pk)
     return StoreType.from_model(store) if store else None
 
 
@@ -60,7 +60,7 @@ async def load_device_node(info: Info, pk: int) -> DeviceType | None:
     actor = info.context.actor
     if actor is None or not (actor.is_admin or (actor.is_device and actor.id == pk)):
         return None
-    device = await models.Device.get_or_none(id=pk)
+    device = await stores_models.Device.get_or_none(id=pk)
     return DeviceType.from_model(device) if device else None
 
 

@@ -22,7 +22,8 @@ from channels.credentials import (
     issue_member_token,
 )
 from gamification.actors import Actor, ActorKind
-from gamification.models import Channel, Member, Role
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel
 from server.settings import Settings
 from tests.factories import create_device, create_member, create_store
 

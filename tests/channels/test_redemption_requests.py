@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from channels import redemption_requests as requests
-from gamification import points
 from gamification.errors import LoyaltyError
-from gamification.models import Redemption
+from gamification.ledger import points
+from gamification.rewards.models import Redemption
 from server.settings import Settings
 from tests.factories import actor_of, create_device, create_member, credit_points
 

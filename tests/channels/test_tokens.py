@@ -20,20 +20,12 @@ from pydantic import SecretStr
 
 from channels import tokens
 from channels.credentials import InvalidCredential, authenticate_bearer, issue_member_token
-from gamification import points
 from gamification.errors import LoyaltyError
-from gamification.models import (
-    Channel,
-    Device,
-    IdempotencyKey,
-    LedgerEntry,
-    Member,
-    PointsHold,
-    Redemption,
-    RedemptionToken,
-    Reward,
-    RewardKind,
-)
+from gamification.ledger import points
+from gamification.ledger.models import IdempotencyKey, LedgerEntry
+from gamification.members.models import Member
+from gamification.rewards.models import PointsHold, Redemption, RedemptionToken, Reward, RewardKind
+from gamification.stores.models import Channel, Device
 from server.settings import Settings
 from tests.factories import (
     actor_of,

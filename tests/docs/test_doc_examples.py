@@ -34,8 +34,13 @@ from graphql.language import OperationDefinitionNode
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import leaderboards, ledger
-from gamification.models import Cause, Challenge, Device, Member, Reward
+from gamification.causes.models import Cause
+from gamification.challenges.models import Challenge
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import books as ledger
+from gamification.members.models import Member
+from gamification.rewards.models import Reward
+from gamification.stores.models import Device
 from schema.context import Context
 from schema.relay import to_global_id
 from server import cli

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gamification import badges
+from gamification.badges import awards as badges
+from gamification.badges.models import BadgeRule, MemberBadge
 from gamification.errors import Conflict, ErrorCode, InvalidInput
-from gamification.models import BadgeRule, MemberBadge
 from tests.factories import (
     create_badge,
     create_cause,

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from gamification import causes, points
 from gamification.actors import Actor, ActorKind
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, CauseStatus, Donation, MatchingCampaign
 from gamification.errors import ErrorCode, LoyaltyError
-from gamification.models import Cause, CauseStatus, Donation, MatchingCampaign
+from gamification.ledger import points
 from tests.factories import (
     actor_of,
     consent_of,

@@ -13,9 +13,16 @@ from typing import TypeVar
 import pytest
 from redis.asyncio import Redis
 
-from gamification import challenges, events, leaderboards, progress_updates, purchases
-from gamification.leaderboards import Period
-from gamification.models import Challenge, Device, EventKind, GoalType, Member, WindowKind
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import Challenge, GoalType, WindowKind
+from gamification.earning import purchases
+from gamification.events import progress as progress_updates
+from gamification.events.models import EventKind
+from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards.boards import Period
+from gamification.ledger import written as events
+from gamification.members.models import Member
+from gamification.stores.models import Device
 from tests.factories import (
     actor_of,
     check_in,

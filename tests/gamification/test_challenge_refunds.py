@@ -10,23 +10,20 @@ from typing import Any
 
 import pytest
 
-from gamification import challenges
-from gamification.models import (
+from gamification.badges.models import MemberBadge
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import (
     Challenge,
     ChallengeCompletion,
     ChallengeProgress,
-    Device,
-    DomainEvent,
-    EntryKind,
-    EventKind,
     GoalType,
-    LedgerAccount,
-    LedgerEntry,
-    Member,
-    MemberBadge,
-    Purchase,
 )
-from gamification.purchases import RefundResult, refund_purchase
+from gamification.earning.models import Purchase
+from gamification.earning.purchases import RefundResult, refund_purchase
+from gamification.events.models import DomainEvent, EventKind
+from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
+from gamification.members.models import Member
+from gamification.stores.models import Device
 from tests.factories import (
     actor_of,
     create_badge,
@@ -363,7 +360,8 @@ async def test_a_revoked_bonus_no_longer_qualifies_for_tiers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given: challenge bonuses qualify
-    from gamification import challenge_refunds, tiers
+    from gamification.challenges import refunds as challenge_refunds
+    from gamification.tiers import ladder as tiers
     from server.settings import Settings
 
     qualifying = Settings(tier_bonus_points_qualify=True)

@@ -9,15 +9,10 @@ from typing import Any
 
 import pytest
 
-from gamification.models import (
-    ChallengeCompletion,
-    ChallengeProgress,
-    EventKind,
-    GoalType,
-    LedgerAccount,
-    LedgerEntry,
-)
-from gamification.purchases import refund_purchase
+from gamification.challenges.models import ChallengeCompletion, ChallengeProgress, GoalType
+from gamification.earning.purchases import refund_purchase
+from gamification.events.models import EventKind
+from gamification.ledger.models import LedgerAccount, LedgerEntry
 from tests.factories import (
     actor_of,
     create_challenge,

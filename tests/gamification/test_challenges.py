@@ -8,20 +8,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gamification import challenges
 from gamification.actors import Actor, ActorKind
-from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
-from gamification.models import (
+from gamification.badges.models import MemberBadge
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import (
     ChallengeCompletion,
     ChallengeProgress,
-    Channel,
-    EntryKind,
-    EventKind,
     GoalType,
-    LedgerEntry,
-    MemberBadge,
     WindowKind,
 )
+from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
+from gamification.events.models import EventKind
+from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.stores.models import Channel
 from tests.factories import (
     check_in,
     create_badge,
@@ -364,7 +363,7 @@ async def test_an_invalid_challenge_definition_is_refused(
         await challenges.create_challenge(challenges.ChallengeInput(**values))  # type: ignore[arg-type]
     assert error.value.code is ErrorCode.INVALID_CHALLENGE
     assert error.value.field == field
-    from gamification.models import Challenge
+    from gamification.challenges.models import Challenge
 
     assert not await Challenge.exists()
 

@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from gamification import eco_actions
-from gamification.models import ChallengeCompletion, EntryKind, EventKind, LedgerEntry
+from gamification.challenges.models import ChallengeCompletion
+from gamification.earning import eco_actions
+from gamification.events.models import EventKind
+from gamification.ledger.models import EntryKind, LedgerEntry
 from tests.factories import (
     actor_of,
     create_challenge,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gamification import eco_actions
+from gamification.earning import eco_actions
 from gamification.errors import ErrorCode, Refused
-from gamification.models import DomainEvent, EventKind
+from gamification.events.models import DomainEvent, EventKind
 from tests.factories import create_member
 
 

@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from tortoise import connections
 
-from gamification import causes, points
 from gamification.actors import Actor, ActorKind
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, MatchingCampaign
 from gamification.errors import LoyaltyError
-from gamification.models import Cause, Channel, MatchingCampaign
+from gamification.ledger import points
+from gamification.stores.models import Channel
 from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance

@@ -8,18 +8,15 @@ from collections import defaultdict
 
 import pytest
 
-from gamification import causes, ledger, points
 from gamification.actors import Actor, ActorKind
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, CauseStatus, Donation, MatchingCampaign
 from gamification.errors import ErrorCode, LoyaltyError
-from gamification.models import (
-    Cause,
-    CauseStatus,
-    Channel,
-    Donation,
-    LedgerAccount,
-    MatchingCampaign,
-    Member,
-)
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger.models import LedgerAccount
+from gamification.members.models import Member
+from gamification.stores.models import Channel
 from tests.factories import (
     actor_of,
     consent_of,

@@ -6,16 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from gamification import eco_actions
+from gamification.challenges.models import ChallengeCompletion, GoalType
+from gamification.earning import eco_actions
+from gamification.earning.models import EcoAction
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from gamification.models import (
-    ChallengeCompletion,
-    DomainEvent,
-    EcoAction,
-    EventKind,
-    GoalType,
-    LedgerEntry,
-)
+from gamification.events.models import DomainEvent, EventKind
+from gamification.ledger.models import LedgerEntry
 from tests.factories import (
     actor_of,
     create_challenge,
@@ -47,7 +43,7 @@ async def test_an_eco_action_earns_points_and_qualifies_for_tiers() -> None:
     assert (result.points, result.replayed) == (100, False)
     event = await DomainEvent.get(member_id=member.id, kind=EventKind.ECO_ACTION_RECORDED)
     assert (event.qualifying_points, event.subject, event.amount) == (100, "recycling", 4)
-    from gamification import tiers
+    from gamification.tiers import ladder as tiers
 
     assert (await tiers.current_tier(member.id)).name == "Silver"  # type: ignore[union-attr]
     await assert_books_balance()

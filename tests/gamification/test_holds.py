@@ -6,19 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gamification import holds, points
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
-from gamification.models import (
-    Channel,
-    Device,
-    EntryKind,
-    HoldStatus,
-    IdempotencyKey,
-    LedgerEntry,
-    Member,
-    PointsHold,
-)
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, IdempotencyKey, LedgerEntry
+from gamification.members.models import Member
+from gamification.rewards import holds
+from gamification.rewards.models import HoldStatus, PointsHold
+from gamification.stores.models import Channel, Device
 from tests.factories import (
     actor_of,
     consent_of,

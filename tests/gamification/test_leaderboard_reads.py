@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from gamification import badges, leaderboards
-from gamification.leaderboards import Period
-from gamification.models import Member
+from gamification.badges import awards as badges
+from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards.boards import Period
+from gamification.members.models import Member
 from tests.factories import create_badge, create_member
 from tests.gamification.test_leaderboards import NOW, bonus
 

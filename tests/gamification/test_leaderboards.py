@@ -15,9 +15,16 @@ import pytest
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from gamification import causes, events, leaderboards, ledger, points, purchases
-from gamification.leaderboards import BoardKey, Period, Score
-from gamification.models import Channel, Device, EntryKind, LedgerAccount, Member, Role
+from gamification.causes import donations as causes
+from gamification.earning import purchases
+from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards.boards import BoardKey, Period, Score
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger import written as events
+from gamification.ledger.models import EntryKind, LedgerAccount
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel, Device
 from tests.factories import (
     actor_of,
     consent_of,

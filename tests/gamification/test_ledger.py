@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from gamification import ledger, points
-from gamification.ledger import EntryKind, InsufficientPoints, Origin, Reference
-from gamification.models import LedgerEntry, Member, PointsLot
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger.books import EntryKind, InsufficientPoints, Origin, Reference
+from gamification.ledger.models import LedgerEntry, PointsLot
+from gamification.members.models import Member
 from tests.factories import consent_of, create_member
 from tests.invariants import assert_books_balance
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gamification import points
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
-from gamification.ledger import InsufficientPoints
-from gamification.models import EntryKind, LedgerEntry
+from gamification.ledger import points
+from gamification.ledger.books import InsufficientPoints
+from gamification.ledger.models import EntryKind, LedgerEntry
 from tests.factories import create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance

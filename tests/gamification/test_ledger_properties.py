@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise.transactions import in_transaction
 
-from gamification import ledger, points
-from gamification.ledger import EntryKind, InsufficientPoints, Origin, Reference
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger.books import EntryKind, InsufficientPoints, Origin, Reference
 from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import NOW
 from tests.invariants import assert_books_balance

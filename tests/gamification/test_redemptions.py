@@ -5,10 +5,12 @@ from typing import Any
 
 import pytest
 
-from gamification import points, redemptions
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
-from gamification.models import Channel, Redemption, RedemptionStatus, Reward, RewardKind
+from gamification.ledger import points
+from gamification.rewards import redemptions
+from gamification.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
+from gamification.stores.models import Channel
 from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance

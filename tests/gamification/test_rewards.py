@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from gamification import rewards
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
-from gamification.models import Channel, LimitPeriod, Reward, RewardKind, Role
+from gamification.members.models import Role
+from gamification.rewards import catalog as rewards
+from gamification.rewards.models import LimitPeriod, Reward, RewardKind
+from gamification.stores.models import Channel
 from tests.factories import actor_of, create_device, create_member, create_reward, credit_points
 
 NOW = datetime.now(UTC)

@@ -7,9 +7,12 @@ import asyncio
 
 import pytest
 
-from gamification import points, redemptions
 from gamification.errors import ErrorCode, LoyaltyError
-from gamification.models import Channel, Member, Redemption, Reward
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.rewards import redemptions
+from gamification.rewards.models import Redemption, Reward
+from gamification.stores.models import Channel
 from tests.factories import actor_of, consent_of, create_member, create_reward, credit_points
 from tests.invariants import assert_books_balance
 from tests.pausing import PausedDebit

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from gamification import tiers
-from gamification.models import Member, MemberTier, TierChange, TierChangeReason
+from gamification.members.models import Member
+from gamification.tiers import ladder as tiers
+from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from server.settings import Settings, TierWindow
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
 

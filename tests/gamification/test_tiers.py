@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from gamification import tiers
+from gamification.earning.purchases import refund_purchase
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
-from gamification.models import DomainEvent, EventKind, MemberTier, TierChange, TierChangeReason
-from gamification.purchases import refund_purchase
+from gamification.events.models import DomainEvent, EventKind
+from gamification.tiers import ladder as tiers
+from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from tests.factories import (
     actor_of,
     create_device,

@@ -15,34 +15,29 @@ from redis.asyncio import Redis
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from gamification import (
-    domain_events,
-    earning,
-    events,
-    leaderboards,
-    ledger,
-    points,
-    program_cache,
-    progress_updates,
-    realtime,
-)
-from gamification.errors import ErrorCode, NotFound
-from gamification.models import (
-    BadgeRule,
+from gamification import program_cache
+from gamification.badges.models import BadgeRule
+from gamification.challenges.models import (
     Challenge,
     ChallengeContribution,
     ChallengeProgress,
-    Channel,
-    Device,
-    EarnPromotion,
-    EarnRule,
-    EventKind,
     GoalType,
-    Member,
-    PointsLot,
-    Role,
     WindowKind,
 )
+from gamification.earning import rules as earning
+from gamification.earning.models import EarnPromotion, EarnRule
+from gamification.errors import ErrorCode, NotFound
+from gamification.events import facts as domain_events
+from gamification.events import progress as progress_updates
+from gamification.events import realtime
+from gamification.events.models import EventKind
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger import written as events
+from gamification.ledger.models import PointsLot
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel, Device
 from server.database import _keep_session, tortoise_config
 from server.settings import Settings
 from tests.factories import (

@@ -4,7 +4,7 @@ against the live schema by `test_caller_table.py`.
 Every mutation has a row; every row says, for each kind of caller, what the call answers when
 it names the member `M` (or `M`'s objects): `ok`, a GraphQL error code (`UNAUTHENTICATED`,
 `FORBIDDEN`), or a payload error code. A row that takes points out of `M`'s account says which
-proof lets it (`gamification.consent`); the test also checks that no other cell takes a point.
+proof lets it (`gamification.ledger.consent`); the test also checks that no other cell takes a point.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from gamification.models import Cause, Device, Member, PointsHold, Purchase, Redemption, Reward
+from gamification.causes.models import Cause
+from gamification.earning.models import Purchase
+from gamification.members.models import Member
+from gamification.rewards.models import PointsHold, Redemption, Reward
+from gamification.stores.models import Device
 from schema.relay import to_global_id
 
 CALLERS: Final = (

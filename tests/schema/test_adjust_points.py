@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Channel, EntryKind, LedgerEntry, Member, Role
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import create_device, create_member, create_store, credit_points, execute
 from tests.invariants import assert_books_balance

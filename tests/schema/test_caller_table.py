@@ -13,8 +13,9 @@ from graphql import GraphQLNamedType, get_named_type
 from starlette.applications import Starlette
 
 from channels import redemption_requests
-from gamification import points
-from gamification.models import Channel, Role
+from gamification.ledger import points
+from gamification.members.models import Role
+from gamification.stores.models import Channel
 from server.settings import Settings
 from tests.factories import (
     actor_of,

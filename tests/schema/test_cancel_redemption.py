@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points, redemptions
-from gamification.models import Channel, EntryKind, LedgerEntry, Member, Redemption, Reward, Role
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.members.models import Member, Role
+from gamification.rewards import redemptions
+from gamification.rewards.models import Redemption, Reward
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,

@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import causes
-from gamification.models import Channel
+from gamification.causes import donations as causes
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     create_cause,

@@ -9,8 +9,11 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import leaderboards
-from gamification.models import Challenge, Channel, Device, EventKind, GoalType, Member, Role
+from gamification.challenges.models import Challenge, GoalType
+from gamification.events.models import EventKind
+from gamification.leaderboards import boards as leaderboards
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
 from tests.factories import create_challenge as create_challenge_definition
 from tests.factories import create_device, create_earn_rule, create_member, execute

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import leaderboards
-from gamification.models import Challenge, Channel, Device, DomainEvent, EventKind, GoalType, Member
-from gamification.realtime import Topic, leaderboard_channel, member_channel
+from gamification.challenges.models import Challenge, GoalType
+from gamification.events.models import DomainEvent, EventKind
+from gamification.events.realtime import Topic, leaderboard_channel, member_channel
+from gamification.leaderboards import boards as leaderboards
+from gamification.members.models import Member
+from gamification.stores.models import Channel, Device
 from schema.context import Context
 from schema.relay import to_global_id
 from server.pubsub import Broker

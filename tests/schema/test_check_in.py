@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import DomainEvent
+from gamification.events.models import DomainEvent
 from tests.factories import create_device, create_member, execute
 
 CHECK_IN = "mutation { checkIn { checkIn { localDate } errors { code } } }"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import Cause, CauseStatus, Role
+from gamification.causes.models import Cause, CauseStatus
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_cause, create_member, execute
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import Role
+from gamification.members.models import Role
 from tests.factories import create_earn_rule, create_member, create_purchase, execute
 
 CREATE_BADGE = """

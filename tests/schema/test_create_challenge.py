@@ -6,7 +6,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification.models import Challenge, Role
+from gamification.challenges.models import Challenge
+from gamification.members.models import Role
 from tests.factories import create_member, execute
 
 CREATE_CHALLENGE = """

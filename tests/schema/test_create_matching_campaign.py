@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import causes
-from gamification.models import Cause, MatchingCampaign, Role
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, MatchingCampaign
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_cause, create_matching_campaign, create_member, execute
 

@@ -11,7 +11,9 @@ from starlette.applications import Starlette
 
 from channels import tokens
 from channels.tokens import read_redemption_token
-from gamification.models import Channel, RedemptionToken, Reward, RewardKind, Role
+from gamification.members.models import Role
+from gamification.rewards.models import RedemptionToken, Reward, RewardKind
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import bearer, create_device, create_member, execute

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Device, Member, Role, Store
+from gamification.members.models import Member, Role
+from gamification.stores.models import Device, Store
 from tests.factories import create_device, create_member, create_store, execute
 
 CREATE_STORE = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import Role
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_member, create_tier_ladder, execute
 

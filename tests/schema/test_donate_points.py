@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import causes, points
-from gamification.models import Cause, Channel, Donation, MatchingCampaign, Member
+from gamification.causes import donations as causes
+from gamification.causes.models import Cause, Donation, MatchingCampaign
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     create_cause,

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Cause, Channel, Donation, Member, RedemptionToken
+from gamification.causes.models import Cause, Donation
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.rewards.models import RedemptionToken
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

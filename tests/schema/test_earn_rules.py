@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Channel, Device, EarnPromotion, EarnRule, Member, Role
+from gamification.earning.models import EarnPromotion, EarnRule
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel, Device
 from tests.factories import create_device, create_earn_rule, create_member, create_store, execute
 
 SET_EARN_RULE = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification import eco_actions
+from gamification.earning import eco_actions
 from tests.factories import create_device, create_eco_kind, create_member, execute
 
 ECO_ACTION_KINDS = "{ ecoActionKinds { code pointsPerUnit maxQuantity active } }"

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gamification import members
+from gamification.members import profiles as members
 from server.settings import Settings
 from tests.factories import bearer, create_member, execute, member_token
 

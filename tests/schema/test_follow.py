@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import follows
-from gamification.models import Channel, Device, Follow, Member
+from gamification.members import follows
+from gamification.members.models import Follow, Member
+from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import create_device, create_earn_rule, create_member, execute

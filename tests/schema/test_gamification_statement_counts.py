@@ -13,8 +13,9 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import badges, program_cache
-from gamification.models import Member
+from gamification import program_cache
+from gamification.badges import awards as badges
+from gamification.members.models import Member
 from schema.context import Context
 from tests.factories import (
     actor_of,

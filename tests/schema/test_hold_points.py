@@ -6,17 +6,11 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import (
-    Channel,
-    Device,
-    IdempotencyKey,
-    Member,
-    PointsHold,
-    RedemptionToken,
-    Reward,
-    RewardKind,
-)
+from gamification.ledger import points
+from gamification.ledger.models import IdempotencyKey
+from gamification.members.models import Member
+from gamification.rewards.models import PointsHold, RedemptionToken, Reward, RewardKind
+from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

@@ -15,16 +15,13 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import badges, challenges, program_cache
-from gamification.models import (
-    Badge,
-    BadgeRule,
-    Challenge,
-    EventKind,
-    GoalType,
-    Role,
-    WindowKind,
-)
+from gamification import program_cache
+from gamification.badges import awards as badges
+from gamification.badges.models import Badge, BadgeRule
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import Challenge, GoalType, WindowKind
+from gamification.events.models import EventKind
+from gamification.members.models import Role
 from tests.factories import (
     create_badge,
     create_challenge,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 
-from gamification import challenges
-from gamification.models import ChallengeParticipant
+from gamification.challenges import engine as challenges
+from gamification.challenges.models import ChallengeParticipant
 from schema.relay import to_global_id
 from tests.factories import create_challenge, create_member, execute
 

@@ -9,8 +9,10 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import causes, leaderboards
-from gamification.models import Channel, Device, Member
+from gamification.causes import donations as causes
+from gamification.leaderboards import boards as leaderboards
+from gamification.members.models import Member
+from gamification.stores.models import Channel, Device
 from schema.relay import encode_cursor, to_global_id
 from tests.factories import (
     actor_of,

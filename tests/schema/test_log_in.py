@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-from gamification.models import Member
+from gamification.members.models import Member
 from tests.factories import PASSWORD, bearer, create_member, execute
 
 LOG_IN = """

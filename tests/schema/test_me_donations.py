@@ -7,9 +7,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import causes
 from gamification.actors import Actor, ActorKind
-from gamification.models import Channel, Role
+from gamification.causes import donations as causes
+from gamification.members.models import Role
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     create_cause,

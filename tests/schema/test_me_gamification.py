@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 
-from gamification.models import BadgeRule
+from gamification.badges.models import BadgeRule
 from tests.factories import (
     check_in,
     create_badge,

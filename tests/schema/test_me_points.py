@@ -7,8 +7,11 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import earning, ledger
-from gamification.models import Channel, LedgerEntry, Member, Role
+from gamification.earning import rules as earning
+from gamification.ledger import books as ledger
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel
 from schema.relay import encode_cursor, to_global_id
 from server.settings import Settings
 from tests.factories import (

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Channel, Device, Member
+from gamification.members.models import Member
+from gamification.stores.models import Channel, Device
 from tests.factories import create_device, create_earn_rule, create_member, execute
 from tests.schema.test_leaderboard import earn
 

@@ -16,8 +16,8 @@ from redis.asyncio.client import Pipeline
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import badges
-from gamification.models import Device
+from gamification.badges import awards as badges
+from gamification.stores.models import Device
 from tests.factories import create_badge, execute
 from tests.schema.test_leaderboard import read_board
 from tests.schema.test_me_rank import board_of_six, my_rank, till

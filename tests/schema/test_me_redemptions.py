@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import redemptions
-from gamification.models import Channel, Member, Redemption, Role
+from gamification.members.models import Member, Role
+from gamification.rewards import redemptions
+from gamification.rewards.models import Redemption
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,

@@ -6,7 +6,8 @@ import secrets
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Device, Member, Role
+from gamification.members.models import Member, Role
+from gamification.stores.models import Device
 from schema.relay import to_global_id
 from tests.factories import create_device, create_member, create_store, execute
 

@@ -23,7 +23,9 @@ from graphql import (
 from starlette.applications import Starlette
 from strawberry.utils.str_converters import to_camel_case
 
-from gamification.models import Channel, Device, LedgerEntry, Member, Role
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel, Device
 from schema.permissions import IsAdmin
 from schema.relay import to_global_id
 from schema.schema import Mutation

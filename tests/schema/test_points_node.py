@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from starlette.applications import Starlette
 
-from gamification.models import Channel, Purchase, Role
+from gamification.earning.models import Purchase
+from gamification.members.models import Role
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     create_device,

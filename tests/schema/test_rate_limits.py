@@ -9,7 +9,8 @@ import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.models import Channel, Redemption
+from gamification.rewards.models import Redemption
+from gamification.stores.models import Channel
 from schema.context import Context
 from schema.rate_limits import LIMITED_MUTATIONS
 from schema.relay import to_global_id

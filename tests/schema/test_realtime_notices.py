@@ -7,8 +7,10 @@ import asyncio
 
 from starlette.applications import Starlette
 
-from gamification.models import BadgeRule, Channel, MemberBadge, TierChange
-from gamification.realtime import Notice, Topic, member_channel
+from gamification.badges.models import BadgeRule, MemberBadge
+from gamification.events.realtime import Notice, Topic, member_channel
+from gamification.stores.models import Channel
+from gamification.tiers.models import TierChange
 from tests.factories import (
     create_badge,
     create_device,

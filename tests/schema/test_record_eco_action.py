@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import EcoAction
+from gamification.earning.models import EcoAction
 from schema.relay import to_global_id
 from tests.factories import create_device, create_eco_kind, create_member, execute
 

@@ -10,16 +10,11 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import points, redemptions
-from gamification.models import (
-    Channel,
-    LimitPeriod,
-    Member,
-    Redemption,
-    RedemptionStatus,
-    Reward,
-    Role,
-)
+from gamification.ledger import points
+from gamification.members.models import Member, Role
+from gamification.rewards import redemptions
+from gamification.rewards.models import LimitPeriod, Redemption, RedemptionStatus, Reward
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,

@@ -9,18 +9,11 @@ from starlette.applications import Starlette
 
 from channels.credentials import issue_member_token
 from channels.tokens import read_redemption_token, sign_redemption_token
-from gamification import points
-from gamification.models import (
-    Channel,
-    Device,
-    IdempotencyKey,
-    LedgerEntry,
-    Member,
-    Redemption,
-    RedemptionToken,
-    Reward,
-    RewardKind,
-)
+from gamification.ledger import points
+from gamification.ledger.models import IdempotencyKey, LedgerEntry
+from gamification.members.models import Member
+from gamification.rewards.models import Redemption, RedemptionToken, Reward, RewardKind
+from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

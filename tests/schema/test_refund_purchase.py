@@ -5,8 +5,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Channel, EntryKind, LedgerEntry, Member, Purchase, Role
+from gamification.earning.models import Purchase
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.members.models import Member, Role
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     create_device,

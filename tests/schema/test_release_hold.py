@@ -4,8 +4,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Channel, Device, HoldStatus, LedgerEntry, Member, PointsHold
+from gamification.ledger import points
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Member
+from gamification.rewards.models import HoldStatus, PointsHold
+from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
 from tests.factories import (
     create_device,

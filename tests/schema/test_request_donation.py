@@ -8,8 +8,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Cause, Channel, Donation, Member
+from gamification.causes.models import Cause, Donation
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import create_cause, create_device, create_member, credit_points, execute
 from tests.invariants import assert_books_balance

@@ -7,8 +7,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Cause, Donation, MatchingCampaign, Member, Role
+from gamification.causes.models import Cause, Donation, MatchingCampaign
+from gamification.ledger import points
+from gamification.members.models import Member, Role
 from schema.relay import to_global_id
 from tests.factories import (
     create_cause,

@@ -3,7 +3,8 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-from gamification.models import Device, Member, Role
+from gamification.members.models import Member, Role
+from gamification.stores.models import Device
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

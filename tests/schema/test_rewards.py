@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Channel, Reward, Role
+from gamification.members.models import Role
+from gamification.rewards.models import Reward
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import create_device, create_member, create_reward, credit_points, execute
 

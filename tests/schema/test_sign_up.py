@@ -7,7 +7,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Member
+from gamification.members.models import Member
 from tests.factories import bearer, create_member, execute
 
 SIGN_UP = """

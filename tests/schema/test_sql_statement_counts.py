@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import leaderboards
-from gamification.models import Member
+from gamification.leaderboards import boards as leaderboards
+from gamification.members.models import Member
 from schema.context import Context
 from server.settings import Settings
 from tests.factories import (

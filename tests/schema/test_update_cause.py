@@ -6,7 +6,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification.models import Cause, Role
+from gamification.causes.models import Cause
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_cause, create_member, credit_points, donate, execute
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from gamification.models import ChallengeStatus, Role
+from gamification.challenges.models import ChallengeStatus
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_challenge, create_member, execute
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import EcoActionKind, Role
+from gamification.earning.models import EcoActionKind
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from tests.factories import create_device, create_eco_kind, create_member, execute
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Member
+from gamification.members.models import Member
 from tests.factories import create_device, create_member, execute
 
 UPDATE_PROFILE = """

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points, redemptions
-from gamification.models import Channel, Member, Redemption, RedemptionStatus, Role
+from gamification.ledger import points
+from gamification.members.models import Member, Role
+from gamification.rewards import redemptions
+from gamification.rewards.models import Redemption, RedemptionStatus
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
     actor_of,

@@ -15,8 +15,8 @@ import httpx
 from tortoise import connections
 from websockets.asyncio.client import ClientConnection, connect
 
-from gamification import ledger
-from gamification.models import LedgerAccount
+from gamification.ledger import books as ledger
+from gamification.ledger.models import LedgerAccount
 from tests.server.conftest import LiveServer, run_server
 
 PROTOCOL = "graphql-transport-ws"

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 
-from gamification.models import Member
+from gamification.members.models import Member
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gamification import tiers
-from gamification.models import MemberTier
+from gamification.tiers import ladder as tiers
+from gamification.tiers.models import MemberTier
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gamification import tiers
-from gamification.models import MemberTier, TierChange, TierChangeReason
+from gamification.tiers import ladder as tiers
+from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]

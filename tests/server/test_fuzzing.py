@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from gamification.models import Role
+from gamification.members.models import Role
 from server.settings import Settings
 from tests.factories import create_member, member_token
 from tests.server.conftest import LiveServer

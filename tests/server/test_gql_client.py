@@ -15,8 +15,8 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
-from gamification import members
-from gamification.models import Channel
+from gamification.members import profiles as members
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

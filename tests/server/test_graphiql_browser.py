@@ -26,7 +26,7 @@ from playwright.async_api import expect as playwright_expect
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.models import Channel
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.app import create_app
 from server.graphiql import ASSETS_PATH

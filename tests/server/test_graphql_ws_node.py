@@ -26,7 +26,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gamification.models import Channel
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

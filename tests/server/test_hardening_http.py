@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from gamification import members
+from gamification.members import profiles as members
 from schema.errors import UNAVAILABLE_MESSAGE
 from server import graphql_app
 from server.app import create_app

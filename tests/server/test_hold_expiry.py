@@ -9,8 +9,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gamification import points
-from gamification.models import Channel, HoldStatus, Member, PointsHold
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.rewards.models import HoldStatus, PointsHold
+from gamification.stores.models import Channel
 from server.app import run_expiry_schedule
 from tests.factories import create_device, create_member, credit_points, hold_member_points
 from tests.invariants import assert_books_balance

@@ -12,22 +12,20 @@ from typing import Any
 import httpx
 import pytest
 
-from gamification import holds, ledger, points
-from gamification.models import (
-    Channel,
-    Device,
-    EntryKind,
+from gamification.ledger import books as ledger
+from gamification.ledger import points
+from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
+from gamification.members.models import Member
+from gamification.rewards import holds
+from gamification.rewards.models import (
     HoldStatus,
-    LedgerAccount,
-    LedgerEntry,
-    Member,
     PointsHold,
     Redemption,
     RedemptionToken,
     Reward,
     RewardKind,
-    Store,
 )
+from gamification.stores.models import Channel, Device, Store
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

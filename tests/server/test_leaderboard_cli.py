@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from fakeredis import TcpFakeServer
 
-from gamification.models import EventKind, GoalType
+from gamification.challenges.models import GoalType
+from gamification.events.models import EventKind
 from tests.factories import (
     create_challenge,
     create_device,

@@ -18,14 +18,10 @@ import pytest
 from starlette.applications import Starlette
 from tortoise import connections
 
-from gamification.models import (
-    Channel,
-    Donation,
-    HoldStatus,
-    Member,
-    PointsHold,
-    Redemption,
-)
+from gamification.causes.models import Donation
+from gamification.members.models import Member
+from gamification.rewards.models import HoldStatus, PointsHold, Redemption
+from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.realtime import Notice, Topic, member_channel, publish
+from gamification.events.realtime import Notice, Topic, member_channel, publish
 from server.pubsub import Broker
 
 # This run's channels (another run on the same Redis has another namespace).

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification import points
-from gamification.models import Device, Member, Redemption
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.rewards.models import Redemption
+from gamification.stores.models import Device
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

@@ -13,8 +13,13 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import leaderboards, points
-from gamification.models import Channel, EventKind, GoalType, Member, Redemption
+from gamification.challenges.models import GoalType
+from gamification.events.models import EventKind
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import points
+from gamification.members.models import Member
+from gamification.rewards.models import Redemption
+from gamification.stores.models import Channel
 from schema.context import Context
 from schema.relay import to_global_id
 from server.redis import create_redis

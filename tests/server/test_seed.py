@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gamification.models import Channel, Reward
+from gamification.rewards.models import Reward
+from gamification.stores.models import Channel
 from server.seed import seed_rewards
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gamification.models import Cause, Donation, LedgerEntry, MatchingCampaign
+from gamification.causes.models import Cause, Donation, MatchingCampaign
+from gamification.ledger.models import LedgerEntry
 from server.seed import DEMO_MEMBER_EMAIL, seed_causes
 from tests.factories import create_member, credit_points
 from tests.invariants import assert_books_balance

@@ -19,8 +19,12 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification import leaderboards, ledger
-from gamification.models import DomainEvent, LedgerEntry, Member, Purchase
+from gamification.earning.models import Purchase
+from gamification.events.models import DomainEvent
+from gamification.leaderboards import boards as leaderboards
+from gamification.ledger import books as ledger
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Member
 from server.seed import DEMO_MEMBER_EMAIL, seed_demo_program, week_start
 from tests.conftest import _empty_tables
 from tests.factories import execute

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from gamification.realtime import Notice, Topic
+from gamification.events.realtime import Notice, Topic
 from server import cli
 from server.pubsub import Broker, Subscription
 from server.settings import Settings

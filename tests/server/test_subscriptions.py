@@ -13,7 +13,8 @@ import pytest
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
-from gamification.models import LedgerEntry, Role
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.factories import (

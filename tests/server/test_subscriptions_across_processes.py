@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.models import LedgerEntry, Role
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Role
 from schema.relay import to_global_id
 from server.redis import MEMORY_SCHEME
 from server.settings import Settings

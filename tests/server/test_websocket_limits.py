@@ -18,8 +18,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gamification import members
-from gamification.models import Member, Role
+from gamification.members import profiles as members
+from gamification.members.models import Member, Role
 from schema.relay import to_global_id
 from server.app import create_app
 from server.settings import Settings

@@ -1,0 +1,5 @@
+"""Badges: the catalog and awards.
+
+- `awards`
+- `models`
+"""

@@ -1,0 +1,5 @@
+"""Eco causes: the catalog, donations, matching campaigns, impact.
+
+- `donations`
+- `models`
+"""

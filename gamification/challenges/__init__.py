@@ -1,0 +1,6 @@
+"""Challenges: definitions, windows and streaks, progress, refunds.
+
+- `engine`
+- `models`
+- `refunds`
+"""

@@ -1,0 +1,8 @@
+"""Domain events and after-commit work: facts, progress, real-time notices.
+
+- `committed`
+- `facts`
+- `models`
+- `progress`
+- `realtime`
+"""

@@ -1,0 +1,4 @@
+"""Leaderboards in Redis: boards, updates, reconciliation, reads.
+
+- `boards`
+"""

@@ -1,0 +1,9 @@
+"""The points ledger: accounts, entries, lots, consent, balances and history.
+
+- `books`
+- `consent`
+- `models`
+- `overview`
+- `points`
+- `written`
+"""

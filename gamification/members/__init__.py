@@ -1,0 +1,7 @@
+"""Members: sign-up and profiles, what the engine knows of one, follows.
+
+- `follows`
+- `models`
+- `profiles`
+- `state`
+"""

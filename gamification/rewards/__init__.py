@@ -1,0 +1,7 @@
+"""Rewards: the catalog, redemptions and vouchers, till holds.
+
+- `catalog`
+- `holds`
+- `models`
+- `redemptions`
+"""

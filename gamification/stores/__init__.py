@@ -1,0 +1,5 @@
+"""Stores and the devices registered in them.
+
+- `models`
+- `registry`
+"""

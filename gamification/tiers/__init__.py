@@ -1,0 +1,5 @@
+"""Tiers: the ladder, qualification, upgrades and downgrades.
+
+- `ladder`
+- `models`
+"""
