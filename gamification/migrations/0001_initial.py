@@ -1,6 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from gamification.models import Channel, Role
+from gamification.members.models import Role
+from gamification.stores.models import Channel
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 

@@ -1,7 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from gamification.models import AccountKind, Channel, EntryKind
+from gamification.ledger.models import AccountKind, EntryKind
+from gamification.stores.models import Channel
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields

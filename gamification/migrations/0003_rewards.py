@@ -1,7 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from gamification.models import Channel, HoldStatus, LimitPeriod, RedemptionStatus, RewardKind
+from gamification.rewards.models import HoldStatus, LimitPeriod, RedemptionStatus, RewardKind
+from gamification.stores.models import Channel
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from uuid import uuid4

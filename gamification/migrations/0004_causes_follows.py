@@ -1,6 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from gamification.models import CauseStatus, Channel
+from gamification.causes.models import CauseStatus
+from gamification.stores.models import Channel
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index

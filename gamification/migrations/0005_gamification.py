@@ -1,7 +1,11 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from gamification.models import BadgeRule, ChallengeStatus, Channel, EventKind, GoalType, TierChangeReason, WindowKind
+from gamification.badges.models import BadgeRule
+from gamification.challenges.models import ChallengeStatus, GoalType, WindowKind
+from gamification.events.models import EventKind
+from gamification.stores.models import Channel
+from gamification.tiers.models import TierChangeReason
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
