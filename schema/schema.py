@@ -34,6 +34,7 @@ from schema.limits import operation_timeout, query_limits, without_suggestions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
+from schema.persisted import AllowListOnly
 from schema.points.mutations import PointsMutations
 from schema.points.types import LedgerEntryType, PurchaseType
 from schema.rate_limits import limit_mutations
@@ -46,7 +47,7 @@ from schema.rewards.types import RedemptionType, RewardType
 from schema.stores.mutations import StoreMutations
 from schema.stores.queries import StoreQueries
 from schema.stores.types import DeviceType, StoreType
-from server.settings import Settings
+from server.settings import PersistedQueryMode, Settings
 
 
 @strawberry.type
@@ -135,6 +136,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Last: innermost around execution (see the function).
         operation_timeout(settings),
     ]
+    if settings.persisted_queries is PersistedQueryMode.ALLOWLIST:
+        # First: a document outside the registered set is refused before it is parsed.
+        extensions.insert(0, AllowListOnly)
     schema = LoyaltySchema(
         query=Query,
         mutation=Mutation,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
+from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.http.types import QueryParams
 from strawberry.schema.schema import StreamResult
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -26,8 +29,10 @@ from channels.credentials import InvalidCredential, authenticate_bearer
 from gamification.actors import Actor
 from schema.context import Context
 from schema.dataloaders import Loaders
+from schema.persisted import registered_set
 from schema.schema import build_schema
 from server.graphiql import graphiql_page
+from server.persisted_queries import PersistedQueries, PersistedQueryRefused
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.auth")
@@ -52,9 +57,9 @@ _REFUSAL_CODES = {
 _ALLOWED_METHODS = "GET, POST"
 
 
-def _refusal(status_code: int, message: str) -> JSONResponse:
+def _refusal(status_code: int, message: str, code: str | None = None) -> JSONResponse:
     """A request error as a GraphQL response document (no `data`: nothing was executed)."""
-    code = _REFUSAL_CODES.get(status_code, "BAD_REQUEST")
+    code = code or _REFUSAL_CODES.get(status_code, "BAD_REQUEST")
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status_code,
@@ -84,8 +89,17 @@ class LoyaltyTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             )
 
 
+class LoyaltyRequestAdapter(StarletteRequestAdapter):
+    @property
+    def redis(self) -> Redis:
+        """The app's Redis, for what the view reads before the operation's context exists."""
+        redis: Redis = self._request.app.state.redis
+        return redis
+
+
 class LoyaltyGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LoyaltyTransportWSHandler
+    request_adapter_class = LoyaltyRequestAdapter
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -97,6 +111,22 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.settings = settings
+        self.persisted = PersistedQueries(settings.persisted_queries, registered_set())
+
+    async def parse_http_body(  # type: ignore[override]
+        self, request: LoyaltyRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request, with the document a persisted query names (see
+        server.persisted_queries). Raises PersistedQueryRefused."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):  # batches are refused before this runs
+            return data
+        return await self.persisted.resolve(data, request.redis)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET that names a persisted query is an operation, whatever its Accept header.
+        params: QueryParams = request.query_params
+        return "extensions" not in params and super().should_render_graphql_ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry answers the requests it refuses (malformed JSON, a batch, a missing query,
@@ -112,6 +142,8 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         else:
             try:
                 response = await self.run(request)
+            except PersistedQueryRefused as refused:
+                response = _refusal(refused.status_code, refused.reason, refused.code)
             except HTTPException as refused:
                 response = _refusal(refused.status_code, refused.reason)
         await response(scope, receive, send)

@@ -24,6 +24,12 @@ class Environment(enum.StrEnum):
     PRODUCTION = "production"
 
 
+class PersistedQueryMode(enum.StrEnum):
+    AUTOMATIC = "automatic"  # Apollo's automatic persisted queries; any document runs too
+    ALLOWLIST = "allowlist"  # only the registered set (schema/registered_operations) runs
+    OFF = "off"
+
+
 class TierWindow(enum.StrEnum):
     ROLLING_12_MONTHS = "rolling_12_months"
     CALENDAR_YEAR = "calendar_year"
@@ -120,6 +126,11 @@ class Settings(BaseSettings):
     # GraphQL.
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production
+
+    # Persisted queries (server/persisted_queries.py): `automatic` lets clients send a document's
+    # SHA-256 instead of its text; `allowlist` runs only the app's registered operations
+    # (schema/registered_operations/), over HTTP and WebSockets; `off` ignores the extension.
+    persisted_queries: PersistedQueryMode = PersistedQueryMode.AUTOMATIC
 
     # Query abuse limits (see docs/security.md). Batching (a JSON list of
     # operations in one request) is off: every operation comes in its own request.
