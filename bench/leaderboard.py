@@ -9,8 +9,8 @@ and what one request costs (round trips, CPU) measured in-process.
 1. `loyalty migrate` and `loyalty seed` (a throwaway SQLite file unless --database-url).
 2. A pipelined bulk loader writes the all-time points board straight into Redis: `--members`
    synthetic members (ids from 1,000,000,000, random scores and times, so ties happen) plus the
-   demo member maya@example.com in the middle, in the layout of gamification.leaderboards.boards
-   (sorted set and state hashes). It replaces the `lb:*` keys of the given Redis database and
+   demo member maya@example.com in the middle, in the layout of gamification.leaderboards.keys
+   (sorted set and state hashes). It replaces the `{lb}:*` keys of the given Redis database and
    nothing else: give the benchmark a database of its own.
 3. A real server process (bench.serverctl) under the keep-alive load generator (bench.loadgen),
    once per `--concurrency` (default 1, 8 and 50 connections): the `{ __typename }` ceiling,
@@ -75,7 +75,8 @@ from bench.serverctl import (
     running_server,
     server_environment,
 )
-from gamification.leaderboards import boards as leaderboards
+from gamification import redis_keys
+from gamification.leaderboards import keys
 
 ME_RANK_QUERY = (
     '{ me { rank(board: "points", period: ALL_TIME) '
@@ -166,13 +167,14 @@ class LoadedBoard:
 async def load_board(redis_url: str, members: int, member_id: int) -> LoadedBoard:
     """Replace the board with `members` synthetic members plus `member_id` in the middle."""
     client = aioredis.from_url(redis_url, decode_responses=True)
-    key = leaderboards.board_key(
-        leaderboards.POINTS_BOARD, leaderboards.Period.ALL_TIME, datetime.now(UTC)
-    )
+    key = keys.board_key(keys.POINTS_BOARD, keys.Period.ALL_TIME, datetime.now(UTC))
     rng = random.Random(6)
     started = time.perf_counter()
     try:
-        stale = [name async for name in client.scan_iter(match="lb:*", count=10_000)]
+        stale = [
+            name
+            async for name in client.scan_iter(match=f"{redis_keys.BOARDS_PREFIX}*", count=10_000)
+        ]
         for i in range(0, len(stale), 1000):
             await client.unlink(*stale[i : i + 1000])
         now_ms = int(time.time() * 1000)
@@ -183,13 +185,13 @@ async def load_board(redis_url: str, members: int, member_id: int) -> LoadedBoar
             states: dict[int, dict[Any, Any]] = {}  # redis-py wants its own key type
             for i in batch:
                 synthetic = FIRST_SYNTHETIC_ID + i
-                score = leaderboards.Score(
+                score = keys.Score(
                     points=rng.randint(1, 1_000_000),
                     reached_ms=now_ms - rng.randint(0, 365 * 86_400_000),
                 )
                 tag = score.tag(synthetic)
                 ranked[tag] = score.points
-                shard = synthetic >> leaderboards.SHARD_BITS
+                shard = synthetic >> keys.SHARD_BITS
                 states.setdefault(shard, {})[str(synthetic)] = score.encode()
                 if len(sample) < _SAMPLED_TAGS and rng.random() < 0.05:
                     sample.append(tag)
@@ -200,10 +202,10 @@ async def load_board(redis_url: str, members: int, member_id: int) -> LoadedBoar
             await pipe.execute()
             if first and first % 200_000 == 0:
                 _progress(f"  loaded {first:,} members")
-        mine = leaderboards.Score(points=500_000, reached_ms=now_ms)
+        mine = keys.Score(points=500_000, reached_ms=now_ms)
         pipe = client.pipeline(transaction=False)
         pipe.zadd(key.zset, {mine.tag(member_id): mine.points})
-        pipe.hset(key.states(member_id >> leaderboards.SHARD_BITS), str(member_id), mine.encode())
+        pipe.hset(key.states(member_id >> keys.SHARD_BITS), str(member_id), mine.encode())
         pipe.zcard(key.zset)
         pipe.zrevrank(key.zset, mine.tag(member_id))
         *_, total, rank = await pipe.execute()
@@ -233,9 +235,7 @@ async def zrevrank_with_redis_py(
     redis_url: str, tags: list[str], *, connections: int, warmup: float, duration: float
 ) -> RawRate:
     """A closed loop of ZREVRANK on `connections` connections, like the load generator's."""
-    zset = leaderboards.board_key(
-        leaderboards.POINTS_BOARD, leaderboards.Period.ALL_TIME, datetime.now(UTC)
-    ).zset
+    zset = keys.board_key(keys.POINTS_BOARD, keys.Period.ALL_TIME, datetime.now(UTC)).zset
     client = aioredis.from_url(redis_url, decode_responses=True, max_connections=connections)
     clock = time.perf_counter
     start = clock()
@@ -270,9 +270,7 @@ def zrevrank_with_redis_benchmark(redis_url: str, tag: str, *, connections: int)
     if program is None:
         return None
     url = urlsplit(redis_url)
-    zset = leaderboards.board_key(
-        leaderboards.POINTS_BOARD, leaderboards.Period.ALL_TIME, datetime.now(UTC)
-    ).zset
+    zset = keys.board_key(keys.POINTS_BOARD, keys.Period.ALL_TIME, datetime.now(UTC)).zset
     command = [
         program,
         "-h",

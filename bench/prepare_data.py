@@ -52,7 +52,7 @@ from gamification.earning import rules as earning
 from gamification.earning.models import EarnRule
 from gamification.errors import LoyaltyError, Refused
 from gamification.events.models import EventKind
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.ledger import books as ledger
 from gamification.ledger import points
 from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry, PointsLot
@@ -484,7 +484,7 @@ async def prepare_home(args: argparse.Namespace) -> dict[str, Any]:
         # the stand-in is filled from the ledger by each server process when it starts.
         redis = create_redis(settings)
         try:
-            await leaderboards.reconcile_member(redis, member.id)
+            await reconcile.reconcile_member(redis, member.id)
         finally:
             await redis.aclose()
     return {

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.ledger.points import expire_points
 from gamification.rewards.holds import expire_holds
 from server.backends import BackendUnavailable
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # The in-process stand-in starts empty with every process: fill the leaderboards
                 # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
                 # operator's tool there).
-                await leaderboards.rebuild(app.state.redis)
+                await reconcile.rebuild(app.state.redis)
             # One Redis pub/sub connection for every subscription in this process.
             app.state.broker = Broker(app.state.redis, queue_size=settings.realtime_queue_size)
             opened.push_async_callback(app.state.broker.stop)

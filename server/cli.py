@@ -28,7 +28,7 @@ from server.settings import (
 )
 
 if TYPE_CHECKING:
-    from gamification.leaderboards.boards import ReconcileReport
+    from gamification.leaderboards.reconcile import ReconcileReport
 
 T = TypeVar("T")
 
@@ -280,7 +280,7 @@ def _reconcile_leaderboards(
     """Rebuild-then-check, or check only: the reports (fixed, found). Raises
     BackendUnavailable when the database or Redis cannot be reached, RedisError when Redis
     fails half-way."""
-    from gamification.leaderboards import boards as leaderboards
+    from gamification.leaderboards import reconcile
     from server.redis import check_redis, create_redis
 
     async def run() -> tuple[ReconcileReport | None, ReconcileReport]:
@@ -291,12 +291,12 @@ def _reconcile_leaderboards(
             if rebuild:
                 advance, close = _progress_bar("rebuilding")
                 try:
-                    fixed = await leaderboards.rebuild(redis, progress=advance)
+                    fixed = await reconcile.rebuild(redis, progress=advance)
                 finally:
                     close()
             advance, close = _progress_bar("checking")
             try:
-                return fixed, await leaderboards.check(redis, progress=advance)
+                return fixed, await reconcile.check(redis, progress=advance)
             finally:
                 close()
         finally:

@@ -4,7 +4,7 @@ The same pattern as `gamification.ledger.written` (ledger entries), for challeng
 challenge code reports every progress row an event changed, and every collector open in the
 current context (the leaderboards' and the real-time notices') receives it. After the use cases
 have returned, the caller brings the challenge boards up to date and publishes the members'
-`challengeProgress` notices (see `gamification.leaderboards.boards.record_challenge_progress` and
+`challengeProgress` notices (see `gamification.leaderboards.updates.record_challenge_progress` and
 `gamification.events.realtime.challenge_progress_notices`).
 
 Changes carry what the transaction computed (the row's new values, the member's timezone, a

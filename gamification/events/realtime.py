@@ -45,7 +45,7 @@ from gamification.challenges.models import Challenge, ChallengeCompletion, Chall
 from gamification.events import committed
 from gamification.events.models import DomainEvent
 from gamification.events.progress import ProgressChange, ProgressUpdates, Snapshot, Witness
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys as leaderboards
 from gamification.ledger import books as ledger
 from gamification.ledger.models import LedgerAccount, LedgerEntry
 from server.settings import get_settings

@@ -6,7 +6,7 @@ A caller that owns such work opens `collect_written_entries()` around its use ca
 reports every entry it writes to every collector open in the current context (the leaderboards
 and the real-time notices each keep their own); after the use
 cases return, the caller hands the collected entries to the follow-up (see
-`gamification.leaderboards.boards.record_committed`).
+`gamification.leaderboards.updates.record_committed`).
 
 The collector sees entries as they are written, so an entry of a transaction that later rolled
 back may be among them. Consumers re-read the entries by id and keep only rows whose hash

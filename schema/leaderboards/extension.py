@@ -17,7 +17,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from gamification.events import progress as progress_updates
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import updates
 from gamification.ledger import written as events
 
 logger = logging.getLogger("loyalty.leaderboards")
@@ -39,11 +39,11 @@ class LeaderboardUpdates(SchemaExtension):
         # caller's.
         if written:
             try:
-                await leaderboards.record_committed(redis, written.entries)
+                await updates.record_committed(redis, written.entries)
             except Exception:
                 logger.exception("leaderboard update after commit failed")
         if progress:
             try:
-                await leaderboards.record_challenge_progress(redis, progress)
+                await updates.record_challenge_progress(redis, progress)
             except Exception:
                 logger.exception("challenge board update after commit failed")

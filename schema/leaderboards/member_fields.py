@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys, reads
 from schema.context import Info
 from schema.leaderboards.types import (
     BOARD_DESCRIPTION,
@@ -68,12 +68,12 @@ class MemberLeaderboardFields:
         self,
         info: Info,
         board: Annotated[str, strawberry.argument(description=BOARD_DESCRIPTION)] = "points",
-        period: LeaderboardPeriod = leaderboards.Period.ALL_TIME,  # type: ignore[valid-type]
+        period: LeaderboardPeriod = keys.Period.ALL_TIME,  # type: ignore[valid-type]
     ) -> LeaderboardRankType | None:
-        view = await leaderboards.open_board(
+        view = await reads.open_board(
             info.context.redis,
             domain_board(board),
-            leaderboards.Period(period),
+            keys.Period(period),
             member_id=self.pk,
             sees_hidden=info.context.require_actor().is_admin,
         )

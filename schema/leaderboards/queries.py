@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys, reads
 from schema.context import Info
 from schema.leaderboards.types import (
     BOARD_DESCRIPTION,
@@ -32,17 +32,17 @@ class LeaderboardQueries:
         self,
         info: Info,
         board: Annotated[str, strawberry.argument(description=BOARD_DESCRIPTION)] = "points",
-        period: LeaderboardPeriod = leaderboards.Period.ALL_TIME,  # type: ignore[valid-type]
+        period: LeaderboardPeriod = keys.Period.ALL_TIME,  # type: ignore[valid-type]
         first: int = 20,
         after: str | None = None,
     ) -> LeaderboardType | None:
         actor = info.context.require_actor()
         first, after_rank = page_args(info, first, after)
         viewer_id = actor.id if actor.is_person else None
-        view = await leaderboards.open_board(
+        view = await reads.open_board(
             info.context.redis,
             domain_board(board),
-            leaderboards.Period(period),
+            keys.Period(period),
             member_id=viewer_id,
             sees_hidden=actor.is_admin,
         )

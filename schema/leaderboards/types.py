@@ -8,12 +8,12 @@ from collections.abc import Iterable
 import strawberry
 
 from gamification.errors import InvalidInput
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys, reads
 from schema.context import Info
 from schema.relay import PageInfo, pk_of, to_global_id
 
 LeaderboardPeriod = strawberry.enum(
-    leaderboards.Period,
+    keys.Period,
     name="LeaderboardPeriod",
     description=(
         "ALL_TIME; WEEK, the ISO week from Monday 00:00 UTC; MONTH, from the 1st 00:00 UTC."
@@ -35,15 +35,15 @@ def domain_board(board: str) -> str:
 
     Raises UnknownBoard when a cause or challenge board does not name such an ID."""
     for prefix, type_name, name_of in (
-        (leaderboards.CAUSE_PREFIX, "Cause", leaderboards.cause_board),
-        (leaderboards.CHALLENGE_PREFIX, "Challenge", leaderboards.challenge_board),
+        (keys.CAUSE_PREFIX, "Cause", keys.cause_board),
+        (keys.CHALLENGE_PREFIX, "Challenge", keys.challenge_board),
     ):
         if not board.startswith(prefix):
             continue
         try:
             return name_of(pk_of(board.removeprefix(prefix), type_name, field="board"))
         except InvalidInput:
-            raise leaderboards.UnknownBoard(
+            raise reads.UnknownBoard(
                 f'"{prefix}" must be followed by a {type_name.lower()} ID', field="board"
             ) from None
     return board
@@ -61,12 +61,12 @@ class Names:
     def __init__(self, member_ids: Iterable[int], *, viewer_id: int | None) -> None:
         self._member_ids = frozenset(member_ids)
         self._viewer_id = viewer_id
-        self._loading: asyncio.Task[dict[int, leaderboards.Listing]] | None = None
+        self._loading: asyncio.Task[dict[int, reads.Listing]] | None = None
 
-    async def of(self, member_id: int) -> leaderboards.Listing:
+    async def of(self, member_id: int) -> reads.Listing:
         if self._loading is None:
             self._loading = asyncio.ensure_future(
-                leaderboards.listings(self._member_ids, viewer_id=self._viewer_id)
+                reads.listings(self._member_ids, viewer_id=self._viewer_id)
             )
         return (await self._loading)[member_id]
 
@@ -97,7 +97,7 @@ class LeaderboardEntryType:
 
     @classmethod
     def list_of(
-        cls, standings: list[leaderboards.Standing], *, viewer_id: int | None
+        cls, standings: list[reads.Standing], *, viewer_id: int | None
     ) -> list[LeaderboardEntryType]:
         names = Names((s.member_id for s in standings), viewer_id=viewer_id)
         return [
@@ -134,11 +134,11 @@ class LeaderboardRankType:
     percentile: float | None = strawberry.field(
         description="Share of ranked members at or below this one, in percent (100: the top)."
     )
-    view: strawberry.Private[leaderboards.Board]
-    position: strawberry.Private[leaderboards.Position]
+    view: strawberry.Private[reads.Board]
+    position: strawberry.Private[reads.Position]
 
     @classmethod
-    def of(cls, view: leaderboards.Board, position: leaderboards.Position) -> LeaderboardRankType:
+    def of(cls, view: reads.Board, position: reads.Position) -> LeaderboardRankType:
         return cls(
             rank=position.rank,
             score=position.points,
@@ -152,9 +152,7 @@ class LeaderboardRankType:
     async def neighbours(
         self, info: Info, above: int = DEFAULT_NEIGHBOURS, below: int = DEFAULT_NEIGHBOURS
     ) -> list[LeaderboardEntryType]:
-        leaderboards.check_neighbours(
-            above, below, info.context.settings.leaderboard_max_neighbours
-        )
+        reads.check_neighbours(above, below, info.context.settings.leaderboard_max_neighbours)
         # Usually no read: `rank` read the neighbours its selection asks for with the rank.
         standings = await self.view.around(self.position, above=above, below=below)
         return LeaderboardEntryType.list_of(standings, viewer_id=self.position.member_id)

@@ -27,7 +27,7 @@ from gamification.causes import donations as causes
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.events import realtime
 from gamification.events.realtime import Feed, Notice, Topic
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys, reads
 from gamification.ledger import models as ledger_models
 from schema.causes.types import CauseProgress
 from schema.context import Context, Info
@@ -230,9 +230,9 @@ class CauseProgressUpdate:
 
 
 async def _read_top(
-    context: Context, board: str, period: leaderboards.Period
-) -> tuple[int, list[leaderboards.Standing], Names]:
-    view = await leaderboards.open_board(context.redis, board, period, member_id=None)
+    context: Context, board: str, period: keys.Period
+) -> tuple[int, list[reads.Standing], Names]:
+    view = await reads.open_board(context.redis, board, period, member_id=None)
     total, standings = await view.page(
         offset=0, limit=context.settings.realtime_leaderboard_top_max
     )
@@ -292,7 +292,7 @@ class RealtimeSubscriptions:
         self,
         info: Info,
         board: Annotated[str, strawberry.argument(description=BOARD_DESCRIPTION)] = "points",
-        period: LeaderboardPeriod = leaderboards.Period.ALL_TIME,  # type: ignore[valid-type]
+        period: LeaderboardPeriod = keys.Period.ALL_TIME,  # type: ignore[valid-type]
         top: int = 10,
     ) -> AsyncGenerator[LeaderboardUpdate, None]:
         actor = info.context.require_actor()
@@ -302,12 +302,12 @@ class RealtimeSubscriptions:
                 f"top must be between 1 and {settings.realtime_leaderboard_top_max}", field="top"
             )
         name = domain_board(board)
-        if name == leaderboards.FRIENDS_BOARD:
-            raise leaderboards.UnknownBoard(
+        if name == keys.FRIENDS_BOARD:
+            raise reads.UnknownBoard(
                 "The friends board has no live updates: read `leaderboard`", field="board"
             )
-        period = leaderboards.Period(period)
-        await leaderboards.open_board(info.context.redis, name, period, member_id=None)  # checks
+        period = keys.Period(period)
+        await reads.open_board(info.context.redis, name, period, member_id=None)  # checks
         viewer_id = actor.id if actor.is_person else None
         channel = realtime.leaderboard_channel(name, period.value)
         interval = settings.realtime_leaderboard_interval_seconds

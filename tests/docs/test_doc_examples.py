@@ -36,7 +36,7 @@ from starlette.applications import Starlette
 
 from gamification.causes.models import Cause
 from gamification.challenges.models import Challenge
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.ledger import books as ledger
 from gamification.members.models import Member
 from gamification.rewards.models import Reward
@@ -123,7 +123,7 @@ async def clean_state() -> None:
 @pytest.fixture(scope="module", autouse=True)
 async def demo_program(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     await seed_demo_program()
-    await leaderboards.rebuild(redis)  # as the server does at start with `memory://`
+    await reconcile.rebuild(redis)  # as the server does at start with `memory://`
     yield
     await _empty_tables()
     ledger.forget_cached_accounts()

@@ -18,8 +18,8 @@ from gamification.challenges.models import Challenge, GoalType, WindowKind
 from gamification.earning import purchases
 from gamification.events import progress as progress_updates
 from gamification.events.models import EventKind
-from gamification.leaderboards import boards as leaderboards
-from gamification.leaderboards.boards import Period
+from gamification.leaderboards import keys, reads, reconcile, updates
+from gamification.leaderboards.keys import Period
 from gamification.ledger import written as events
 from gamification.members.models import Member
 from gamification.stores.models import Device
@@ -52,8 +52,8 @@ async def after_commit(redis: Redis, action: Awaitable[T]) -> T:
         progress_updates.collect_progress_updates() as progress,
     ):
         result = await action
-    await leaderboards.record_committed(redis, written.entries)
-    await leaderboards.record_challenge_progress(redis, progress)
+    await updates.record_committed(redis, written.entries)
+    await updates.record_challenge_progress(redis, progress)
     return result
 
 
@@ -71,17 +71,17 @@ async def spend(redis: Redis, till: Device, member: Member, amount: str, at: dat
 
 
 async def standings(redis: Redis, challenge: Challenge) -> list[tuple[int, int]]:
-    view = await leaderboards.open_board(
-        redis, leaderboards.challenge_board(challenge.id), Period.ALL_TIME, member_id=None
+    view = await reads.open_board(
+        redis, keys.challenge_board(challenge.id), Period.ALL_TIME, member_id=None
     )
     _, page = await view.page(offset=0, limit=100)
     return [(s.member_id, s.points) for s in page]
 
 
 async def assert_boards_equal_the_progress(redis: Redis) -> None:
-    found = await leaderboards.check(redis)
+    found = await reconcile.check(redis)
     assert found.differences == [], [str(d) for d in found.differences]
-    fixed = await leaderboards.rebuild(redis)
+    fixed = await reconcile.rebuild(redis)
     assert fixed.differences == [], [str(d) for d in fixed.differences]
 
 
@@ -189,7 +189,7 @@ async def test_progress_is_recorded_without_redis_and_a_rebuild_catches_up(
     )
     member = await create_member()
     await spend(redis, till, member, "20.00", _day(0))
-    missed = leaderboards.missed_updates()
+    missed = updates.missed_updates()
     dead = dead_redis()
     try:
         # when: a purchase while Redis is down
@@ -200,17 +200,17 @@ async def test_progress_is_recorded_without_redis_and_a_rebuild_catches_up(
     # then: the progress is recorded, the board is behind, the miss was counted
     views = await challenges.views_for(member.id, [challenge], _day(1))
     assert views[0].current == Decimal("50.00")
-    assert leaderboards.missed_updates() > missed
+    assert updates.missed_updates() > missed
     assert await standings(redis, challenge) == [(member.id, 20)]
     on_board = [
         (d.member_id, d.problem)
-        for d in (await leaderboards.check(redis)).differences
-        if d.key == leaderboards.challenge_board_key(challenge.id)
+        for d in (await reconcile.check(redis)).differences
+        if d.key == keys.challenge_board_key(challenge.id)
     ]
     assert on_board == [(member.id, "different score or time")]
 
     # and a rebuild makes it exact
-    await leaderboards.rebuild(redis)
+    await reconcile.rebuild(redis)
     assert await standings(redis, challenge) == [(member.id, 50)]
     await assert_boards_equal_the_progress(redis)
 
@@ -237,15 +237,15 @@ async def test_a_rebuild_removes_what_the_progress_does_not_say(redis: Redis) ->
     challenge = await create_challenge(goal_type=GoalType.COUNT, target="10")
     member, stranger = await create_member(), await create_member()
     await after_commit(redis, check_in(member=member, at=_day(0)))
-    key = leaderboards.challenge_board_key(challenge.id)
-    await redis.zadd(key.zset, {leaderboards.member_tag(stranger.id, 5): 99})
+    key = keys.challenge_board_key(challenge.id)
+    await redis.zadd(key.zset, {keys.member_tag(stranger.id, 5): 99})
     await redis.hset(key.states(0), str(stranger.id), "7:5")
-    orphan = leaderboards.challenge_board_key(424242)  # a board of no challenge
-    await redis.zadd(orphan.zset, {leaderboards.member_tag(member.id, 5): 1})
+    orphan = keys.challenge_board_key(424242)  # a board of no challenge
+    await redis.zadd(orphan.zset, {keys.member_tag(member.id, 5): 1})
 
     # when
-    found = await leaderboards.check(redis)
-    fixed = await leaderboards.rebuild(redis)
+    found = await reconcile.check(redis)
+    fixed = await reconcile.rebuild(redis)
 
     # then
     expected = {(key, stranger.id), (orphan, member.id)}
@@ -265,12 +265,12 @@ async def test_changing_the_target_recomputes_the_board(redis: Redis) -> None:
     assert await standings(redis, challenge) == [(member.id, 3)]
 
     # when: the admin raises the target (the completion now counts as 5)
-    with progress_updates.collect_progress_updates() as updates:
+    with progress_updates.collect_progress_updates() as changed:
         await challenges.update_challenge(challenge.id, {"target": Decimal(5)})
-    await leaderboards.record_challenge_progress(redis, updates)
+    await updates.record_challenge_progress(redis, changed)
 
     # then
-    assert updates.redefined == {challenge.id}
+    assert changed.redefined == {challenge.id}
     assert await standings(redis, challenge) == [(member.id, 5 + 1)]
     await assert_boards_equal_the_progress(redis)
 
@@ -282,19 +282,19 @@ async def test_a_hidden_challenges_board_is_only_for_those_who_earned_it(redis: 
     for n in range(2):
         await after_commit(redis, check_in(member=earner, at=_day(n)))
     await after_commit(redis, check_in(member=starter, at=_day(0)))
-    board = leaderboards.challenge_board(challenge.id)
+    board = keys.challenge_board(challenge.id)
 
     # then: unknown, exactly as a challenge that does not exist, to all but the earner and admins
     for member_id in (starter.id, None):
-        with pytest.raises(leaderboards.UnknownBoard) as refused:
-            await leaderboards.open_board(redis, board, Period.ALL_TIME, member_id=member_id)
-        with pytest.raises(leaderboards.UnknownBoard) as absent:
-            await leaderboards.open_board(
-                redis, leaderboards.challenge_board(424242), Period.ALL_TIME, member_id=member_id
+        with pytest.raises(reads.UnknownBoard) as refused:
+            await reads.open_board(redis, board, Period.ALL_TIME, member_id=member_id)
+        with pytest.raises(reads.UnknownBoard) as absent:
+            await reads.open_board(
+                redis, keys.challenge_board(424242), Period.ALL_TIME, member_id=member_id
             )
         assert str(refused.value) == str(absent.value)
     for member_id, admin in ((earner.id, False), (None, True)):
-        view = await leaderboards.open_board(
+        view = await reads.open_board(
             redis, board, Period.ALL_TIME, member_id=member_id, sees_hidden=admin
         )
         _, page = await view.page(offset=0, limit=10)
@@ -303,16 +303,16 @@ async def test_a_hidden_challenges_board_is_only_for_those_who_earned_it(redis: 
 
 @pytest.mark.parametrize("board", ["challenge:", "challenge:0", "challenge:x", "challenge:99"])
 async def test_an_unknown_challenge_board_is_a_typed_error(redis: Redis, board: str) -> None:
-    with pytest.raises(leaderboards.UnknownBoard):
-        await leaderboards.open_board(redis, board, Period.ALL_TIME, member_id=None)
+    with pytest.raises(reads.UnknownBoard):
+        await reads.open_board(redis, board, Period.ALL_TIME, member_id=None)
 
 
 async def test_a_challenge_board_has_only_the_all_time_period(redis: Redis) -> None:
     challenge = await create_challenge()
 
-    with pytest.raises(leaderboards.UnknownPeriod):
-        await leaderboards.open_board(
-            redis, leaderboards.challenge_board(challenge.id), Period.WEEK, member_id=None
+    with pytest.raises(reads.UnknownPeriod):
+        await reads.open_board(
+            redis, keys.challenge_board(challenge.id), Period.WEEK, member_id=None
         )
 
 
@@ -326,7 +326,7 @@ async def test_a_refund_lowers_the_board_as_the_progress_says(redis: Redis, till
     refunded = await create_purchase(
         member=member, recorded_by=till, amount="80.00", occurred_at=_day(1)
     )
-    await leaderboards.rebuild(redis)
+    await reconcile.rebuild(redis)
     assert await standings(redis, challenge) == [(member.id, 100)]
 
     # when: the completing purchase is half refunded (the completion no longer stands)

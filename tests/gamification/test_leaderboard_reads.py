@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from gamification.badges import awards as badges
-from gamification.leaderboards import boards as leaderboards
-from gamification.leaderboards.boards import Period
+from gamification.leaderboards import keys, reads, updates
+from gamification.leaderboards.keys import Period
 from gamification.members.models import Member
 from tests.factories import create_badge, create_member
 from tests.gamification.test_leaderboards import NOW, bonus
@@ -25,12 +25,12 @@ async def board_with_ties(redis: Redis) -> list[Member]:
         members, (100, 100, 100, 80, 50, 50, 10), (3, 1, 2, 0, 5, 4, 0), strict=True
     ):
         written = await bonus(member, points, at=moment + timedelta(seconds=seconds))
-        await leaderboards.record_committed(redis, written.entries, now=NOW)
+        await updates.record_committed(redis, written.entries, now=NOW)
     return members
 
 
-async def open_points(redis: Redis) -> leaderboards.Board:
-    return await leaderboards.open_board(redis, "points", Period.ALL_TIME, member_id=None, now=NOW)
+async def open_points(redis: Redis) -> reads.Board:
+    return await reads.open_board(redis, "points", Period.ALL_TIME, member_id=None, now=NOW)
 
 
 async def test_the_rank_read_with_neighbours_follows_the_sorted_sets_order(redis: Redis) -> None:
@@ -89,10 +89,10 @@ async def test_unranked_and_unknown_members_have_a_score_but_no_rank(redis: Redi
     # one who never scored
     await board_with_ties(redis)
     below_zero, newcomer = await create_member(), await create_member()
-    key = leaderboards.board_key("points", Period.ALL_TIME, NOW)
-    state = leaderboards.Score(-30, 1_000)
+    key = keys.board_key("points", Period.ALL_TIME, NOW)
+    state = keys.Score(-30, 1_000)
     await redis.hset(
-        key.states(below_zero.id >> leaderboards.SHARD_BITS), str(below_zero.id), state.encode()
+        key.states(below_zero.id >> keys.SHARD_BITS), str(below_zero.id), state.encode()
     )
     view = await open_points(redis)
 
@@ -133,13 +133,11 @@ async def test_listings_carry_badge_counts_in_one_statement() -> None:
         await badges.award(conn, hidden.id, catalog[0].id, now)
 
     # when: one unknown id, one beyond the 32-bit id column
-    found = await leaderboards.listings(
-        [holder.id, hidden.id, none.id, 424242, 2**40], viewer_id=None
-    )
+    found = await reads.listings([holder.id, hidden.id, none.id, 424242, 2**40], viewer_id=None)
 
     # then
-    assert found[holder.id] == leaderboards.Listing("P0", True, 3)
-    assert found[hidden.id] == leaderboards.Listing("Hidden member", False, 1)
-    assert found[none.id] == leaderboards.Listing("P2", True, 0)
-    assert found[424242] == found[2**40] == leaderboards.Listing("Hidden member", False, 0)
-    assert await leaderboards.listings([], viewer_id=None) == {}
+    assert found[holder.id] == reads.Listing("P0", True, 3)
+    assert found[hidden.id] == reads.Listing("Hidden member", False, 1)
+    assert found[none.id] == reads.Listing("P2", True, 0)
+    assert found[424242] == found[2**40] == reads.Listing("Hidden member", False, 0)
+    assert await reads.listings([], viewer_id=None) == {}

@@ -15,10 +15,11 @@ import pytest
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
+from gamification import redis_keys
 from gamification.causes import donations as causes
 from gamification.earning import purchases
-from gamification.leaderboards import boards as leaderboards
-from gamification.leaderboards.boards import BoardKey, Period, Score
+from gamification.leaderboards import keys, reads, reconcile, updates
+from gamification.leaderboards.keys import BoardKey, Period, Score
 from gamification.ledger import books as ledger
 from gamification.ledger import points
 from gamification.ledger import written as events
@@ -54,7 +55,7 @@ async def after_commit(redis: Redis, action: Awaitable[T], *, now: datetime | No
     """Run a use case as the GraphQL layer does: collect what it wrote, update after commit."""
     with events.collect_written_entries() as written:
         result = await action
-    await leaderboards.record_committed(redis, written.entries, now=now)
+    await updates.record_committed(redis, written.entries, now=now)
     return result
 
 
@@ -107,7 +108,7 @@ async def standings(
     *,
     now: datetime | None = None,
 ) -> list[tuple[int, int]]:
-    view = await leaderboards.open_board(redis, board, period, member_id=None, now=now)
+    view = await reads.open_board(redis, board, period, member_id=None, now=now)
     _, page = await view.page(offset=0, limit=100)
     return [(s.member_id, s.points) for s in page]
 
@@ -115,7 +116,7 @@ async def standings(
 async def dump(redis: Redis) -> dict[str, Any]:
     """Every leaderboard key's content, to compare two states of Redis exactly."""
     found: dict[str, Any] = {}
-    async for name in redis.scan_iter(match="lb:*"):
+    async for name in redis.scan_iter(match=f"{redis_keys.BOARDS_PREFIX}*"):
         kind = await redis.type(name)
         if kind == "zset":
             found[name] = await redis.zrange(name, 0, -1, withscores=True)
@@ -125,10 +126,10 @@ async def dump(redis: Redis) -> dict[str, Any]:
 
 
 async def assert_rebuild_changes_nothing(redis: Redis, *, now: datetime | None = None) -> None:
-    report = await leaderboards.check(redis, now=now)
+    report = await reconcile.check(redis, now=now)
     assert report.clean, [str(d) for d in report.differences]
     before = await dump(redis)
-    fixed = await leaderboards.rebuild(redis, now=now)
+    fixed = await reconcile.rebuild(redis, now=now)
     assert fixed.clean, [str(d) for d in fixed.differences]
     assert await dump(redis) == before
 
@@ -151,8 +152,8 @@ async def assert_rebuild_changes_nothing(redis: Redis, *, now: datetime | None =
     ],
 )
 def test_periods_have_utc_boundaries_and_iso_weeks(at: datetime, week: str, month: str) -> None:
-    weekly = leaderboards.board_key("points", Period.WEEK, at)
-    monthly = leaderboards.board_key("points", Period.MONTH, at)
+    weekly = keys.board_key("points", Period.WEEK, at)
+    monthly = keys.board_key("points", Period.MONTH, at)
 
     assert (weekly.bucket, monthly.bucket) == (week, month)
     assert weekly.starts_at is not None
@@ -166,14 +167,14 @@ def test_periods_have_utc_boundaries_and_iso_weeks(at: datetime, week: str, mont
 
 
 def test_tags_sort_earlier_arrivals_first_among_equal_scores() -> None:
-    early = leaderboards.member_tag(member_id=9, reached_ms=1_000)
-    late = leaderboards.member_tag(member_id=2, reached_ms=2_000)
-    same_time_low_id = leaderboards.member_tag(member_id=2, reached_ms=1_000)
+    early = keys.member_tag(member_id=9, reached_ms=1_000)
+    late = keys.member_tag(member_id=2, reached_ms=2_000)
+    same_time_low_id = keys.member_tag(member_id=2, reached_ms=1_000)
 
     # ZREVRANGE lists equal scores in reverse lexicographic order
     assert sorted([late, early, same_time_low_id], reverse=True) == [same_time_low_id, early, late]
     assert len({len(early), len(late)}) == 1
-    assert leaderboards.member_of_tag(early) == 9
+    assert keys.member_of_tag(early) == 9
 
 
 # --- live updates equal the rebuild --------------------------------------------------------------
@@ -258,10 +259,10 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
     assert await standings(redis) == [(c.id, 150), (a.id, 100), (b.id, 100)]
     assert await standings(redis, "points", Period.WEEK) == await standings(redis)
     assert await standings(redis, "points", Period.MONTH) == await standings(redis)
-    assert await standings(redis, leaderboards.cause_board(cause.id)) == [(a.id, 200)]
+    assert await standings(redis, keys.cause_board(cause.id)) == [(a.id, 200)]
     for member in (a, b, c):
         summary = await points.summary(member.id)
-        view = await leaderboards.open_board(redis, "points", Period.ALL_TIME, member_id=None)
+        view = await reads.open_board(redis, "points", Period.ALL_TIME, member_id=None)
         position = await view.position(member.id)
         assert position.points == summary.lifetime_earned + summary.clawback_outstanding
     # and a rebuild from the ledger finds nothing to change
@@ -279,7 +280,7 @@ async def test_equal_scores_rank_who_got_there_first(redis: Redis) -> None:
         (third, 40, moment + timedelta(seconds=2)),  # reaches 100 last
     ):
         written = await bonus(member, points_, at=at)
-        await leaderboards.record_committed(redis, written.entries, now=NOW)
+        await updates.record_committed(redis, written.entries, now=NOW)
 
     # then
     assert await standings(redis, now=NOW) == [(first.id, 100), (second.id, 100), (third.id, 100)]
@@ -290,7 +291,7 @@ async def test_at_the_same_millisecond_the_lower_member_id_ranks_higher(redis: R
     low, high = await create_member(), await create_member()
     for member in (high, low):
         written = await bonus(member, 70, at=NOW - timedelta(minutes=5))
-        await leaderboards.record_committed(redis, written.entries, now=NOW)
+        await updates.record_committed(redis, written.entries, now=NOW)
 
     assert await standings(redis, now=NOW) == [(low.id, 70), (high.id, 70)]
 
@@ -305,21 +306,21 @@ async def test_periods_count_entries_by_time_and_expire_after_a_margin(redis: Re
         (b, 30, datetime(2037, 10, 31, 23, 59, tzinfo=UTC)),  # October: gone, margin included
     ):
         written = await bonus(member, points_, at=at)
-        await leaderboards.record_committed(redis, written.entries, now=NOW)
+        await updates.record_committed(redis, written.entries, now=NOW)
 
     # then
     assert await standings(redis, now=NOW) == [(a.id, 140), (b.id, 100)]
     assert await standings(redis, "points", Period.WEEK, now=NOW) == [(a.id, 100)]
     assert await standings(redis, "points", Period.MONTH, now=NOW) == [(a.id, 140), (b.id, 70)]
-    last_week = leaderboards.board_key("points", Period.WEEK, NOW - timedelta(days=7))
+    last_week = keys.board_key("points", Period.WEEK, NOW - timedelta(days=7))
     sunday_night = datetime(2037, 11, 22, 23, 59, 59, 999000, tzinfo=UTC)
     assert await redis.zrange(last_week.zset, 0, -1, withscores=True) == [
-        (leaderboards.member_tag(a.id, leaderboards._ms(sunday_night)), 40.0)
+        (keys.member_tag(a.id, keys.ms(sunday_night)), 40.0)
     ]
-    assert not await redis.exists("lb:points:month:2037-10:z")
+    assert not await redis.exists(redis_keys.board_zset("points", "month:2037-10"))
     # period keys expire on their own, a margin after the period ends; all-time keys never
-    week = leaderboards.board_key("points", Period.WEEK, NOW)
-    month = leaderboards.board_key("points", Period.MONTH, NOW)
+    week = keys.board_key("points", Period.WEEK, NOW)
+    month = keys.board_key("points", Period.MONTH, NOW)
     assert await redis.expiretime(week.zset) == int(datetime(2037, 12, 7, tzinfo=UTC).timestamp())
     assert await redis.expiretime(week.states(0)) == await redis.expiretime(week.zset)
     assert await redis.expiretime(month.zset) == int(datetime(2037, 12, 8, tzinfo=UTC).timestamp())
@@ -337,15 +338,13 @@ async def test_updates_in_any_order_and_repeated_count_once(redis: Redis) -> Non
 
     # when
     await asyncio.gather(
-        *(leaderboards.record_committed(redis, w.entries, now=NOW) for w in reversed(writes))
+        *(updates.record_committed(redis, w.entries, now=NOW) for w in reversed(writes))
     )
-    await asyncio.gather(
-        *(leaderboards.record_committed(redis, w.entries, now=NOW) for w in writes)
-    )
+    await asyncio.gather(*(updates.record_committed(redis, w.entries, now=NOW) for w in writes))
 
     # then
     assert await standings(redis, now=NOW) == [(a.id, 120), (b.id, 90)]
-    seqs = await redis.hgetall("lb:seq:0")
+    seqs = await redis.hgetall(redis_keys.board_seq(0))
     accounts = await LedgerAccount.filter(member_id__in=[a.id, b.id]).values_list(
         "member_id", "entry_count"
     )
@@ -366,15 +365,15 @@ async def test_a_later_update_fills_the_gap_from_the_ledger_without_a_recomputat
     async def no_recomputation(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the gap should be filled from the entries in between")
 
-    monkeypatch.setattr(leaderboards, "reconcile_member", no_recomputation)
+    monkeypatch.setattr(reconcile, "reconcile_member", no_recomputation)
 
     # when: the newest arrives first, then the others (each then already applied)
     for written in reversed(writes):
-        await leaderboards.record_committed(redis, written.entries, now=NOW)
+        await updates.record_committed(redis, written.entries, now=NOW)
 
     # then
     assert await standings(redis, now=NOW) == [(member.id, 70)]
-    assert await redis.hget("lb:seq:0", str(member.id)) == "3"
+    assert await redis.hget(redis_keys.board_seq(0), str(member.id)) == "3"
     await assert_rebuild_changes_nothing(redis, now=NOW)
 
 
@@ -419,7 +418,7 @@ async def test_entries_of_a_rolled_back_transaction_do_not_count(redis: Redis) -
         await credit(member, 20, at=NOW)
     assert len(written.entries) == 2
 
-    await leaderboards.record_committed(redis, written.entries, now=NOW)
+    await updates.record_committed(redis, written.entries, now=NOW)
 
     assert await standings(redis, now=NOW) == [(member.id, 20)]
     await assert_rebuild_changes_nothing(redis, now=NOW)
@@ -444,7 +443,7 @@ async def test_only_positive_scores_are_ranked(redis: Redis) -> None:
     )
 
     # then
-    view = await leaderboards.open_board(redis, "points", Period.ALL_TIME, member_id=member.id)
+    view = await reads.open_board(redis, "points", Period.ALL_TIME, member_id=member.id)
     assert await standings(redis) == [(other.id, 5)]
     position = await view.position(member.id)
     assert (position.rank, position.points, position.total) == (None, 0, 1)
@@ -462,13 +461,13 @@ async def test_earning_succeeds_without_redis_and_a_rebuild_restores_the_boards(
     device = await create_device()
     a, b = await create_member(), await create_member()
     await after_commit(redis, purchase(device, a, "30.00"))
-    missed_before = leaderboards.missed_updates()
+    missed_before = updates.missed_updates()
 
     # when Redis goes away mid-scenario
     dead = dead_redis()
     try:
         result = await after_commit(dead, purchase(device, b, "40.00"))
-        with pytest.raises(leaderboards.LeaderboardsUnavailable) as raised:
+        with pytest.raises(reads.LeaderboardsUnavailable) as raised:
             await standings(dead)
     finally:
         await dead.aclose()
@@ -476,12 +475,12 @@ async def test_earning_succeeds_without_redis_and_a_rebuild_restores_the_boards(
     # then the purchase went through, the miss was counted, reads say UNAVAILABLE
     assert result.points_earned == 40
     assert (await points.summary(b.id)).balance == 40
-    assert leaderboards.missed_updates() == missed_before + 1
+    assert updates.missed_updates() == missed_before + 1
     assert raised.value.code == "UNAVAILABLE"
     # the board is behind until a rebuild with a working client puts it right
     assert await standings(redis) == [(a.id, 30)]
-    assert not (await leaderboards.check(redis)).clean
-    fixed = await leaderboards.rebuild(redis)
+    assert not (await reconcile.check(redis)).clean
+    fixed = await reconcile.rebuild(redis)
     assert [(d.member_id, d.problem) for d in fixed.differences] == [
         (b.id, "missing from the board")
     ] * 3  # all time, this week, this month
@@ -495,13 +494,13 @@ async def test_a_missed_update_is_repaired_by_the_members_next_one(redis: Redis)
     first = await bonus(member, 25, at=NOW - timedelta(minutes=2))
     dead = dead_redis()
     try:
-        await leaderboards.record_committed(dead, first.entries, now=NOW)
+        await updates.record_committed(dead, first.entries, now=NOW)
     finally:
         await dead.aclose()
 
     # when the member's next update arrives: its seq does not follow the last one applied
     second = await bonus(member, 5, at=NOW - timedelta(minutes=1))
-    await leaderboards.record_committed(redis, second.entries, now=NOW)
+    await updates.record_committed(redis, second.entries, now=NOW)
 
     # then the member was recomputed from the ledger
     assert await standings(redis, now=NOW) == [(member.id, 30)]
@@ -512,27 +511,27 @@ async def test_rebuild_removes_what_the_ledger_does_not_say(redis: Redis) -> Non
     # given: a correct board, then junk: a stranger, a stray tag, a wrong score, a stale week
     member = await create_member()
     written = await bonus(member, 80, at=NOW - timedelta(hours=2))
-    await leaderboards.record_committed(redis, written.entries, now=NOW)
-    right = Score(80, leaderboards._ms(NOW - timedelta(hours=2)))
+    await updates.record_committed(redis, written.entries, now=NOW)
+    right = Score(80, keys.ms(NOW - timedelta(hours=2)))
     await redis.hset(ALL.states(0), "999", Score(5, 1).encode())
-    await redis.zadd(ALL.zset, {leaderboards.member_tag(999, 1): 5})
-    await redis.zadd(ALL.zset, {leaderboards.member_tag(998, 7): 3})  # no state at all
+    await redis.zadd(ALL.zset, {keys.member_tag(999, 1): 5})
+    await redis.zadd(ALL.zset, {keys.member_tag(998, 7): 3})  # no state at all
     await redis.zadd(ALL.zset, {right.tag(member.id): 81})
-    await redis.zadd("lb:points:week:2026-W30:z", {right.tag(member.id): 1})
+    await redis.zadd(redis_keys.board_zset("points", "week:2026-W30"), {right.tag(member.id): 1})
 
     # when
-    found = await leaderboards.check(redis, now=NOW)
-    fixed = await leaderboards.rebuild(redis, now=NOW)
+    found = await reconcile.check(redis, now=NOW)
+    fixed = await reconcile.rebuild(redis, now=NOW)
 
     # then
     problems = sorted((d.member_id, d.problem) for d in found.differences)
     assert (999, "not in the ledger") in problems
     assert (member.id, "sorted set out of step") in problems
     assert any(m == 998 and p.startswith("stray") for m, p in problems)
-    assert found.stale_keys == ["lb:points:week:2026-W30:z"]
+    assert found.stale_keys == [redis_keys.board_zset("points", "week:2026-W30")]
     assert len(fixed.differences) >= 3
     assert await standings(redis, now=NOW) == [(member.id, 80)]
-    assert not await redis.exists("lb:points:week:2026-W30:z")
+    assert not await redis.exists(redis_keys.board_zset("points", "week:2026-W30"))
     await assert_rebuild_changes_nothing(redis, now=NOW)
 
 
@@ -545,8 +544,8 @@ async def test_a_rebuild_running_beside_live_updates_is_exact(redis: Redis) -> N
 
     # when
     await asyncio.gather(
-        leaderboards.rebuild(redis, now=NOW),
-        *(leaderboards.record_committed(redis, w.entries, now=NOW) for w in late),
+        reconcile.rebuild(redis, now=NOW),
+        *(updates.record_committed(redis, w.entries, now=NOW) for w in late),
     )
 
     # then
@@ -561,10 +560,10 @@ async def test_hidden_members_keep_their_rank_but_not_their_name() -> None:
     hidden = await create_member(display_name="Theo")
     await Member.filter(id=hidden.id).update(leaderboard_visible=False)
 
-    for_others = await leaderboards.listings([shown.id, hidden.id, 424242], viewer_id=shown.id)
-    for_themself = await leaderboards.listings([hidden.id], viewer_id=hidden.id)
+    for_others = await reads.listings([shown.id, hidden.id, 424242], viewer_id=shown.id)
+    for_themself = await reads.listings([hidden.id], viewer_id=hidden.id)
 
-    assert for_others[shown.id] == leaderboards.Listing("Maya", True)
-    assert for_others[hidden.id] == leaderboards.Listing("Hidden member", False)
-    assert for_others[424242] == leaderboards.Listing("Hidden member", False)
-    assert for_themself[hidden.id] == leaderboards.Listing("Theo", True)
+    assert for_others[shown.id] == reads.Listing("Maya", True)
+    assert for_others[hidden.id] == reads.Listing("Hidden member", False)
+    assert for_others[424242] == reads.Listing("Hidden member", False)
+    assert for_themself[hidden.id] == reads.Listing("Theo", True)

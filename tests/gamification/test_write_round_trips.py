@@ -31,7 +31,7 @@ from gamification.events import facts as domain_events
 from gamification.events import progress as progress_updates
 from gamification.events import realtime
 from gamification.events.models import EventKind
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile, updates
 from gamification.ledger import books as ledger
 from gamification.ledger import points
 from gamification.ledger import written as events
@@ -261,7 +261,7 @@ async def test_after_commit_the_boards_and_notices_share_one_read(
     # given: a purchase that moves two challenges and earns a first badge, collected as the
     # GraphQL layer collects them
     member, device = await _gamified_member()
-    await leaderboards.reconcile_member(redis, member.id)  # the first purchase is on the board
+    await reconcile.reconcile_member(redis, member.id)  # the first purchase is on the board
     await create_badge(rule=BadgeRule.FIRST_PURCHASE)  # new: awarded by the next purchase
     with (
         events.collect_written_entries() as written,
@@ -272,7 +272,7 @@ async def test_after_commit_the_boards_and_notices_share_one_read(
     # when: the leaderboards, then the notices, as the extensions run them
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
-        await leaderboards.record_committed(redis, written.entries)
+        await updates.record_committed(redis, written.entries)
         notices = await realtime.committed_entry_notices(written.entries)
         notices += await realtime.challenge_progress_notices(progress.changes)
         notices += await realtime.gamification_notices(progress)

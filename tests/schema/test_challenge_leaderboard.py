@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from gamification.challenges.models import Challenge, GoalType
 from gamification.events.models import EventKind
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.members.models import Member, Role
 from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
@@ -78,7 +78,7 @@ async def test_purchases_move_the_challenge_board_at_once(
     assert (rank["rank"], rank["score"], rank["total"]) == (2, 50, 3)
     assert [n["displayName"] for n in rank["neighbours"]] == ["Noor", "Theo"]
     # the live board equals a rebuild from the progress table
-    assert (await leaderboards.check(redis)).differences == []
+    assert (await reconcile.check(redis)).differences == []
 
 
 async def test_equal_progress_ranks_who_got_there_first(app: Starlette, till: Device) -> None:

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from gamification.challenges.models import Challenge, GoalType
 from gamification.events.models import DomainEvent, EventKind
 from gamification.events.realtime import Topic, leaderboard_channel, member_channel
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Device
 from schema.context import Context
@@ -252,8 +252,7 @@ async def test_a_challenge_board_is_pinged_for_leaderboard_changed(
     member = await create_member()
     broker: Broker = app.state.broker
     channels = [
-        leaderboard_channel(leaderboards.challenge_board(c.id), "ALL_TIME")
-        for c in (visible, hidden)
+        leaderboard_channel(keys.challenge_board(c.id), "ALL_TIME") for c in (visible, hidden)
     ]
     async with broker.subscribe(channels[0]) as pings, broker.subscribe(channels[1]) as secret:
         event_id = await buy(app, till, member, "10.00")

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from gamification.causes import donations as causes
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile, updates
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Device
 from schema.relay import encode_cursor, to_global_id
@@ -314,7 +314,7 @@ async def test_without_redis_earning_succeeds_and_the_board_is_unavailable(
     # given: a board that was up to date
     early, late = await create_member(), await create_member()
     await earn(app, till, early, "10.00")
-    missed = leaderboards.missed_updates()
+    missed = updates.missed_updates()
 
     # when Redis goes away mid-scenario
     live = app.state.redis
@@ -327,17 +327,17 @@ async def test_without_redis_earning_succeeds_and_the_board_is_unavailable(
         app.state.redis = live
 
     # then
-    assert leaderboards.missed_updates() == missed + 1
+    assert updates.missed_updates() == missed + 1
     assert during.data == {"leaderboard": None}
     assert during.errors is not None
     assert during.errors[0].extensions == {"code": "UNAVAILABLE"}
     behind = (await read_board(app, as_=late)).data["leaderboard"]
     assert [e["score"] for e in behind["entries"]] == [10]
     # and a rebuild with a working client restores the exact board
-    await leaderboards.rebuild(redis)
+    await reconcile.rebuild(redis)
     after = (await read_board(app, as_=late)).data["leaderboard"]
     assert [(e["score"], e["isMe"]) for e in after["entries"]] == [(25, True), (10, False)]
-    assert (await leaderboards.check(redis)).clean
+    assert (await reconcile.check(redis)).clean
 
 
 @pytest.mark.usefixtures("redis_down")

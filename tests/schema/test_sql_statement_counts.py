@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.members.models import Member
 from schema.context import Context
 from server.settings import Settings
@@ -93,7 +93,7 @@ async def test_a_leaderboard_page_costs_the_same_for_10_and_200_entries(
     members = [await create_member() for _ in range(200)]
     for n, member in enumerate(members):
         await credit_points(member=member, points=n + 1)
-    await leaderboards.rebuild(redis)
+    await reconcile.rebuild(redis)
 
     # when
     small = await _statements(app, caplog, LEADERBOARD, 10, members[0])

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from gamification.challenges.models import GoalType
 from gamification.events.models import EventKind
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import keys, reads, reconcile
 from gamification.ledger import points
 from gamification.members.models import Member
 from gamification.rewards.models import Redemption
@@ -124,21 +124,19 @@ async def test_earning_and_spending_go_on_without_redis(
     await dead.aclose()
 
     # when: Redis is back and the operator rebuilds the boards
-    await leaderboards.rebuild(redis)
+    await reconcile.rebuild(redis)
 
     # then: the boards equal the ledger exactly
-    assert (await leaderboards.check(redis)).clean
-    view = await leaderboards.open_board(
-        redis, "points", leaderboards.Period.ALL_TIME, member_id=None
-    )
+    assert (await reconcile.check(redis)).clean
+    view = await reads.open_board(redis, "points", keys.Period.ALL_TIME, member_id=None)
     total, standings = await view.page(offset=0, limit=50)
     assert total == 11  # the shoppers and the spender (their bonus counts as earned)
     assert sorted(s.points for s in standings) == [30] * 10 + [1000]
     # ... and the challenge progress recorded meanwhile is on its board
-    view = await leaderboards.open_board(
+    view = await reads.open_board(
         redis,
-        leaderboards.challenge_board(challenge.id),
-        leaderboards.Period.ALL_TIME,
+        keys.challenge_board(challenge.id),
+        keys.Period.ALL_TIME,
         member_id=None,
     )
     total, standings = await view.page(offset=0, limit=50)

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from gamification.earning.models import Purchase
 from gamification.events.models import DomainEvent
-from gamification.leaderboards import boards as leaderboards
+from gamification.leaderboards import reconcile
 from gamification.ledger import books as ledger
 from gamification.ledger.models import LedgerEntry
 from gamification.members.models import Member
@@ -79,7 +79,7 @@ async def clean_state() -> None:
 @pytest.fixture(scope="module", autouse=True)
 async def seeded(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     await seed_demo_program()
-    await leaderboards.rebuild(redis)  # what the server does at start with `memory://`
+    await reconcile.rebuild(redis)  # what the server does at start with `memory://`
     yield
     await _empty_tables()
     ledger.forget_cached_accounts()
