@@ -43,9 +43,11 @@ from channels.credentials import issue_member_token
 from gamification.actors import Actor, ActorKind
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge, BadgeRule
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, CauseStatus
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
+from gamification.challenges import progress as challenges_progress
 from gamification.challenges.models import Challenge, ChallengeStatus, GoalType, WindowKind
 from gamification.earning import eco_actions, purchases
 from gamification.earning import rules as earning
@@ -90,7 +92,7 @@ BENCH_REWARD: Final = rewards.RewardInput(
     description="Redeemed by the benchmark: unlimited stock, every channel, no limit.",
 )
 # What the members donate to, and how much each time (its minimum, a valid step).
-BENCH_CAUSE: Final = causes.CauseInput(
+BENCH_CAUSE: Final = causes_catalog.CauseInput(
     name="Benchmark cause",
     impact_unit="benchmark unit",
     points_per_unit=10,
@@ -231,10 +233,10 @@ async def _bench_cause() -> Cause:
     cause = await Cause.filter(name=BENCH_CAUSE.name).order_by("id").first()
     if cause is None:
         _progress(f"creating the cause {BENCH_CAUSE.name!r}")
-        return await causes.create_cause(BENCH_CAUSE)
+        return await causes_catalog.create_cause(BENCH_CAUSE)
     now = datetime.now(UTC)
     if (
-        not causes.accepts_donations(cause, now)
+        not causes_donations.accepts_donations(cause, now)
         or cause.min_donation != BENCH_CAUSE.min_donation
         or cause.donation_step != BENCH_CAUSE.donation_step
         or cause.status is CauseStatus.CLOSED
@@ -367,8 +369,8 @@ async def _ensure_home_challenges(now: datetime) -> None:
         title = f"Benchmark check-ins {n:02d}"
         if await Challenge.filter(title=title).exists():
             continue  # archived by someone: not counted above, and not made twice
-        await challenges.create_challenge(
-            challenges.ChallengeInput(
+        await challenges_definitions.create_challenge(
+            challenges_definitions.ChallengeInput(
                 title=title,
                 goal_type=GoalType.COUNT,
                 target=Decimal(30 + n),
@@ -430,7 +432,9 @@ async def _home_activity(member: Member, now: datetime) -> None:
         status=ChallengeStatus.ACTIVE, opt_in=True, hidden=False
     ):
         with contextlib.suppress(LoyaltyError):  # joined on an earlier run
-            await challenges.join_challenge(actor=person, challenge_id=challenge.id, now=now)
+            await challenges_progress.join_challenge(
+                actor=person, challenge_id=challenge.id, now=now
+            )
     kiosk_actor = Actor(
         kind=ActorKind.DEVICE,
         id=kiosk.id,

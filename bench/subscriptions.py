@@ -68,7 +68,7 @@ class Prepared:
 async def _prepare(database_url: str, members: int) -> Prepared:
     """Members, an admin, a donor with points and a cause, written with the app's own code."""
     from channels.credentials import issue_member_token
-    from gamification.causes import donations as causes
+    from gamification.causes import catalog as causes_catalog
     from gamification.ledger import books as ledger
     from gamification.ledger.models import EntryKind
     from gamification.members.models import Member, Role
@@ -109,8 +109,8 @@ async def _prepare(database_url: str, members: int) -> Prepared:
                 expires_at=datetime(2100, 1, 1).astimezone(),
             )
             await ledger.save_account(account)
-        cause = await causes.create_cause(
-            causes.CauseInput(
+        cause = await causes_catalog.create_cause(
+            causes_catalog.CauseInput(
                 name=f"Bench cause {tag}",
                 impact_unit="tree",
                 points_per_unit=100,

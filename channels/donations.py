@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from gamification.actors import Actor
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.errors import ErrorCode, Refused
 from gamification.ledger import consent
 from gamification.stores.models import Channel
@@ -42,11 +42,11 @@ async def donate_own_points(
     points: int,
     idempotency_key: str,
     channel: Channel,
-) -> causes.DonationResult:
+) -> causes_donations.DonationResult:
     """The signed-in person donates their own points. Raises Refused(MEMBER_PROOF_REQUIRED)
     for devices, what `donation_channel` and `gamification.causes.donations.donate_points` raise."""
     member_consent = consent.by_access_token(actor)
-    return await causes.donate_points(
+    return await causes_donations.donate_points(
         actor=actor,
         member_consent=member_consent,
         cause_id=cause_id,

@@ -38,7 +38,7 @@ from redis.exceptions import WatchError
 
 from channels.policies import store_action_origin
 from gamification.actors import Actor, ActorKind
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause
 from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
 from gamification.events import realtime
@@ -202,12 +202,12 @@ async def _what(reward_id: int | None, points: int | None, now: datetime) -> tup
 async def _cause_asked(cause_id: int, points: int, now: datetime) -> str:
     """The cause's name. Raises NotFound(CAUSE_NOT_FOUND), InvalidInput, Refused for a
     donation the cause would refuse now."""
-    causes.check_points_range(points)
+    causes_donations.check_points_range(points)
     cause = await Cause.get_or_none(id=cause_id) if 0 < cause_id < 2**31 else None
     if cause is None:
         raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
-    causes.check_donation_amount(cause, points)
-    causes.check_cause_open(cause, now)
+    causes_donations.check_donation_amount(cause, points)
+    causes_donations.check_cause_open(cause, now)
     return cause.name
 
 
@@ -463,7 +463,7 @@ async def _redeem(redis: Redis, actor: Actor, request: RedemptionRequest) -> Red
     approval = consent.by_app_approval(actor, request.member_id)
     try:
         if request.cause_id is not None:
-            donated = await causes.donate_points(
+            donated = await causes_donations.donate_points(
                 actor=actor,
                 member_consent=approval,
                 cause_id=request.cause_id,

@@ -51,7 +51,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from channels.policies import store_action_origin
 from gamification import idempotency, sql
 from gamification.actors import Actor
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, Donation
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
 from gamification.ledger import books as ledger
@@ -181,9 +181,9 @@ async def create_redemption_token(
         cause = await Cause.get_or_none(id=cause_id) if 0 < cause_id < 2**31 else None
         if cause is None:
             raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
-        causes.check_points_range(points)
-        causes.check_donation_amount(cause, points)
-        causes.check_cause_open(cause, now)
+        causes_donations.check_points_range(points)
+        causes_donations.check_donation_amount(cause, points)
+        causes_donations.check_cause_open(cause, now)
     elif reward_id is not None:
         reward = await Reward.get_or_none(id=reward_id) if 0 < reward_id < 2**31 else None
         if reward is None:
@@ -426,7 +426,7 @@ async def redeem_with_token(
 
 async def donate_with_token(
     *, actor: Actor, token: str, idempotency_key: str, settings: Settings
-) -> causes.DonationResult:
+) -> causes_donations.DonationResult:
     """A kiosk donates the points the member's donation code names to its cause: the code is
     the member's consent, used up in the donation's transaction.
 
@@ -442,7 +442,7 @@ async def donate_with_token(
         used = await consume_token(conn, claims, now, purpose=Purpose.DONATE)
         assert used.cause_id is not None
         assert used.points is not None
-        donation, balance = await causes.donate_in(
+        donation, balance = await causes_donations.donate_in(
             conn,
             actor=actor,
             member_consent=consent.by_one_time_code(used.member_id),
@@ -463,7 +463,7 @@ async def donate_with_token(
         request={"token": str(claims.token_id)},
         work=work,
     )
-    return await causes.donation_result(answer, replayed, written)
+    return await causes_donations.donation_result(answer, replayed, written)
 
 
 async def hold_points_with_token(

@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 from gamification.actors import Actor, ActorKind
 from gamification.badges import awards as badges_catalog
 from gamification.badges.models import Badge, BadgeRule
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
+from gamification.causes import matching as causes_matching
 from gamification.causes.models import Cause, MatchingCampaign
-from gamification.challenges import engine as challenge_catalog
+from gamification.challenges import definitions as challenges_definitions
+from gamification.challenges import progress as challenges_progress
 from gamification.challenges.models import Challenge, GoalType, WindowKind
 from gamification.earning import eco_actions, purchases
 from gamification.earning import rules as earning
@@ -400,7 +403,7 @@ TREES = "Plant native trees"
 OCEAN = "Clear plastic from the ocean"
 CO2 = "Cut CO₂ with community solar"
 _CAUSES = [
-    causes.CauseInput(
+    causes_catalog.CauseInput(
         name=TREES,
         description="Native saplings planted and cared for three years by local growers.",
         partner="Forest Friends",
@@ -410,7 +413,7 @@ _CAUSES = [
         min_donation=100,  # a fifth of a tree: the demo members' balances are small
         donation_step=100,
     ),
-    causes.CauseInput(
+    causes_catalog.CauseInput(
         name=OCEAN,
         description="Plastic collected from beaches and coastal waters, then recycled.",
         partner="Blue Tide Cleanups",
@@ -420,7 +423,7 @@ _CAUSES = [
         min_donation=100,
         donation_step=100,
     ),
-    causes.CauseInput(
+    causes_catalog.CauseInput(
         name=CO2,
         description="Solar panels on schools and clinics, replacing diesel generators.",
         partner="Sunshare Cooperative",
@@ -449,11 +452,11 @@ async def seed_causes() -> None:
     by_name: dict[str, Cause] = {}
     for data in _CAUSES:
         existing = await Cause.filter(name=data.name).order_by("id").first()
-        by_name[data.name] = existing or await causes.create_cause(data)
+        by_name[data.name] = existing or await causes_catalog.create_cause(data)
     trees = by_name[TREES]
     if not await MatchingCampaign.filter(cause_id=trees.id).exists():
-        await causes.create_matching_campaign(
-            causes.CampaignInput(
+        await causes_matching.create_matching_campaign(
+            causes_matching.CampaignInput(
                 cause_id=trees.id,
                 ratio=Decimal(1),
                 total_cap=50_000,
@@ -470,7 +473,7 @@ async def seed_causes() -> None:
         member = donors[donor]
         donor_actor = Actor(kind=ActorKind.MEMBER, id=member.id)
         try:
-            await causes.donate_points(
+            await causes_donations.donate_points(
                 actor=donor_actor,
                 member_consent=consent.by_access_token(donor_actor),
                 cause_id=by_name[name].id,
@@ -519,7 +522,7 @@ _BADGES = [
 ]
 
 
-def _challenges(now: datetime, hero_badge: int) -> list[challenge_catalog.ChallengeInput]:
+def _challenges(now: datetime, hero_badge: int) -> list[challenges_definitions.ChallengeInput]:
     start = now - timedelta(days=150)
     end = now + timedelta(days=365)
 
@@ -531,8 +534,8 @@ def _challenges(now: datetime, hero_badge: int) -> list[challenge_catalog.Challe
         window: WindowKind,
         reward: int,
         **extra: object,
-    ) -> challenge_catalog.ChallengeInput:
-        return challenge_catalog.ChallengeInput(
+    ) -> challenges_definitions.ChallengeInput:
+        return challenges_definitions.ChallengeInput(
             title=title,
             goal_type=goal,
             target=Decimal(target),
@@ -639,7 +642,7 @@ async def seed_gamification(*, now: datetime | None = None) -> None:
     hero = await Badge.get(name="Recycling hero")
     for definition in _challenges(now or datetime.now(UTC), hero.id):
         if not await Challenge.filter(title=definition.title).exists():
-            await challenge_catalog.create_challenge(definition)
+            await challenges_definitions.create_challenge(definition)
 
 
 async def _join_eco_challenges(demo: Member, at: datetime) -> None:
@@ -647,7 +650,7 @@ async def _join_eco_challenges(demo: Member, at: datetime) -> None:
     eco actions count. Joining again is refused: reruns are no-ops."""
     for challenge in await Challenge.filter(opt_in=True, hidden=False).order_by("id"):
         try:
-            await challenge_catalog.join_challenge(
+            await challenges_progress.join_challenge(
                 actor=Actor(kind=ActorKind.MEMBER, id=demo.id), challenge_id=challenge.id, now=at
             )
         except LoyaltyError:

@@ -293,7 +293,9 @@ async def redeem_reward(
 
 
 # Cause factories (appended, like the sections above).
-from gamification.causes import donations as causes_service  # noqa: E402
+from gamification.causes import catalog as causes_catalog  # noqa: E402
+from gamification.causes import donations as causes_donations  # noqa: E402
+from gamification.causes import matching as causes_matching  # noqa: E402
 from gamification.causes.models import Cause, Donation, MatchingCampaign  # noqa: E402
 
 
@@ -307,8 +309,8 @@ async def create_cause(
 ) -> Cause:
     """A cause created through the admin use case, open since a minute ago unless told;
     `fields` are any other `CauseInput` fields (goal_points, min_donation, ends_at, ...)."""
-    return await causes_service.create_cause(
-        causes_service.CauseInput(
+    return await causes_catalog.create_cause(
+        causes_catalog.CauseInput(
             name=name or f"Cause {next(_sequence)}",
             impact_unit=impact_unit,
             points_per_unit=points_per_unit,
@@ -328,8 +330,8 @@ async def create_matching_campaign(
 ) -> MatchingCampaign:
     """A campaign running from a minute ago for a day unless told."""
     now = datetime.now(UTC)
-    return await causes_service.create_matching_campaign(
-        causes_service.CampaignInput(
+    return await causes_matching.create_matching_campaign(
+        causes_matching.CampaignInput(
             cause_id=cause.id,
             ratio=Decimal(ratio),
             total_cap=total_cap,
@@ -355,7 +357,7 @@ async def donate(
     key: str | None = None,
 ) -> Donation:
     """The member's own donation through the core."""
-    result = await causes_service.donate_points(
+    result = await causes_donations.donate_points(
         actor=actor_of(member),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -369,7 +371,7 @@ async def donate(
 # Gamification factories (appended, like the sections above).
 from gamification.badges import awards as badges_service  # noqa: E402
 from gamification.badges.models import Badge, BadgeRule  # noqa: E402
-from gamification.challenges import engine as challenges_service  # noqa: E402
+from gamification.challenges import definitions as challenges_definitions  # noqa: E402
 from gamification.challenges.models import Challenge, GoalType, WindowKind  # noqa: E402
 from gamification.earning import eco_actions as eco_service  # noqa: E402
 from gamification.earning.models import EcoActionKind  # noqa: E402
@@ -404,8 +406,8 @@ async def create_challenge(
 ) -> Challenge:
     """A challenge through the admin use case, fixed from 2026-01-01 to 2030 unless told;
     `fields` are any other `ChallengeInput` fields."""
-    return await challenges_service.create_challenge(
-        challenges_service.ChallengeInput(
+    return await challenges_definitions.create_challenge(
+        challenges_definitions.ChallengeInput(
             title=title or f"Challenge {next(_sequence)}",
             goal_type=goal_type,
             target=Decimal(target),

@@ -38,7 +38,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 
 from gamification import sql
-from gamification.challenges.engine import _advance_streak, next_number
 from gamification.challenges.models import (
     Challenge,
     ChallengeCompletion,
@@ -46,6 +45,7 @@ from gamification.challenges.models import (
     ChallengeProgress,
     GoalType,
 )
+from gamification.challenges.windows import advance_streak, next_number
 from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent
 from gamification.ledger import books as ledger
@@ -200,7 +200,7 @@ def _replay(
     )
     best = 0
     for day in days:
-        _advance_streak(challenge, scratch, day)
+        advance_streak(challenge, scratch, day)
         best = max(best, scratch.streak)
     scratch.current = Decimal(best)
     return scratch

@@ -32,7 +32,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from gamification import sql
 from gamification.badges import awards as badges
-from gamification.challenges import engine as challenges
+from gamification.challenges import progress as challenges
 from gamification.challenges import refunds as challenge_refunds
 from gamification.earning.models import Purchase
 from gamification.events import progress as progress_updates

@@ -40,7 +40,9 @@ from typing import Any, Final, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
+from gamification.challenges import views as challenges_views
+from gamification.challenges import windows as challenges_windows
 from gamification.challenges.models import Challenge, ChallengeCompletion, ChallengeStatus
 from gamification.events import committed
 from gamification.events.models import DomainEvent
@@ -311,7 +313,7 @@ async def challenge_progress_notices(
     if not latest:
         return []
     now = now or datetime.now(UTC)
-    found = {c.id: c for c in await challenges.catalog(ChallengeStatus.ACTIVE)}
+    found = {c.id: c for c in await challenges_definitions.catalog(ChallengeStatus.ACTIVE)}
     missing = {pair[1] for pair in latest} - set(found)
     if missing:  # archived, or created by another process since this one cached the catalog
         found |= {c.id: c for c in await Challenge.filter(id__in=missing)}
@@ -327,7 +329,7 @@ async def challenge_progress_notices(
         if any(pair[1] in hidden for pair in latest)
         else set()
     )
-    views: dict[tuple[int, int], challenges.ChallengeView] = {}
+    views: dict[tuple[int, int], challenges_views.ChallengeView] = {}
     to_read: dict[int, list[Challenge]] = defaultdict(list)
     boards: dict[int, int] = {}
     for (member_id, challenge_id), change in sorted(latest.items()):
@@ -344,7 +346,7 @@ async def challenge_progress_notices(
         else:
             to_read[member_id].append(challenge)
     for member_id, member_challenges in to_read.items():
-        for view in await challenges.views_for(member_id, member_challenges, now):
+        for view in await challenges_views.views_for(member_id, member_challenges, now):
             views[member_id, view.challenge.id] = view
     notices = [
         member_notice(
@@ -370,17 +372,17 @@ async def challenge_progress_notices(
 
 def _view_from(
     challenge: Challenge, snapshot: Snapshot | None, now: datetime
-) -> challenges.ChallengeView | None:
+) -> challenges_views.ChallengeView | None:
     """The member's view of the challenge from the values their transaction wrote; None when
     those are not the current window's (the window moved on since the event, or a late event
     moved an earlier window)."""
     if snapshot is None:
         return None
-    standing = challenges.ChallengeStanding(
+    standing = challenges_views.ChallengeStanding(
         now=now,
-        zone=challenges.zone_of(snapshot.timezone),
+        zone=challenges_windows.zone_of(snapshot.timezone),
         progress={
-            (challenge.id, snapshot.window_key): challenges.WindowProgress(
+            (challenge.id, snapshot.window_key): challenges_views.WindowProgress(
                 current=snapshot.current,
                 completions=snapshot.completions,
                 completed_at=snapshot.completed_at,
@@ -392,13 +394,13 @@ def _view_from(
         earned=frozenset(),
     )
     local = now.astimezone(standing.zone)
-    if challenges.window_key(challenge.window_kind, local) != snapshot.window_key:
+    if challenges_windows.window_key(challenge.window_kind, local) != snapshot.window_key:
         return None
-    [view] = challenges.views_of(standing, [challenge])
+    [view] = challenges_views.views_of(standing, [challenge])
     return view
 
 
-def _progress_data(view: challenges.ChallengeView) -> dict[str, Any]:
+def _progress_data(view: challenges_views.ChallengeView) -> dict[str, Any]:
     challenge = view.challenge
     return {
         "challenge_id": challenge.id,

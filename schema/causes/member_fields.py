@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
+from gamification.causes import impact as causes_impact
 from schema.causes.types import DonationType, ImpactType
 from schema.context import Info
 from schema.relay import MAX_PK, Connection, page_args
@@ -20,7 +21,7 @@ class MemberCauseFields:
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[DonationType]:
         first, before_id = page_args(info, first, after, max_pk=MAX_PK)  # 64-bit ids
-        page = await causes.member_donations(self.pk, first=first, before_id=before_id)
+        page = await causes_donations.member_donations(self.pk, first=first, before_id=before_id)
         types = await DonationType.many(page.items)
         return Connection[DonationType].of(page, lambda donation: types[donation.id])
 
@@ -33,5 +34,5 @@ class MemberCauseFields:
     async def impact(self) -> list[ImpactType]:
         return [
             ImpactType(unit=total.unit, units=total.units)
-            for total in await causes.lifetime_impact(self.pk)
+            for total in await causes_impact.lifetime_impact(self.pk)
         ]

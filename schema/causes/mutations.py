@@ -11,7 +11,9 @@ from typing import Any
 import strawberry
 
 from channels import donations
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
+from gamification.causes import matching as causes_matching
 from gamification.causes import models as causes_models
 from gamification.errors import InvalidInput
 from gamification.ledger import points as points_service
@@ -80,17 +82,17 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _changes_of(input: UpdateCauseInput) -> causes.CauseChanges:
+def _changes_of(input: UpdateCauseInput) -> causes_catalog.CauseChanges:
     """Raises InvalidInput when a field that cannot be empty is given as null."""
     given: dict[str, Any] = {}
-    for name in causes.CauseChanges.__dataclass_fields__:
+    for name in causes_catalog.CauseChanges.__dataclass_fields__:
         value = getattr(input, name)
         if value is strawberry.UNSET:
             continue
         if value is None and name not in _NULLABLE:
             raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
         given[name] = value
-    return causes.CauseChanges(**given)
+    return causes_catalog.CauseChanges(**given)
 
 
 @strawberry.input
@@ -146,7 +148,7 @@ async def _receipt(donation: causes_models.Donation) -> DonationType:
     return await DonationType.load(donation)
 
 
-async def donation_payload(result: causes.DonationResult) -> DonatePointsPayload:
+async def donation_payload(result: causes_donations.DonationResult) -> DonatePointsPayload:
     """The receipt, and the donor's balance as the donation's transaction left it."""
     balance = result.balance
     if balance is None:  # a replay of a donation stored before balances were kept with it
@@ -203,7 +205,7 @@ class CauseMutations:
         actor = info.context.require_actor()
 
         async def reverse() -> ReverseDonationPayload:
-            result = await causes.reverse_donation(
+            result = await causes_donations.reverse_donation(
                 actor=actor,
                 donation_id=pk_of(donation_id, "Donation", field="donationId"),
                 reason=reason,
@@ -219,8 +221,8 @@ class CauseMutations:
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add a cause.")
     async def create_cause(self, info: Info, input: CreateCauseInput) -> CausePayload:
         async def create() -> CauseType:
-            cause = await causes.create_cause(
-                causes.CauseInput(
+            cause = await causes_catalog.create_cause(
+                causes_catalog.CauseInput(
                     name=input.name,
                     impact_unit=input.impact_unit,
                     points_per_unit=input.points_per_unit,
@@ -246,7 +248,7 @@ class CauseMutations:
         self, info: Info, cause_id: strawberry.ID, input: UpdateCauseInput
     ) -> CausePayload:
         async def update() -> CauseType:
-            cause = await causes.update_cause(_cause_pk(cause_id), _changes_of(input))
+            cause = await causes_catalog.update_cause(_cause_pk(cause_id), _changes_of(input))
             return await CauseType.load(cause)
 
         cause, errors = await errors_of(update)
@@ -258,7 +260,7 @@ class CauseMutations:
     )
     async def close_cause(self, info: Info, cause_id: strawberry.ID) -> CausePayload:
         async def close() -> CauseType:
-            return await CauseType.load(await causes.close_cause(_cause_pk(cause_id)))
+            return await CauseType.load(await causes_catalog.close_cause(_cause_pk(cause_id)))
 
         cause, errors = await errors_of(close)
         return CausePayload(cause=cause, errors=errors)
@@ -272,8 +274,8 @@ class CauseMutations:
         self, info: Info, input: CreateMatchingCampaignInput
     ) -> MatchingCampaignPayload:
         async def create() -> MatchingCampaignType:
-            campaign = await causes.create_matching_campaign(
-                causes.CampaignInput(
+            campaign = await causes_matching.create_matching_campaign(
+                causes_matching.CampaignInput(
                     cause_id=_cause_pk(input.cause_id),
                     ratio=input.ratio,
                     total_cap=input.total_cap,

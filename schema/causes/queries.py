@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
 from gamification.causes import models as causes_models
 from schema.causes.types import CauseStatus, CauseType
 from schema.context import Info
@@ -28,7 +28,7 @@ class CauseQueries:
         status: CauseStatus | None = None,  # type: ignore[valid-type]
     ) -> Connection[CauseType]:
         first, after_id = page_args(info, first, after)
-        page = await causes.list_causes(
+        page = await causes_catalog.list_causes(
             first=first,
             after_id=after_id,
             status=causes_models.CauseStatus(status) if status else None,
@@ -41,5 +41,5 @@ class CauseQueries:
         extensions=[AnonymousReadLimit()],
     )
     async def cause(self, info: Info, id: strawberry.ID) -> CauseType | None:
-        found = await causes.get_cause(pk_of(id, "Cause"))
+        found = await causes_catalog.get_cause(pk_of(id, "Cause"))
         return await CauseType.load(found) if found else None

@@ -9,7 +9,10 @@ from decimal import Decimal
 
 import strawberry
 
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
+from gamification.causes import impact as causes_impact
+from gamification.causes import matching as causes_matching
 from gamification.causes import models as causes_models
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
@@ -45,7 +48,7 @@ class CauseProgress:
     )
 
     @classmethod
-    def of(cls, progress: causes.CauseProgress) -> CauseProgress:
+    def of(cls, progress: causes_impact.CauseProgress) -> CauseProgress:
         return cls(
             member_points=progress.member_points,
             matched_points=progress.matched_points,
@@ -129,14 +132,14 @@ class CauseType(Node):
             impact_unit=cause.impact_unit,
             points_per_unit=cause.points_per_unit,
             goal_points=cause.goal_points,
-            status=causes.effective_status(cause, now),
-            accepts_donations=causes.accepts_donations(cause, now),
+            status=causes_catalog.effective_status(cause, now),
+            accepts_donations=causes_donations.accepts_donations(cause, now),
             starts_at=cause.starts_at,
             ends_at=cause.ends_at,
             accepts_after_goal=cause.accepts_after_goal,
             min_donation=cause.min_donation,
             donation_step=cause.donation_step,
-            progress=CauseProgress.of(causes.progress_of(cause)),
+            progress=CauseProgress.of(causes_impact.progress_of(cause)),
             active_campaign=MatchingCampaignType.from_model(campaign) if campaign else None,
             created_at=cause.created_at,
         )
@@ -145,7 +148,7 @@ class CauseType(Node):
     async def many(cls, rows: Sequence[causes_models.Cause]) -> dict[int, CauseType]:
         """Types for these causes, by id, with their campaigns fetched in one query."""
         now = datetime.now(UTC)
-        campaigns = await causes.active_campaigns([c.id for c in rows], now)
+        campaigns = await causes_matching.active_campaigns([c.id for c in rows], now)
         return {c.id: cls.from_model(c, campaigns.get(c.id), now) for c in rows}
 
     @classmethod
@@ -210,7 +213,7 @@ class ImpactType:
 
 
 async def load_cause_node(info: Info, pk: int) -> CauseType | None:
-    cause = await causes.get_cause(pk) if info.context.actor else None
+    cause = await causes_catalog.get_cause(pk) if info.context.actor else None
     return await CauseType.load(cause) if cause else None
 
 
@@ -223,7 +226,7 @@ async def load_campaign_node(info: Info, pk: int) -> MatchingCampaignType | None
 
 async def load_donation_node(info: Info, pk: int) -> DonationType | None:
     actor = info.context.actor
-    donation = await causes.visible_donation(actor, pk) if actor else None
+    donation = await causes_donations.visible_donation(actor, pk) if actor else None
     return await DonationType.load(donation) if donation else None
 
 

@@ -12,8 +12,10 @@ import strawberry
 
 from gamification.badges import awards as badges
 from gamification.badges import models as badges_models
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges import models as challenges_models
+from gamification.challenges import progress as challenges_progress
+from gamification.challenges import views as challenges_views
 from gamification.earning import eco_actions
 from gamification.earning.purchases import find_member
 from gamification.events import models as events_models
@@ -107,8 +109,8 @@ def _badge_pk(value: strawberry.ID | None) -> int | None:
     return pk_of(value, "Badge", field="rewardBadgeId") if value else None
 
 
-def _definition(input: CreateChallengeInput) -> challenges.ChallengeInput:
-    return challenges.ChallengeInput(
+def _definition(input: CreateChallengeInput) -> challenges_definitions.ChallengeInput:
+    return challenges_definitions.ChallengeInput(
         title=input.title,
         goal_type=challenges_models.GoalType(input.goal_type),
         target=input.target,
@@ -146,7 +148,7 @@ def _changes(input: UpdateChallengeInput) -> dict[str, Any]:
     from gamification.errors import InvalidInput
 
     given: dict[str, Any] = {}
-    for f in fields(challenges.ChallengeInput):
+    for f in fields(challenges_definitions.ChallengeInput):
         value = getattr(input, f.name, strawberry.UNSET)
         if value is strawberry.UNSET:
             continue
@@ -272,10 +274,10 @@ class GamificationMutations:
         actor = info.context.require_person()
 
         async def join() -> ChallengeType:
-            challenge = await challenges.join_challenge(
+            challenge = await challenges_progress.join_challenge(
                 actor=actor, challenge_id=pk_of(challenge_id, "Challenge", field="challengeId")
             )
-            views = await challenges.views_for(actor.id, [challenge])
+            views = await challenges_views.views_for(actor.id, [challenge])
             return ChallengeType.from_model(challenge, views[0])
 
         challenge, errors = await errors_of(join)
@@ -335,7 +337,9 @@ class GamificationMutations:
     @strawberry.mutation(permission_classes=[IsAdmin], description="Define a challenge.")
     async def create_challenge(self, info: Info, input: CreateChallengeInput) -> ChallengePayload:
         async def create() -> ChallengeType:
-            return ChallengeType.from_model(await challenges.create_challenge(_definition(input)))
+            return ChallengeType.from_model(
+                await challenges_definitions.create_challenge(_definition(input))
+            )
 
         challenge, errors = await errors_of(create)
         return ChallengePayload(challenge=challenge, errors=errors)
@@ -348,7 +352,7 @@ class GamificationMutations:
     ) -> ChallengePayload:
         async def update() -> ChallengeType:
             archived = input.archived if input.archived is not strawberry.UNSET else None
-            challenge = await challenges.update_challenge(
+            challenge = await challenges_definitions.update_challenge(
                 pk_of(id, "Challenge"), _changes(input), archived=archived
             )
             return ChallengeType.from_model(challenge)

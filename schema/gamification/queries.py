@@ -6,8 +6,9 @@ from __future__ import annotations
 import strawberry
 
 from gamification.badges import awards as badges
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges import models as challenges_models
+from gamification.challenges import views as challenges_views
 from gamification.tiers import ladder as tiers
 from schema.context import Info
 from schema.gamification.types import BadgeType, ChallengeStatus, ChallengeType, TierType
@@ -27,20 +28,22 @@ async def challenge_connection(
     """A page of challenges with `member_id`'s progress: the definitions come from the
     process's cache, the member's standing in all of them from one statement."""
     first, after_id = page_args(info, first, after)
-    catalog = await challenges.catalog(challenges_models.ChallengeStatus(status))
+    catalog = await challenges_definitions.catalog(challenges_models.ChallengeStatus(status))
     if member_id is None:
-        page = challenges.page_of(catalog, first=first, after_id=after_id, include_hidden=as_admin)
+        page = challenges_views.page_of(
+            catalog, first=first, after_id=after_id, include_hidden=as_admin
+        )
         return Connection[ChallengeType].of(page, ChallengeType.from_model)
     member = await info.context.loaders.member.load(member_id)  # shared with `me`
-    standing = await challenges.standing(member_id, member.timezone if member else "UTC")
-    page = challenges.page_of(
+    standing = await challenges_views.standing(member_id, member.timezone if member else "UTC")
+    page = challenges_views.page_of(
         catalog,
         first=first,
         after_id=after_id,
         include_hidden=as_admin,
         earned=standing.earned,
     )
-    views = {v.challenge.id: v for v in challenges.views_of(standing, page.items)}
+    views = {v.challenge.id: v for v in challenges_views.views_of(standing, page.items)}
     return Connection[ChallengeType].of(
         page, lambda c: ChallengeType.from_model(c, views.get(c.id))
     )
@@ -96,7 +99,7 @@ async def load_challenge_node(info: Info, pk: int) -> ChallengeType | None:
         )
         if not earned:
             return None
-    views = await challenges.views_for(member_id, [found]) if member_id is not None else []
+    views = await challenges_views.views_for(member_id, [found]) if member_id is not None else []
     return ChallengeType.from_model(found, views[0] if views else None)
 
 

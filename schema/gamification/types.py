@@ -9,8 +9,8 @@ import strawberry
 
 from gamification.badges import awards as badges
 from gamification.badges import models as badges_models
-from gamification.challenges import engine as challenges
 from gamification.challenges import models as challenges_models
+from gamification.challenges import views as challenges_views
 from gamification.events import models as events_models
 from gamification.tiers import ladder as tiers
 from gamification.tiers import models as tiers_models
@@ -125,7 +125,7 @@ class ChallengeProgress:
     ends_at: datetime | None = strawberry.field(description="When the current window closes.")
 
     @classmethod
-    def from_view(cls, view: challenges.ChallengeView) -> ChallengeProgress:
+    def from_view(cls, view: challenges_views.ChallengeView) -> ChallengeProgress:
         return cls(
             joined=view.joined,
             current=view.current.quantize(_CENTS),
@@ -167,7 +167,9 @@ class ChallengeType(Node):
 
     @classmethod
     def from_model(
-        cls, challenge: challenges_models.Challenge, view: challenges.ChallengeView | None = None
+        cls,
+        challenge: challenges_models.Challenge,
+        view: challenges_views.ChallengeView | None = None,
     ) -> ChallengeType:
         minimum = challenge.filter_min_amount
         return cls(

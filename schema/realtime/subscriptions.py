@@ -23,7 +23,8 @@ from typing import Annotated, Any, Final, TypeVar
 import strawberry
 
 from gamification.actors import Actor
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import impact as causes_impact
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.events import realtime
 from gamification.events.realtime import Feed, Notice, Topic
@@ -241,10 +242,10 @@ async def _read_top(
 
 
 async def _read_cause(cause_id: int) -> CauseProgress:
-    cause = await causes.get_cause(cause_id)
+    cause = await causes_catalog.get_cause(cause_id)
     if cause is None:
         raise NotFound("No such cause", code=ErrorCode.CAUSE_NOT_FOUND, field="causeId")
-    return CauseProgress.of(causes.progress_of(cause))
+    return CauseProgress.of(causes_impact.progress_of(cause))
 
 
 # --- the root type ---------------------------------------------------------------------------

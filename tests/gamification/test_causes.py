@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from gamification.actors import Actor, ActorKind
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
+from gamification.causes import impact as causes_impact
+from gamification.causes import matching as causes_matching
 from gamification.causes.models import Cause, CauseStatus, Donation, MatchingCampaign
 from gamification.errors import ErrorCode, LoyaltyError
 from gamification.ledger import points
@@ -29,10 +32,10 @@ from tests.invariants import assert_books_balance
 
 NOW = datetime.now(UTC)
 ADMIN = Actor(kind=ActorKind.ADMIN, id=99_999)
-TREES = causes.CauseInput(name="Plant trees", impact_unit="tree", points_per_unit=500)
+TREES = causes_catalog.CauseInput(name="Plant trees", impact_unit="tree", points_per_unit=500)
 
 
-def _campaign(cause_id: int, **overrides: Any) -> causes.CampaignInput:
+def _campaign(cause_id: int, **overrides: Any) -> causes_matching.CampaignInput:
     values: dict[str, Any] = {
         "cause_id": cause_id,
         "ratio": Decimal("1"),
@@ -42,7 +45,7 @@ def _campaign(cause_id: int, **overrides: Any) -> causes.CampaignInput:
         "ends_at": NOW + timedelta(days=1),
     }
     values.update(overrides)
-    return causes.CampaignInput(**values)
+    return causes_matching.CampaignInput(**values)
 
 
 async def _refused(action: Any) -> tuple[str, str | None]:
@@ -56,7 +59,7 @@ async def _refused(action: Any) -> tuple[str, str | None]:
 
 async def test_a_cause_is_created_trimmed_and_open_from_now() -> None:
     # when
-    cause = await causes.create_cause(
+    cause = await causes_catalog.create_cause(
         replace(TREES, name="  Plant trees ", partner=" Forest Friends ", goal_points=50_000)
     )
 
@@ -72,7 +75,7 @@ async def test_a_cause_is_created_trimmed_and_open_from_now() -> None:
 
 
 async def test_a_goal_in_impact_units_is_stored_in_points() -> None:
-    cause = await causes.create_cause(replace(TREES, goal_units=1000))
+    cause = await causes_catalog.create_cause(replace(TREES, goal_units=1000))
 
     assert (await Cause.get(id=cause.id)).goal_points == 500_000
 
@@ -97,7 +100,7 @@ async def test_a_goal_in_impact_units_is_stored_in_points() -> None:
     ],
 )
 async def test_an_invalid_cause_is_refused(overrides: dict[str, Any], field: str) -> None:
-    code = await _refused(causes.create_cause(replace(TREES, **overrides)))
+    code = await _refused(causes_catalog.create_cause(replace(TREES, **overrides)))
 
     assert code == (ErrorCode.INVALID_INPUT, field)
     assert await Cause.all().count() == 0
@@ -109,7 +112,9 @@ async def test_an_invalid_cause_is_refused(overrides: dict[str, Any], field: str
 async def test_an_update_changes_only_the_fields_given() -> None:
     cause = await create_cause(name="Trees", partner="Forest Friends", min_donation=100)
 
-    updated = await causes.update_cause(cause.id, causes.CauseChanges(name="More trees"))
+    updated = await causes_catalog.update_cause(
+        cause.id, causes_catalog.CauseChanges(name="More trees")
+    )
 
     stored = await Cause.get(id=updated.id)
     assert (stored.name, stored.partner, stored.min_donation) == (
@@ -123,7 +128,9 @@ async def test_an_update_checks_the_end_against_the_stored_start() -> None:
     cause = await create_cause(starts_at=NOW)
 
     code = await _refused(
-        causes.update_cause(cause.id, causes.CauseChanges(ends_at=NOW - timedelta(days=1)))
+        causes_catalog.update_cause(
+            cause.id, causes_catalog.CauseChanges(ends_at=NOW - timedelta(days=1))
+        )
     )
 
     assert code == (ErrorCode.INVALID_INPUT, "endsAt")
@@ -138,11 +145,15 @@ async def test_lowering_the_goal_below_the_total_marks_it_reached_and_raising_re
     await donate(member=member, cause=cause, points=600)
 
     # when / then
-    lowered = await causes.update_cause(cause.id, causes.CauseChanges(goal_points=500))
+    lowered = await causes_catalog.update_cause(
+        cause.id, causes_catalog.CauseChanges(goal_points=500)
+    )
     assert lowered.status is CauseStatus.GOAL_REACHED
-    raised = await causes.update_cause(cause.id, causes.CauseChanges(goal_units=2))
+    raised = await causes_catalog.update_cause(cause.id, causes_catalog.CauseChanges(goal_units=2))
     assert (raised.goal_points, raised.status) == (1000, CauseStatus.ACTIVE)
-    cleared = await causes.update_cause(cause.id, causes.CauseChanges(goal_points=None))
+    cleared = await causes_catalog.update_cause(
+        cause.id, causes_catalog.CauseChanges(goal_points=None)
+    )
     assert (cleared.goal_points, cleared.status) == (None, CauseStatus.ACTIVE)
 
 
@@ -152,7 +163,9 @@ async def test_the_impact_rate_is_fixed_once_a_cause_has_donations() -> None:
     cause = await create_cause(points_per_unit=500)
     await donate(member=member, cause=cause, points=500)
 
-    code = await _refused(causes.update_cause(cause.id, causes.CauseChanges(points_per_unit=100)))
+    code = await _refused(
+        causes_catalog.update_cause(cause.id, causes_catalog.CauseChanges(points_per_unit=100))
+    )
 
     assert code == (ErrorCode.INVALID_INPUT, "pointsPerUnit")
     assert (await Cause.get(id=cause.id)).points_per_unit == 500
@@ -161,15 +174,15 @@ async def test_the_impact_rate_is_fixed_once_a_cause_has_donations() -> None:
 async def test_the_impact_rate_may_change_before_any_donation() -> None:
     cause = await create_cause(points_per_unit=500)
 
-    updated = await causes.update_cause(
-        cause.id, causes.CauseChanges(points_per_unit=250, impact_unit="sapling")
+    updated = await causes_catalog.update_cause(
+        cause.id, causes_catalog.CauseChanges(points_per_unit=250, impact_unit="sapling")
     )
 
     assert (updated.points_per_unit, updated.impact_unit) == (250, "sapling")
 
 
 async def test_updating_an_unknown_cause_is_refused() -> None:
-    code = await _refused(causes.update_cause(4242, causes.CauseChanges(name="x")))
+    code = await _refused(causes_catalog.update_cause(4242, causes_catalog.CauseChanges(name="x")))
 
     assert code == (ErrorCode.CAUSE_NOT_FOUND, "causeId")
 
@@ -181,8 +194,8 @@ async def test_closing_a_cause_stops_donations_and_closing_again_changes_nothing
     cause = await create_cause(points_per_unit=10)
 
     # when
-    await causes.close_cause(cause.id)
-    again = await causes.close_cause(cause.id)
+    await causes_catalog.close_cause(cause.id)
+    again = await causes_catalog.close_cause(cause.id)
 
     # then
     assert again.status is CauseStatus.CLOSED
@@ -198,7 +211,7 @@ async def test_closing_a_cause_stops_donations_and_closing_again_changes_nothing
 async def test_a_matching_campaign_is_created() -> None:
     cause = await create_cause()
 
-    campaign = await causes.create_matching_campaign(
+    campaign = await causes_matching.create_matching_campaign(
         _campaign(cause.id, ratio=Decimal("1.5"), total_cap=50_000, per_member_cap=2000)
     )
 
@@ -233,7 +246,9 @@ async def test_an_invalid_campaign_is_refused(
 ) -> None:
     cause = await create_cause()
 
-    code = await _refused(causes.create_matching_campaign(_campaign(cause.id, **overrides)))
+    code = await _refused(
+        causes_matching.create_matching_campaign(_campaign(cause.id, **overrides))
+    )
 
     assert code == expected
     assert await MatchingCampaign.all().count() == 0
@@ -242,13 +257,15 @@ async def test_an_invalid_campaign_is_refused(
 async def test_a_campaign_ratio_of_ten_is_the_most_allowed() -> None:
     cause = await create_cause()
 
-    campaign = await causes.create_matching_campaign(_campaign(cause.id, ratio=Decimal("10")))
+    campaign = await causes_matching.create_matching_campaign(
+        _campaign(cause.id, ratio=Decimal("10"))
+    )
 
     assert Decimal(campaign.ratio) == 10
 
 
 async def test_a_campaign_for_an_unknown_cause_is_refused() -> None:
-    code = await _refused(causes.create_matching_campaign(_campaign(4242)))
+    code = await _refused(causes_matching.create_matching_campaign(_campaign(4242)))
 
     assert code == (ErrorCode.CAUSE_NOT_FOUND, "causeId")
     assert await MatchingCampaign.all().count() == 0
@@ -256,9 +273,9 @@ async def test_a_campaign_for_an_unknown_cause_is_refused() -> None:
 
 async def test_a_campaign_for_a_closed_cause_is_refused() -> None:
     cause = await create_cause()
-    await causes.close_cause(cause.id)
+    await causes_catalog.close_cause(cause.id)
 
-    code = await _refused(causes.create_matching_campaign(_campaign(cause.id)))
+    code = await _refused(causes_matching.create_matching_campaign(_campaign(cause.id)))
 
     assert code == (ErrorCode.CAUSE_CLOSED, "causeId")
     assert await MatchingCampaign.all().count() == 0
@@ -266,14 +283,14 @@ async def test_a_campaign_for_a_closed_cause_is_refused() -> None:
 
 async def test_campaigns_of_one_cause_may_not_overlap() -> None:
     cause = await create_cause()
-    await causes.create_matching_campaign(_campaign(cause.id))
+    await causes_matching.create_matching_campaign(_campaign(cause.id))
 
     code = await _refused(
-        causes.create_matching_campaign(
+        causes_matching.create_matching_campaign(
             _campaign(cause.id, starts_at=NOW + timedelta(hours=1), ends_at=NOW + timedelta(days=3))
         )
     )
-    after = await causes.create_matching_campaign(
+    after = await causes_matching.create_matching_campaign(
         _campaign(cause.id, starts_at=NOW + timedelta(days=1), ends_at=NOW + timedelta(days=3))
     )
 
@@ -340,7 +357,7 @@ async def test_a_retry_of_the_donation_that_reached_the_goal_is_replayed() -> No
     first = await donate(member=member, cause=cause, points=1000, key="reach-goal")
 
     # when: the app retries (its answer was lost)
-    retry = await causes.donate_points(
+    retry = await causes_donations.donate_points(
         actor=actor_of(member),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -363,7 +380,7 @@ async def test_reversing_the_donation_that_reached_the_goal_reopens_the_cause() 
     donation = await donate(member=member, cause=cause, points=1000)
     assert (await Cause.get(id=cause.id)).status is CauseStatus.GOAL_REACHED
 
-    await causes.reverse_donation(
+    await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=donation.id, reason="chargeback", idempotency_key="r1"
     )
 
@@ -383,7 +400,7 @@ async def test_causes_are_listed_by_the_status_members_see() -> None:
     reached = await create_cause(name="Reached", points_per_unit=100, goal_points=100)
     await donate(member=member, cause=reached, points=100)
     closed = await create_cause(name="Closed")
-    await causes.close_cause(closed.id)
+    await causes_catalog.close_cause(closed.id)
     ended = await create_cause(
         name="Ended", starts_at=NOW - timedelta(days=2), ends_at=NOW - timedelta(days=1)
     )
@@ -392,9 +409,9 @@ async def test_causes_are_listed_by_the_status_members_see() -> None:
     def names(page: Any) -> list[str]:
         return [c.name for c in page.items]
 
-    everything = await causes.list_causes(first=10, after_id=None)
+    everything = await causes_catalog.list_causes(first=10, after_id=None)
     by_status = {
-        status: names(await causes.list_causes(first=10, after_id=None, status=status))
+        status: names(await causes_catalog.list_causes(first=10, after_id=None, status=status))
         for status in CauseStatus
     }
 
@@ -405,7 +422,7 @@ async def test_causes_are_listed_by_the_status_members_see() -> None:
         CauseStatus.GOAL_REACHED: ["Reached"],
         CauseStatus.CLOSED: ["Closed", "Ended"],
     }
-    assert causes.effective_status(ended, datetime.now(UTC)) is CauseStatus.CLOSED
+    assert causes_catalog.effective_status(ended, datetime.now(UTC)) is CauseStatus.CLOSED
     assert active.id < ended.id
 
 
@@ -415,8 +432,8 @@ async def test_a_members_receipts_page_newest_first() -> None:
     cause = await create_cause(points_per_unit=10)
     made = [await donate(member=member, cause=cause, points=p) for p in (10, 20, 30)]
 
-    first = await causes.member_donations(member.id, first=2, before_id=None)
-    rest = await causes.member_donations(member.id, first=2, before_id=first.items[-1].id)
+    first = await causes_donations.member_donations(member.id, first=2, before_id=None)
+    rest = await causes_donations.member_donations(member.id, first=2, before_id=first.items[-1].id)
 
     assert [d.points for d in first.items] == [30, 20]
     assert first.has_next is True
@@ -440,19 +457,19 @@ async def test_lifetime_impact_counts_the_members_own_points_not_the_match() -> 
     await donate(member=member, cause=cheap_trees, points=100)
     reversed_gift = await donate(member=member, cause=plastic, points=300)
     await donate(member=member, cause=plastic, points=150)
-    await causes.reverse_donation(
+    await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=reversed_gift.id, reason="test", idempotency_key="r1"
     )
 
     # when
-    impact = await causes.lifetime_impact(member.id)
+    impact = await causes_impact.lifetime_impact(member.id)
 
     # then: 2.5 + floor4(200 / 300) trees; 1.5 kg
     assert impact == [
-        causes.ImpactTotal("kg of plastic", Decimal("1.5")),
-        causes.ImpactTotal("tree", Decimal("2.5") + Decimal("0.6666")),
+        causes_impact.ImpactTotal("kg of plastic", Decimal("1.5")),
+        causes_impact.ImpactTotal("tree", Decimal("2.5") + Decimal("0.6666")),
     ]
-    assert await causes.lifetime_impact((await create_member()).id) == []
+    assert await causes_impact.lifetime_impact((await create_member()).id) == []
 
 
 async def test_a_receipt_is_visible_to_its_member_and_admins_only() -> None:
@@ -460,11 +477,11 @@ async def test_a_receipt_is_visible_to_its_member_and_admins_only() -> None:
     await credit_points(member=member, points=100)
     donation = await donate(member=member, cause=await create_cause(points_per_unit=10), points=10)
 
-    mine = await causes.visible_donation(actor_of(member), donation.id)
-    admins = await causes.visible_donation(ADMIN, donation.id)
-    theirs = await causes.visible_donation(actor_of(other), donation.id)
+    mine = await causes_donations.visible_donation(actor_of(member), donation.id)
+    admins = await causes_donations.visible_donation(ADMIN, donation.id)
+    theirs = await causes_donations.visible_donation(actor_of(other), donation.id)
 
     assert mine is not None
     assert admins is not None
     assert theirs is None
-    assert await causes.visible_donation(ADMIN, 4242) is None
+    assert await causes_donations.visible_donation(ADMIN, 4242) is None

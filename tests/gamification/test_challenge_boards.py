@@ -13,7 +13,8 @@ from typing import TypeVar
 import pytest
 from redis.asyncio import Redis
 
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
+from gamification.challenges import views as challenges_views
 from gamification.challenges.models import Challenge, GoalType, WindowKind
 from gamification.earning import purchases
 from gamification.events import progress as progress_updates
@@ -198,7 +199,7 @@ async def test_progress_is_recorded_without_redis_and_a_rebuild_catches_up(
         await dead.aclose()
 
     # then: the progress is recorded, the board is behind, the miss was counted
-    views = await challenges.views_for(member.id, [challenge], _day(1))
+    views = await challenges_views.views_for(member.id, [challenge], _day(1))
     assert views[0].current == Decimal("50.00")
     assert updates.missed_updates() > missed
     assert await standings(redis, challenge) == [(member.id, 20)]
@@ -266,7 +267,7 @@ async def test_changing_the_target_recomputes_the_board(redis: Redis) -> None:
 
     # when: the admin raises the target (the completion now counts as 5)
     with progress_updates.collect_progress_updates() as changed:
-        await challenges.update_challenge(challenge.id, {"target": Decimal(5)})
+        await challenges_definitions.update_challenge(challenge.id, {"target": Decimal(5)})
     await updates.record_challenge_progress(redis, changed)
 
     # then

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from gamification.badges.models import MemberBadge
-from gamification.challenges import engine as challenges
+from gamification.challenges import progress as challenges_progress
+from gamification.challenges import views as challenges_views
 from gamification.challenges.models import (
     Challenge,
     ChallengeCompletion,
@@ -207,7 +208,7 @@ async def test_a_refund_that_undoes_a_completion_revokes_it_and_claws_back_its_b
     completion = await ChallengeCompletion.get(challenge_id=challenge.id)
     assert completion.revoked_at is not None
     assert await _challenge_ledger(member) == [(EntryKind.BONUS, 50), (EntryKind.REFUND, -50)]
-    [view] = await challenges.views_for(member.id, [challenge])
+    [view] = await challenges_views.views_for(member.id, [challenge])
     assert (view.completions, view.percent) == (0, 50)
     assert await MemberBadge.filter(member_id=member.id).count() == 1  # a badge stays
     await assert_books_balance()
@@ -347,12 +348,12 @@ async def test_a_hidden_challenge_disappears_when_its_completion_is_revoked() ->
     challenge, device = await _given(GoalType.COUNT, "1", hidden=True)
     member = await create_member()
     purchase = await create_purchase(member=member, recorded_by=device)
-    page = await challenges.visible_challenges(member.id, first=10, after_id=None)
+    page = await challenges_views.visible_challenges(member.id, first=10, after_id=None)
     assert [c.id for c in page.items] == [challenge.id]
 
     await _refund(device, purchase, "10.00")
 
-    page = await challenges.visible_challenges(member.id, first=10, after_id=None)
+    page = await challenges_views.visible_challenges(member.id, first=10, after_id=None)
     assert page.items == []
 
 
@@ -365,7 +366,7 @@ async def test_a_revoked_bonus_no_longer_qualifies_for_tiers(
     from server.settings import Settings
 
     qualifying = Settings(tier_bonus_points_qualify=True)
-    monkeypatch.setattr(challenges, "get_settings", lambda: qualifying)
+    monkeypatch.setattr(challenges_progress, "get_settings", lambda: qualifying)
     monkeypatch.setattr(challenge_refunds, "get_settings", lambda: qualifying)
     challenge, device = await _given(GoalType.COUNT, "1", reward_points=40)
     member = await create_member()

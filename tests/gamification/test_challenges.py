@@ -10,7 +10,10 @@ import pytest
 
 from gamification.actors import Actor, ActorKind
 from gamification.badges.models import MemberBadge
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
+from gamification.challenges import progress as challenges_progress
+from gamification.challenges import views as challenges_views
+from gamification.challenges import windows as challenges_windows
 from gamification.challenges.models import (
     ChallengeCompletion,
     ChallengeProgress,
@@ -244,7 +247,7 @@ async def test_the_last_second_of_a_local_week_belongs_to_that_week(
 async def test_a_weekly_window_ends_at_local_midnight_across_a_dst_change() -> None:
     challenge = await create_challenge(window_kind=WindowKind.WEEKLY, target="2")
 
-    ends = challenges.window_ends_at(
+    ends = challenges_windows.window_ends_at(
         challenge, ZoneInfo("Europe/Paris"), datetime(2026, 10, 21, 12, tzinfo=UTC)
     )
 
@@ -274,7 +277,7 @@ async def test_an_opt_in_challenge_counts_only_after_joining() -> None:
 
     await check_in(member=member, at=_day(0))
     assert not await _progress(challenge.id, member.id)
-    await challenges.join_challenge(actor=actor, challenge_id=challenge.id, now=_day(0))
+    await challenges_progress.join_challenge(actor=actor, challenge_id=challenge.id, now=_day(0))
     await check_in(member=member, at=_day(1))
 
     assert await _bonus_points(member.id) == [5]
@@ -286,9 +289,9 @@ async def test_views_show_the_current_window_in_few_queries() -> None:
     for n in range(2):
         await check_in(member=member, at=_day(n))
 
-    [view] = await challenges.views_for(member.id, [challenge], now=_day(1, 20))
+    [view] = await challenges_views.views_for(member.id, [challenge], now=_day(1, 20))
     assert (view.current, view.percent, view.streak) == (Decimal(2), 40, 2)
-    [later] = await challenges.views_for(member.id, [challenge], now=_day(4))
+    [later] = await challenges_views.views_for(member.id, [challenge], now=_day(4))
     assert later.streak == 0  # broken: two days missed
 
 
@@ -296,7 +299,7 @@ async def test_views_show_the_current_window_in_few_queries() -> None:
 
 
 async def _join(challenge_id: int, member_id: int, now: datetime | None = None) -> None:
-    await challenges.join_challenge(
+    await challenges_progress.join_challenge(
         actor=Actor(kind=ActorKind.MEMBER, id=member_id), challenge_id=challenge_id, now=now
     )
 
@@ -310,7 +313,7 @@ async def test_joining_an_unknown_challenge() -> None:
 
 async def test_joining_an_archived_challenge() -> None:
     challenge = await create_challenge(opt_in=True)
-    await challenges.update_challenge(challenge.id, {}, archived=True)
+    await challenges_definitions.update_challenge(challenge.id, {}, archived=True)
     member = await create_member()
     with pytest.raises(Refused) as error:
         await _join(challenge.id, member.id)
@@ -359,8 +362,9 @@ async def test_an_invalid_challenge_definition_is_refused(
         "ends_at": datetime(2027, 1, 1, tzinfo=UTC),
         **changes,
     }
+    definition = challenges_definitions.ChallengeInput(**values)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput) as error:
-        await challenges.create_challenge(challenges.ChallengeInput(**values))  # type: ignore[arg-type]
+        await challenges_definitions.create_challenge(definition)
     assert error.value.code is ErrorCode.INVALID_CHALLENGE
     assert error.value.field == field
     from gamification.challenges.models import Challenge

@@ -9,7 +9,7 @@ import pytest
 from tortoise import connections
 
 from gamification.actors import Actor, ActorKind
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, MatchingCampaign
 from gamification.errors import LoyaltyError
 from gamification.ledger import points
@@ -46,7 +46,7 @@ async def test_a_matched_donation_moves_points_and_writes_a_receipt() -> None:
     )
 
     # when
-    result = await causes.donate_points(
+    result = await causes_donations.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -82,7 +82,7 @@ async def test_reversal_restores_points_totals_and_cap_exactly_once() -> None:
         starts_at=NOW - timedelta(days=1),
         ends_at=NOW + timedelta(days=1),
     )
-    donated = await causes.donate_points(
+    donated = await causes_donations.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -91,11 +91,11 @@ async def test_reversal_restores_points_totals_and_cap_exactly_once() -> None:
         idempotency_key="d1",
     )
 
-    await causes.reverse_donation(
+    await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=donated.donation.id, reason="fraud", idempotency_key="r1"
     )
     with pytest.raises(LoyaltyError) as again:
-        await causes.reverse_donation(
+        await causes_donations.reverse_donation(
             actor=ADMIN, donation_id=donated.donation.id, reason="fraud", idempotency_key="r2"
         )
 
@@ -114,7 +114,7 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
     member = await create_member()
     await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
     cause = await _cause()
-    await causes.donate_points(
+    await causes_donations.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -126,7 +126,7 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
     # when
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
-        await causes.donate_points(
+        await causes_donations.donate_points(
             actor=Actor(kind=ActorKind.MEMBER, id=member.id),
             member_consent=consent_of(member.id),
             cause_id=cause.id,
@@ -162,7 +162,7 @@ async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() 
     await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
     cause = await _cause()
     me = Actor(kind=ActorKind.MEMBER, id=member.id)
-    first = await causes.donate_points(
+    first = await causes_donations.donate_points(
         actor=me,
         member_consent=consent_of(member.id),
         cause_id=cause.id,
@@ -170,14 +170,14 @@ async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() 
         channel=Channel.APP,
         idempotency_key="g1",
     )
-    await causes.reverse_donation(
+    await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=first.donation.id, reason="mistake", idempotency_key="r1"
     )
     assert (await Cause.get(id=cause.id)).donor_count == 0
 
     # when: they give again, twice
     for key in ("g2", "g3"):
-        await causes.donate_points(
+        await causes_donations.donate_points(
             actor=me,
             member_consent=consent_of(member.id),
             cause_id=cause.id,

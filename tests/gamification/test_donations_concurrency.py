@@ -9,7 +9,8 @@ from collections import defaultdict
 import pytest
 
 from gamification.actors import Actor, ActorKind
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, CauseStatus, Donation, MatchingCampaign
 from gamification.errors import ErrorCode, LoyaltyError
 from gamification.ledger import books as ledger
@@ -51,7 +52,7 @@ async def test_100_racing_donations_honour_both_caps_and_every_balance() -> None
 
     async def give(member: Member, n: int) -> ErrorCode | None:
         try:
-            await causes.donate_points(
+            await causes_donations.donate_points(
                 actor=actor_of(member),
                 member_consent=consent_of(member.id),
                 cause_id=cause.id,
@@ -106,7 +107,7 @@ async def test_one_member_racing_past_their_balance_gives_only_what_they_have() 
 
     async def give(n: int) -> ErrorCode | None:
         try:
-            await causes.donate_points(
+            await causes_donations.donate_points(
                 actor=actor_of(member),
                 member_consent=consent_of(member.id),
                 cause_id=cause.id,
@@ -178,7 +179,7 @@ async def test_closing_a_cause_waits_for_the_donation_in_flight_and_stops_the_ne
         await asyncio.wait_for(pause.inside.wait(), timeout=10)
 
         # when: an admin closes the cause meanwhile
-        closing = asyncio.create_task(causes.close_cause(cause.id))
+        closing = asyncio.create_task(causes_catalog.close_cause(cause.id))
         await asyncio.sleep(0.5)
 
         # then: the close waits for the donation that found the cause open
@@ -241,7 +242,7 @@ async def test_reversals_racing_donations_reverse_once_and_keep_the_totals_exact
 
     async def reverse(n: int) -> ErrorCode | None:
         try:
-            await causes.reverse_donation(
+            await causes_donations.reverse_donation(
                 actor=admin,
                 donation_id=earlier[n % 2].id,
                 reason="duplicate gift",
@@ -281,6 +282,6 @@ async def test_reversals_racing_donations_reverse_once_and_keep_the_totals_exact
     for receipt in standing:
         matched[receipt.member_id] += receipt.matched_points  # type: ignore[attr-defined]
     assert set(matched.values()) <= {100, 200, 300}  # within the per-member cap
-    cause_chain = await LedgerAccount.get(code=causes.cause_account_code(cause.id))
+    cause_chain = await LedgerAccount.get(code=causes_catalog.cause_account_code(cause.id))
     assert (await ledger.verify_account_chain(cause_chain.id)).ok
     await assert_books_balance()

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from gamification import redis_keys
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.earning import purchases
 from gamification.leaderboards import keys, reads, reconcile, updates
 from gamification.leaderboards.keys import BoardKey, Period, Score
@@ -228,7 +228,7 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
     await after_commit(redis, purchase(device, b, "5.00"))  # b: +50 earned, -50 repaid
     await after_commit(
         redis,
-        causes.donate_points(
+        causes_donations.donate_points(
             actor=actor_of(a),
             member_consent=consent_of(a.id),
             cause_id=cause.id,
@@ -239,7 +239,7 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
     )
     gift = await after_commit(
         redis,
-        causes.donate_points(
+        causes_donations.donate_points(
             actor=actor_of(c),
             member_consent=consent_of(c.id),
             cause_id=cause.id,
@@ -250,7 +250,7 @@ async def test_rebuild_equals_the_live_boards_after_normal_operations(redis: Red
     )
     await after_commit(
         redis,
-        causes.reverse_donation(
+        causes_donations.reverse_donation(
             actor=as_admin, donation_id=gift.donation.id, reason="mistake", idempotency_key="x1"
         ),
     )

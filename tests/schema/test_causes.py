@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
 from gamification.stores.models import Channel
 from schema.relay import to_global_id
 from tests.factories import (
@@ -154,7 +154,7 @@ async def test_causes_are_filtered_by_the_status_shown(app: Starlette) -> None:
     # given: one open, one closed by an admin, one past its end, one not open yet
     await create_cause(name="Open")
     closed = await create_cause(name="Closed")
-    await causes.close_cause(closed.id)
+    await causes_catalog.close_cause(closed.id)
     await create_cause(
         name="Ended", starts_at=NOW - timedelta(days=2), ends_at=NOW - timedelta(days=1)
     )

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
+from gamification.causes import matching as causes_matching
 from gamification.causes.models import Cause, MatchingCampaign
 from gamification.members.models import Role
 from schema.relay import to_global_id
@@ -66,7 +67,7 @@ async def test_an_admin_starts_a_campaign_and_the_cause_shows_it(app: Starlette)
     assert shown["causeId"] == to_global_id("Cause", cause.id)
     assert (shown["ratio"], shown["totalCap"], shown["perMemberCap"]) == ("1.5000", 50_000, 2000)
     assert (shown["matchedTotal"], shown["remaining"]) == (0, 50_000)
-    assert (await causes.active_campaigns([cause.id]))[cause.id].id == campaign.id
+    assert (await causes_matching.active_campaigns([cause.id]))[cause.id].id == campaign.id
 
 
 @pytest.mark.parametrize("ratio", ["0", "-0.5", "10.5"])
@@ -119,7 +120,7 @@ async def test_an_unknown_cause_is_refused(app: Starlette) -> None:
 
 async def test_a_closed_cause_is_refused(app: Starlette) -> None:
     cause = await create_cause()
-    await causes.close_cause(cause.id)
+    await causes_catalog.close_cause(cause.id)
 
     result = await execute(app, CREATE_CAMPAIGN, _input(cause), as_=await _admin())
 

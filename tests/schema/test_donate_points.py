@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.causes import donations as causes
+from gamification.causes import catalog as causes_catalog
 from gamification.causes.models import Cause, Donation, MatchingCampaign
 from gamification.ledger import points
 from gamification.members.models import Member
@@ -165,7 +165,7 @@ async def test_an_unknown_cause_is_refused(app: Starlette) -> None:
 async def test_a_closed_cause_is_refused(app: Starlette) -> None:
     member = await _member_with(100)
     cause = await create_cause(points_per_unit=10)
-    await causes.close_cause(cause.id)
+    await causes_catalog.close_cause(cause.id)
 
     result = await execute(app, DONATE_POINTS, donate_variables(cause, 10), as_=member)
 

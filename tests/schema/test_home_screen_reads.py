@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from gamification import program_cache
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge, BadgeRule
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges.models import Challenge, GoalType, WindowKind
 from gamification.events.models import EventKind
 from gamification.members.models import Role
@@ -69,7 +69,7 @@ async def test_a_challenge_created_or_archived_by_an_admin_shows_at_once(app: St
 
     # when: an admin archives the first
     [old] = await Challenge.filter(title="Old")
-    await challenges.update_challenge(old.id, {}, archived=True)
+    await challenges_definitions.update_challenge(old.id, {}, archived=True)
 
     # then
     assert _titles(await execute(app, CHALLENGES, as_=member)) == ["New"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 
-from gamification.challenges import engine as challenges
+from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges.models import ChallengeParticipant
 from schema.relay import to_global_id
 from tests.factories import create_challenge, create_member, execute
@@ -61,7 +61,7 @@ async def test_joining_an_unknown_challenge(app: Starlette) -> None:
 
 async def test_joining_an_archived_challenge(app: Starlette) -> None:
     challenge = await create_challenge(opt_in=True)
-    await challenges.update_challenge(challenge.id, {}, archived=True)
+    await challenges_definitions.update_challenge(challenge.id, {}, archived=True)
 
     assert await _codes(app, challenge.id, await create_member()) == ["CHALLENGE_ARCHIVED"]
 

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.leaderboards import reconcile, updates
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Device
@@ -197,7 +197,7 @@ async def test_a_cause_board_ranks_what_members_gave(
         await earn(app, till, member, f"{points}.00")
         await after_commit(
             redis,
-            causes.donate_points(
+            causes_donations.donate_points(
                 actor=actor_of(member),
                 member_consent=consent_of(member.id),
                 cause_id=cause.id,

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from gamification.actors import Actor, ActorKind
-from gamification.causes import donations as causes
+from gamification.causes import donations as causes_donations
 from gamification.members.models import Role
 from gamification.stores.models import Channel
 from schema.relay import to_global_id
@@ -135,7 +135,7 @@ async def test_my_impact_counts_my_own_points_per_unit(app: Starlette) -> None:
     await donate(member=member, cause=trees, points=1250)
     await donate(member=member, cause=plastic, points=250)
     refunded = await donate(member=member, cause=plastic, points=1000)
-    await causes.reverse_donation(
+    await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=refunded.id, reason="test", idempotency_key="r1"
     )
 
