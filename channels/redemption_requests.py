@@ -22,6 +22,10 @@ read is still there: of an approval and an expiry racing at the deadline, exactl
 and the other reads the outcome. An approval moves PENDING to APPROVING first, then redeems
 with an idempotency key derived from the request id, then records APPROVED: if the process
 dies in between, approving again finishes the same redemption, never a second one.
+
+Long because a request's life in Redis (ask, approve, decline, expire, watch) is one state
+machine over the keys above, each change one WATCH/MULTI/EXEC: split, its transitions would be
+read apart from the keys and statuses they share.
 """
 
 from __future__ import annotations

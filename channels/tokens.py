@@ -30,6 +30,10 @@ points, out of stock), the mark rolls back with it and the token stays usable un
 The QR image (`qr_data_url`) is made only when a client asks for it: a short token is a
 version-4 QR code (33×33 modules) instead of the version 12–13 a JWT needed, and costs a few
 milliseconds of CPU (~3 ms measured) instead of ~14 ms.
+
+Long because the token's format, its issuing and checking, and the three uses it pays for (a
+redemption, a hold, a donation) follow the one spec above and share the one conditional
+`UPDATE` that uses a token up.
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ command alike.
 Exit status: 0 done; 1 the command ran and found a problem (differences, a broken chain, no
 such member); 2 a usage or configuration error (an option, a `LOYALTY_*` value, an in-process
 Redis where a shared one is needed); 3 the database or Redis cannot be reached (as uvicorn's
-own start-up failure)."""
+own start-up failure).
+
+Long because every command is declared here with its options, help and exit codes, as
+`loyalty --help` shows them; what a command does lives in the module it calls.
+"""
 
 from __future__ import annotations
 

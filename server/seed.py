@@ -1,4 +1,8 @@
-"""Demo data: a program someone can click through in GraphiQL. Running it twice changes nothing."""
+"""Demo data: a program someone can click through in GraphiQL. Running it twice changes nothing.
+
+Long because it is one demo story told in order (stores, ladder, rewards, causes, challenges,
+badges, members and their activity), each step reading what the ones before it made.
+"""
 
 from __future__ import annotations
 

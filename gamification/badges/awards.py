@@ -252,6 +252,19 @@ async def catalog_badges() -> list[Badge]:
     return await _badges.get("badges", _load_badges)
 
 
+async def purchase_cap() -> int:
+    """How many purchases the PURCHASE_COUNT badges count to (their highest threshold, 0
+    without one): the member state counts a member's purchases up to it, and no more."""
+    return max(
+        (
+            max([badge.threshold or 0, *badge.level_thresholds])
+            for badge in await catalog_badges()
+            if badge.rule is BadgeRule.PURCHASE_COUNT
+        ),
+        default=0,
+    )
+
+
 async def _load_counts() -> _Counts:
     holders = dict(
         await MemberBadge.all()

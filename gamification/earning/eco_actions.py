@@ -21,11 +21,11 @@ from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.earning.models import EcoAction, EcoActionKind
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
+from gamification.events import engine_state
 from gamification.events import facts as domain_events
 from gamification.events.models import EventKind
 from gamification.ledger import books as ledger
 from gamification.ledger.models import EntryKind
-from gamification.members import state as member_state
 from gamification.members.models import Member
 from gamification.stores.models import Channel
 from server.settings import get_settings
@@ -290,7 +290,7 @@ async def check_in(*, member_id: int, now: datetime | None = None) -> CheckInRes
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
         account = await ledger.lock_member_account(member_id, conn, now)
-        state = await member_state.state_of(account)
+        state = await engine_state.state_of(account)
         day = domain_events.local_date_of(now, state.timezone)
         # Once per local day: the event's key is the day, so a second check-in finds it taken.
         event = await domain_events.record(

@@ -18,10 +18,10 @@ from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.earning.models import Purchase
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
+from gamification.events import engine_state
 from gamification.events import facts as domain_events
 from gamification.idempotency import run_once
 from gamification.ledger import books as ledger
-from gamification.members import state as member_state
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Store
 from server.settings import get_settings
@@ -146,7 +146,7 @@ async def record_purchase(
             amount=amount,
             line_items=lines,
             promotion=await earning.best_promotion(data.channel, occurred_at, conn),
-            tier=await member_state.earn_multiplier(account),
+            tier=await engine_state.earn_multiplier(account),
         )
         if points > ledger.MAX_POINTS_PER_ENTRY:
             # Only reachable when large multipliers stack on a large amount; the ledger would

@@ -1,6 +1,7 @@
 """Domain events and after-commit work: facts, progress, real-time notices.
 
 - `committed`
+- `engine_state`: `state_of`, `earn_multiplier` (the member's state, loaded for the engine)
 - `facts`
 - `models`
 - `progress`

@@ -35,6 +35,7 @@ from gamification.badges import awards as badges
 from gamification.challenges import progress as challenges
 from gamification.challenges import refunds as challenge_refunds
 from gamification.earning.models import Purchase
+from gamification.events import engine_state
 from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent, EventKind
 from gamification.ledger import books as ledger
@@ -134,7 +135,7 @@ async def record(account: ledger.LockedAccount, member_id: int, fact: Fact) -> D
     statement. Completions, tier upgrades and new badges add a statement each.
     """
     conn = account.conn
-    state = await member_state.state_of(account)
+    state = await engine_state.state_of(account)
     timezone = state.timezone
     zone = zone_of(timezone)
     event = DomainEvent(
@@ -290,7 +291,7 @@ async def purchase_refunded(
         account, purchase.id, event, refunded=refunded_total, total=Decimal(purchase.amount)
     )
     if reversal.qualifying_points:
-        state = await member_state.state_of(account)
+        state = await engine_state.state_of(account)
         await add_qualifying(account, state, event, -reversal.qualifying_points)
 
 

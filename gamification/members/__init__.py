@@ -1,7 +1,9 @@
 """Members: sign-up and profiles, what the engine knows of one, follows.
 
-- `follows`
-- `models`
-- `profiles`
-- `state`
+- `profiles`: `sign_up`, `authenticate`, `get_member`, `members_by_id`, `update_profile`
+  (`ProfileChanges`), `find_or_create_external_member`, and the checks of a profile's fields
+- `state`: `MemberState`, `TierStatus`, `load`, `cached`, `count_purchases` (loaded for the
+  engine by `gamification.events.engine_state.state_of`)
+- `follows`: `follow`, `unfollow`, `followee_ids`, `is_following`
+- `models`: `Member`, `Role`, `Follow`
 """

@@ -8,24 +8,24 @@ date as the transaction records events, upgrades tiers and awards badges, so lat
 same transaction cost no further reads. The copy belongs to the transaction object and goes away
 with it; nothing else writes these rows while the member's ledger account is locked (every
 writer of tier rows, events and badges takes that lock first), so the copy stays exact.
+
+This module knows the state's shape and how to read it; what to read is given to `load` (where
+the qualification window begins, how many purchases to count). The engine's `state_of`
+(`gamification.events.engine_state`) gives it from the tiers' window and the badge catalog, so
+tiers and badges depend on the state, and the state on neither.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Final
 from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from gamification import sql
-from gamification.badges import awards as badges
-from gamification.badges.models import BadgeRule
 from gamification.events.models import DomainEvent, EventKind
-from gamification.ledger.books import LockedAccount
-from gamification.tiers import ladder as tiers
 from gamification.tiers.models import MemberTier
 
 
@@ -129,32 +129,3 @@ async def count_purchases(conn: BaseDBAsyncClient, member_id: int) -> int:
         .using_db(conn)
         .count()
     )
-
-
-async def state_of(account: LockedAccount) -> MemberState:
-    """The member's state in the transaction of their locked account (read on first use)."""
-    member_id: int = account.row.member_id  # type: ignore[attr-defined]
-    state = cached(account.conn, member_id)
-    if state is not None:
-        return state
-    cap = max(
-        (
-            max([badge.threshold or 0, *badge.level_thresholds])
-            for badge in await badges.catalog_badges()
-            if badge.rule is BadgeRule.PURCHASE_COUNT
-        ),
-        default=0,
-    )
-    return await load(
-        account.conn,
-        member_id,
-        account.now,
-        since=tiers.window_start(account.now),
-        purchase_cap=cap,
-    )
-
-
-async def earn_multiplier(account: LockedAccount) -> Decimal:
-    """The earn multiplier of the tier the member holds (1 without a tier)."""
-    tier = await tiers.held_tier(await state_of(account))
-    return Decimal(tier.earn_multiplier) if tier is not None else Decimal(1)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from gamification.members.models import Member
 from gamification.tiers import ladder as tiers
+from gamification.tiers import windows as tier_windows
 from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from server.settings import Settings, TierWindow
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
@@ -24,6 +25,7 @@ NEW_YEAR_2026 = datetime(2026, 1, 1, tzinfo=AUCKLAND)
 def in_auckland(monkeypatch: pytest.MonkeyPatch) -> None:
     yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="Pacific/Auckland")
     monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
+    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
 
 
 def _utc(
@@ -36,22 +38,23 @@ def _utc(
 def test_the_year_starts_and_ends_at_local_midnight() -> None:
     assert NEW_YEAR_2026.astimezone(UTC) == _utc(2025, 12, 31, 11)
     # The last second of 2025 in Auckland is still in 2025; the next one starts 2026.
-    assert tiers.window_start(_utc(2025, 12, 31, 10, 59, 59)) == _utc(2024, 12, 31, 11)
-    assert tiers.window_start(_utc(2025, 12, 31, 11, 0, 1)) == _utc(2025, 12, 31, 11)
+    assert tier_windows.window_start(_utc(2025, 12, 31, 10, 59, 59)) == _utc(2024, 12, 31, 11)
+    assert tier_windows.window_start(_utc(2025, 12, 31, 11, 0, 1)) == _utc(2025, 12, 31, 11)
     # A period ending at local midnight is evaluated on the local year before it.
-    assert tiers.window_start(_utc(2025, 12, 31, 11)) == _utc(2024, 12, 31, 11)
+    assert tier_windows.window_start(_utc(2025, 12, 31, 11)) == _utc(2024, 12, 31, 11)
     # A period that starts on 31 December UTC, already 1 January in Auckland, runs a year.
-    assert tiers.period_end_after(_utc(2025, 12, 31, 12)) == _utc(2026, 12, 31, 11)
-    assert tiers.period_end_after(_utc(2025, 12, 31, 10)) == _utc(2025, 12, 31, 11)
+    assert tier_windows.period_end_after(_utc(2025, 12, 31, 12)) == _utc(2026, 12, 31, 11)
+    assert tier_windows.period_end_after(_utc(2025, 12, 31, 10)) == _utc(2025, 12, 31, 11)
 
 
 def test_a_timezone_west_of_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="America/New_York")
     monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
+    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
 
     # 23:00 UTC on 31 December is 18:00 in New York: the year ends five hours later.
-    assert tiers.period_end_after(_utc(2025, 12, 31, 23)) == _utc(2026, 1, 1, 5)
-    assert tiers.window_start(_utc(2026, 1, 1, 4)) == _utc(2025, 1, 1, 5)
+    assert tier_windows.period_end_after(_utc(2025, 12, 31, 23)) == _utc(2026, 1, 1, 5)
+    assert tier_windows.window_start(_utc(2026, 1, 1, 4)) == _utc(2025, 1, 1, 5)
 
 
 @pytest.mark.usefixtures("in_auckland")

@@ -11,6 +11,7 @@ from gamification.earning.purchases import refund_purchase
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.events.models import DomainEvent, EventKind
 from gamification.tiers import ladder as tiers
+from gamification.tiers import windows as tier_windows
 from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from tests.factories import (
     actor_of,
@@ -232,6 +233,7 @@ async def test_the_grace_period_delays_the_downgrade(monkeypatch: pytest.MonkeyP
 
     graceful = Settings(tier_grace_days=30)
     monkeypatch.setattr(tiers, "get_settings", lambda: graceful)
+    monkeypatch.setattr(tier_windows, "get_settings", lambda: graceful)
     await create_tier_ladder()
     await create_earn_rule()
     member = await create_member()
@@ -250,18 +252,21 @@ async def test_a_calendar_year_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
     yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR)
     monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
+    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
-    assert tiers.window_start(now) == datetime(2026, 1, 1, tzinfo=UTC)
-    assert tiers.period_end_after(now) == datetime(2027, 1, 1, tzinfo=UTC)
+    assert tier_windows.window_start(now) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert tier_windows.period_end_after(now) == datetime(2027, 1, 1, tzinfo=UTC)
     # A period ending at midnight on 1 January is evaluated on the year before it.
-    assert tiers.window_start(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert tier_windows.window_start(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(
+        2026, 1, 1, tzinfo=UTC
+    )
 
 
 def test_a_rolling_window_is_twelve_months() -> None:
-    assert tiers.window_start(datetime(2026, 2, 28, tzinfo=UTC)) == datetime(
+    assert tier_windows.window_start(datetime(2026, 2, 28, tzinfo=UTC)) == datetime(
         2025, 2, 28, tzinfo=UTC
     )
-    assert tiers.period_end_after(datetime(2024, 2, 29, tzinfo=UTC)) == datetime(
+    assert tier_windows.period_end_after(datetime(2024, 2, 29, tzinfo=UTC)) == datetime(
         2025, 2, 28, tzinfo=UTC
     )
