@@ -55,8 +55,8 @@ from gamification.earning.models import EarnRule
 from gamification.errors import LoyaltyError, Refused
 from gamification.events.models import EventKind
 from gamification.leaderboards import reconcile
-from gamification.ledger import books as ledger
-from gamification.ledger import points
+from gamification.ledger import accounts, movements, points
+from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry, PointsLot
 from gamification.members import profiles as members
 from gamification.members.models import Member, Role
@@ -264,7 +264,7 @@ async def _ledger_member() -> Member:
         member = await members.sign_up(
             email=LEDGER_MEMBER_EMAIL, password=LEDGER_MEMBER_PASSWORD, display_name="Ledger Bench"
         )
-    await ledger.open_member_account(member.id)
+    await accounts.open_member_account(member.id)
     return member
 
 
@@ -300,7 +300,7 @@ async def _bulk_load(account: LedgerAccount, target: int, conn: BaseDBAsyncClien
     first = account.entry_count + 1
     missing = target - account.entry_count
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=target + 60)
-    program = await ledger.program_account_id(conn)
+    program = await accounts.program_account_id(conn)
     if _is_postgres(conn):
         await conn.execute_query(_BULK_POSTGRES, [account.id, program, start, first, target])
     else:
@@ -332,7 +332,7 @@ async def prepare_ledger(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"--entries must be at least {DEEP_CURSOR_SEQ}")
     member = await _ledger_member()
     async with in_transaction() as conn:
-        locked = await ledger.lock_member_account(member.id, conn)
+        locked = await accounts.lock_member_account(member.id, conn)
         if locked.row.entry_count < target:
             _progress(
                 f"bulk-loading {target - locked.row.entry_count:,} ledger entries for "
@@ -342,7 +342,7 @@ async def prepare_ledger(args: argparse.Namespace) -> dict[str, Any]:
     if _is_postgres(connections.get("default")):
         # What autovacuum would do soon after such a load: the planner needs the new sizes.
         await connections.get("default").execute_script("ANALYZE ledger_entry")
-    account = await LedgerAccount.get(code=ledger.member_account_code(member.id))
+    account = await LedgerAccount.get(code=accounts.member_account_code(member.id))
     deep = await LedgerEntry.get(account_id=account.id, seq=DEEP_CURSOR_SEQ)
     return {
         "entries": account.entry_count,
@@ -357,7 +357,7 @@ async def _home_member() -> Member:
         member = await members.sign_up(
             email=HOME_MEMBER_EMAIL, password=HOME_MEMBER_PASSWORD, display_name="Home Bench"
         )
-    await ledger.open_member_account(member.id)
+    await accounts.open_member_account(member.id)
     return member
 
 
@@ -395,7 +395,7 @@ async def _ensure_home_badges(member: Member, now: datetime) -> int:
             )
         )
     async with in_transaction() as conn:
-        await ledger.lock_member_account(member.id, conn, now)  # awards are made under it
+        await accounts.lock_member_account(member.id, conn, now)  # awards are made under it
         for badge in catalog:
             await badges.award(conn, member.id, badge.id, now)
     return len(catalog)
@@ -454,22 +454,22 @@ async def _home_activity(member: Member, now: datetime) -> None:
 
 async def _ensure_expiring_points(member: Member, now: datetime) -> None:
     """A lot that expires within the home screen's 30 days, while none does."""
-    account = await LedgerAccount.get(code=ledger.member_account_code(member.id))
+    account = await LedgerAccount.get(code=accounts.member_account_code(member.id))
     if await PointsLot.filter(
         account_id=account.id, remaining__gt=0, expires_at__lte=now + timedelta(days=30)
     ).exists():
         return
     async with in_transaction() as conn:
-        locked = await ledger.lock_member_account(member.id, conn, now)
-        await ledger.credit(
+        locked = await accounts.lock_member_account(member.id, conn, now)
+        await movements.credit(
             locked,
             HOME_EXPIRING_POINTS,
             kind=EntryKind.BONUS,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference("bench", "", "points expiring soon"),
+            origin=Origin.system(),
+            reference=Reference("bench", "", "points expiring soon"),
             expires_at=now + timedelta(days=20),
         )
-        await ledger.save_account(locked)
+        await accounts.save_account(locked)
 
 
 async def prepare_home(args: argparse.Namespace) -> dict[str, Any]:

@@ -69,7 +69,8 @@ async def _prepare(database_url: str, members: int) -> Prepared:
     """Members, an admin, a donor with points and a cause, written with the app's own code."""
     from channels.credentials import issue_member_token
     from gamification.causes import catalog as causes_catalog
-    from gamification.ledger import books as ledger
+    from gamification.ledger import accounts, movements
+    from gamification.ledger.entries import Origin, Reference
     from gamification.ledger.models import EntryKind
     from gamification.members.models import Member, Role
     from gamification.members.profiles import new_card_number
@@ -99,16 +100,16 @@ async def _prepare(database_url: str, members: int) -> Prepared:
         from tortoise.transactions import in_transaction
 
         async with in_transaction() as conn:
-            account = await ledger.lock_member_account(donor.id, conn)
-            await ledger.credit(
+            account = await accounts.lock_member_account(donor.id, conn)
+            await movements.credit(
                 account,
                 1_000_000,
                 kind=EntryKind.BONUS,
-                origin=ledger.Origin.system(),
-                reference=ledger.Reference("bench", "", "bench"),
+                origin=Origin.system(),
+                reference=Reference("bench", "", "bench"),
                 expires_at=datetime(2100, 1, 1).astimezone(),
             )
-            await ledger.save_account(account)
+            await accounts.save_account(account)
         cause = await causes_catalog.create_cause(
             causes_catalog.CauseInput(
                 name=f"Bench cause {tag}",

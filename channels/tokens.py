@@ -58,8 +58,8 @@ from gamification.actors import Actor
 from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, Donation
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
-from gamification.ledger import books as ledger
 from gamification.ledger import consent
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.ledger.models import IdempotencyKey
 from gamification.rewards import holds, redemptions
 from gamification.rewards.models import PointsHold, Redemption, RedemptionToken, Reward
@@ -193,9 +193,9 @@ async def create_redemption_token(
         if reward is None:
             raise NotFound("No such reward", code=ErrorCode.REWARD_NOT_FOUND, field="rewardId")
         redemptions.check_reward_offered(reward, Channel.KIOSK, now)
-    elif points is not None and not 0 < points <= ledger.MAX_POINTS_PER_ENTRY:
+    elif points is not None and not 0 < points <= MAX_POINTS_PER_ENTRY:
         raise InvalidInput(
-            f"points must be between 1 and {ledger.MAX_POINTS_PER_ENTRY}",
+            f"points must be between 1 and {MAX_POINTS_PER_ENTRY}",
             code=ErrorCode.INVALID_AMOUNT,
             field="points",
         )

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from gamification import sql
+from gamification import deferred_writes
 from gamification.actors import Actor
 from gamification.errors import Conflict, ErrorCode, InvalidInput
 from gamification.ledger.models import IdempotencyKey
@@ -87,8 +87,8 @@ async def _claim(
 ) -> bool:
     """Store the key with its answer; False when the key was there already."""
     response = json.dumps(answer, separators=(",", ":"))
-    # The transaction's held-back writes go in the same round trip (see sql.flush).
-    rows = await sql.flush(
+    # The transaction's held-back writes go in the same round trip (see deferred_writes).
+    rows = await deferred_writes.flush_held_writes(
         conn, _CLAIM, scope, key, operation, fingerprint, response, datetime.now(UTC)
     )
     return bool(rows)
@@ -114,7 +114,7 @@ async def run_once(
     fingerprint = request_hash(operation, request)
     try:
         async with in_transaction() as conn:
-            with sql.deferring_writes(conn):
+            with deferred_writes.holding_back_writes(conn):
                 answer = await work(conn)
                 if await _claim(
                     conn,

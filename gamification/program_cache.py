@@ -79,13 +79,6 @@ def _enabled() -> bool:
     return get_settings().program_cache_seconds > 0
 
 
-def forget_with_program(cache: _Cache) -> None:
-    """Clear `cache` whenever the program's caches are dropped (`invalidate`): per-process
-    memos of other kinds that must not outlive the tables they were read from (tests empty
-    them between cases)."""
-    _CACHES.append(cache)
-
-
 def invalidate() -> None:
     """Forget everything cached in this process (after an admin change, or between tests)."""
     for cache in _CACHES:

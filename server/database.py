@@ -11,7 +11,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from server.backends import BackendUnavailable, describe_target, named_failures
 from server.settings import Settings
 
@@ -108,7 +108,7 @@ async def init_database(settings: Settings) -> None:
             try:
                 # The program's own account exists before any use case runs, so that none of
                 # them creates it inside a transaction that might roll back.
-                await ledger.program_account_id()
+                await accounts.program_account_id()
             except Exception as error:
                 if not _has_no_tables(error):
                     raise

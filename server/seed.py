@@ -29,7 +29,7 @@ from gamification.earning.models import EarnPromotion, EarnRule
 from gamification.errors import LoyaltyError, Refused
 from gamification.events.models import DomainEvent, EventKind
 from gamification.ledger import consent
-from gamification.ledger.books import InsufficientPoints
+from gamification.ledger.movements import InsufficientPoints
 from gamification.members import profiles as members
 from gamification.members.models import Member, Role
 from gamification.rewards import catalog as rewards

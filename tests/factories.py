@@ -126,7 +126,8 @@ from tortoise.transactions import in_transaction  # noqa: E402
 from gamification.earning.models import EarnRule, Purchase  # noqa: E402
 from gamification.earning.purchases import PurchaseInput, record_purchase  # noqa: E402
 from gamification.earning.rules import set_earn_rule  # noqa: E402
-from gamification.ledger import books as ledger  # noqa: E402
+from gamification.ledger import accounts, movements  # noqa: E402
+from gamification.ledger.entries import Origin, Reference  # noqa: E402
 from gamification.ledger.models import EntryKind, LedgerEntry  # noqa: E402
 
 
@@ -179,16 +180,16 @@ async def credit_points(
 ) -> LedgerEntry:
     """A bonus credited straight through the ledger, as one lot with the given expiry."""
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn)
-        entry = await ledger.credit(
+        account = await accounts.lock_member_account(member.id, conn)
+        entry = await movements.credit(
             account,
             points,
             kind=EntryKind.BONUS,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference("test", "", "test bonus"),
+            origin=Origin.system(),
+            reference=Reference("test", "", "test bonus"),
             expires_at=expires_at or datetime.now(UTC) + timedelta(days=90),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
     return entry
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from gamification.ledger import books as ledger
+from gamification.ledger.entries import derived_balances, verify_account_chain
 from gamification.ledger.models import AccountKind, LedgerAccount, PointsLot
 
 
 async def assert_books_balance() -> None:
     """balance = Σ entries = Σ unspent lots; available = balance − held ≥ 0; nothing negative;
     the program's books balance (Σ over all accounts = 0); every hash chain verifies."""
-    derived = await ledger.derived_balances()
+    derived = await derived_balances()
     lots_by_account: dict[int, int] = defaultdict(int)
     for lot in await PointsLot.all():
         assert 0 <= lot.remaining <= lot.points, f"lot {lot.id} out of range"
@@ -23,6 +23,6 @@ async def assert_books_balance() -> None:
             assert account.held >= 0
             assert account.balance - account.held >= 0, f"account {account.id} over-held"
             assert account.clawback_outstanding >= 0
-            check = await ledger.verify_account_chain(account.id)
+            check = await verify_account_chain(account.id)
             assert check.ok, check
     assert sum(derived.values()) == 0

@@ -27,12 +27,12 @@ from typing import Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
-from gamification import program_cache, sql
+from gamification import deferred_writes, program_cache, sql
 from gamification.badges.models import Badge, BadgeRule, MemberBadge
 from gamification.errors import Conflict, ErrorCode, InvalidInput
 from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent, EventKind
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.members import state as member_state
 from gamification.members.models import Member, Role
 from gamification.tiers.models import Tier
@@ -139,7 +139,7 @@ async def award(
 
 
 async def award_in(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     state: member_state.MemberState,
     badge: Badge,
     event: DomainEvent,
@@ -154,7 +154,7 @@ async def award_in(
         return
     state.badges[badge.id] = level
     if held is not None:
-        await sql.write(
+        await deferred_writes.hold_back_write(
             account.conn,
             ("member_badge", state.member_id, badge.id),
             _RAISE_LEVEL,
@@ -173,13 +173,13 @@ async def award_in(
                 name=badge.name,
                 event_id=event.id,
                 source_key=event.source_key,
-                witness=progress_updates.witness_of(account.entries),
+                ledger_entry=progress_updates.transaction_entry_key(account.entries),
             )
         )
 
 
 async def apply_milestones(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     state: member_state.MemberState,
     event: DomainEvent,
     longest_streak: int,

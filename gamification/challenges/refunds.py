@@ -37,7 +37,7 @@ from typing import Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 
-from gamification import sql
+from gamification import deferred_writes
 from gamification.challenges.models import (
     Challenge,
     ChallengeCompletion,
@@ -48,7 +48,8 @@ from gamification.challenges.models import (
 from gamification.challenges.windows import advance_streak, next_number
 from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts, movements
+from gamification.ledger.entries import Origin, Reference
 from server.settings import get_settings
 
 _CENTS: Final = Decimal("0.01")
@@ -66,7 +67,7 @@ class Reversal:
 
 
 async def reverse_purchase(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     purchase_id: int,
     refund_event: DomainEvent,
     *,
@@ -78,7 +79,8 @@ async def reverse_purchase(
     has recorded the refund's event, which is reported as what moved the progress."""
     conn = account.conn
     reversal = Reversal()
-    await sql.flush(conn)  # progress and contributions held back earlier in the transaction
+    # Progress and contributions may be held back from earlier in the transaction.
+    await deferred_writes.flush_held_writes(conn)
     purchase_event = DomainEvent.filter(source_key=f"purchase:{purchase_id}").values("id")
     contributions = list(
         await ChallengeContribution.filter(event_id__in=Subquery(purchase_event))
@@ -136,7 +138,7 @@ def _held_number(challenge: Challenge, progress: ChallengeProgress) -> int:
 
 
 async def _settle(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     challenge: Challenge,
     progress: ChallengeProgress,
     number: int,
@@ -282,7 +284,7 @@ def _recompute(
 
 
 async def _revoke(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     challenge: Challenge,
     progress: ChallengeProgress,
     completion: ChallengeCompletion,
@@ -308,11 +310,11 @@ async def _revoke(
     progress.completed_at = latest.completed_at if latest is not None else None
     reversal.revoked += 1
     if completion.points > 0:
-        await ledger.claw_back(
+        await movements.claw_back(
             account,
             completion.points,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference(
+            origin=Origin.system(),
+            reference=Reference(
                 "challenge",
                 f"{challenge.id}:{completion.window_key}:{completion.number}",
                 "a refund undid this completion",

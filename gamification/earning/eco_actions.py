@@ -24,7 +24,8 @@ from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Ref
 from gamification.events import engine_state
 from gamification.events import facts as domain_events
 from gamification.events.models import EventKind
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts, movements
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference
 from gamification.ledger.models import EntryKind
 from gamification.members.models import Member
 from gamification.stores.models import Channel
@@ -73,7 +74,7 @@ def _check_kind(data: EcoActionKindInput) -> EcoActionKindInput:
         )
     if not isinstance(data.max_quantity, int) or not 1 <= data.max_quantity <= MAX_QUANTITY:
         raise _invalid_kind(f"The maximum quantity must be 1 to {MAX_QUANTITY}", "maxQuantity")
-    if data.points_per_unit * data.max_quantity > ledger.MAX_POINTS_PER_ENTRY:
+    if data.points_per_unit * data.max_quantity > MAX_POINTS_PER_ENTRY:
         raise _invalid_kind(
             "One action of the maximum quantity would earn more than a ledger entry may carry",
             "maxQuantity",
@@ -228,7 +229,7 @@ async def record_eco_action(
     points = kind.points_per_unit * quantity
     try:
         async with in_transaction() as conn:
-            account = await ledger.lock_member_account(member_id, conn, now)
+            account = await accounts.lock_member_account(member_id, conn, now)
             action = await EcoAction.create(
                 member_id=member_id,
                 kind_id=kind.id,
@@ -242,12 +243,12 @@ async def record_eco_action(
                 using_db=conn,
             )
             if points > 0:
-                entry = await ledger.credit(
+                entry = await movements.credit(
                     account,
                     points,
                     kind=EntryKind.EARN,
-                    origin=ledger.Origin.of(actor, used_channel),
-                    reference=ledger.Reference("eco_action", str(action.id), kind.name),
+                    origin=Origin.of(actor, used_channel),
+                    reference=Reference("eco_action", str(action.id), kind.name),
                     expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
                 )
                 action.entry_id = entry.id
@@ -267,7 +268,7 @@ async def record_eco_action(
                     qualifying_points=points,
                 ),
             )
-            await ledger.save_account(account)
+            await accounts.save_account(account)
     except IntegrityError:
         # The same action arrived concurrently and won.
         existing = await EcoAction.get_or_none(recorded_by=recorded_by, external_id=external_id)
@@ -289,7 +290,7 @@ async def check_in(*, member_id: int, now: datetime | None = None) -> CheckInRes
     Raises Refused(ALREADY_CHECKED_IN) for a second check-in on the same local day."""
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member_id, conn, now)
+        account = await accounts.lock_member_account(member_id, conn, now)
         state = await engine_state.state_of(account)
         day = domain_events.local_date_of(now, state.timezone)
         # Once per local day: the event's key is the day, so a second check-in finds it taken.
@@ -307,6 +308,6 @@ async def check_in(*, member_id: int, now: datetime | None = None) -> CheckInRes
             raise Refused(
                 "You already checked in today", code=ErrorCode.ALREADY_CHECKED_IN, field=None
             )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
     assert event is not None  # the day was free under the member's lock
     return CheckInResult(day, event.id)

@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from gamification import program_cache, sql
+from gamification import deferred_writes, program_cache
 from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.earning.models import Purchase
@@ -21,7 +21,9 @@ from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Ref
 from gamification.events import engine_state
 from gamification.events import facts as domain_events
 from gamification.idempotency import run_once
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts, movements
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference
+from gamification.ledger.models import EntryKind
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Store
 from server.settings import get_settings
@@ -140,7 +142,7 @@ async def record_purchase(
     written: list[Purchase] = []
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        account = await ledger.lock_member_account(member_id, conn, now)
+        account = await accounts.lock_member_account(member_id, conn, now)
         points = earning.points_for(
             rule=rule,
             amount=amount,
@@ -148,11 +150,11 @@ async def record_purchase(
             promotion=await earning.best_promotion(data.channel, occurred_at, conn),
             tier=await engine_state.earn_multiplier(account),
         )
-        if points > ledger.MAX_POINTS_PER_ENTRY:
+        if points > MAX_POINTS_PER_ENTRY:
             # Only reachable when large multipliers stack on a large amount; the ledger would
             # refuse the credit with a bare ValueError.
             raise InvalidInput(
-                f"This purchase would earn more than {ledger.MAX_POINTS_PER_ENTRY} points",
+                f"This purchase would earn more than {MAX_POINTS_PER_ENTRY} points",
                 code=ErrorCode.INVALID_AMOUNT,
                 field="amount",
             )
@@ -173,18 +175,18 @@ async def record_purchase(
             using_db=conn,
         )
         if points > 0:
-            entry = await ledger.credit(
+            entry = await movements.credit(
                 account,
                 points,
-                kind=ledger.EntryKind.EARN,
-                origin=ledger.Origin.of(actor, data.channel),
-                reference=ledger.Reference("purchase", str(purchase.id)),
+                kind=EntryKind.EARN,
+                origin=Origin.of(actor, data.channel),
+                reference=Reference("purchase", str(purchase.id)),
                 expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
             )
             purchase.entry_id = entry.id
         await domain_events.purchase_recorded(account, purchase)
         purchase.balance_after = account.row.balance
-        await sql.write(
+        await deferred_writes.hold_back_write(
             conn,
             ("purchase", purchase.id),
             'UPDATE "purchase" SET "entry_id" = $1, "balance_after" = $2 WHERE "id" = $3',
@@ -192,7 +194,7 @@ async def record_purchase(
             purchase.balance_after,
             purchase.id,
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
         written.append(purchase)
         return {"purchase_id": purchase.id, "points": points, "balance": account.row.balance}
 
@@ -264,7 +266,7 @@ async def refund_purchase(
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
-        account = await ledger.lock_member_account(member_id, conn, now)
+        account = await accounts.lock_member_account(member_id, conn, now)
         locked = await Purchase.filter(id=purchase_id).select_for_update().using_db(conn).get()
         total = Decimal(locked.amount)
         refunded = Decimal(locked.refunded_amount) + amount
@@ -280,11 +282,11 @@ async def refund_purchase(
         due = due_total - locked.points_refunded
         taken, owed = 0, 0
         if due > 0:
-            entry, owed = await ledger.claw_back(
+            entry, owed = await movements.claw_back(
                 account,
                 due,
-                origin=ledger.Origin.of(actor, locked.channel),
-                reference=ledger.Reference("purchase", str(locked.id), reason[:500]),
+                origin=Origin.of(actor, locked.channel),
+                reference=Reference("purchase", str(locked.id), reason[:500]),
             )
             taken = -entry.points if entry else 0
         await domain_events.purchase_refunded(
@@ -293,7 +295,7 @@ async def refund_purchase(
         locked.refunded_amount = refunded
         locked.points_refunded = due_total
         await locked.save(using_db=conn, update_fields=["refunded_amount", "points_refunded"])
-        await ledger.save_account(account)
+        await accounts.save_account(account)
         return {"taken": taken, "owed": owed, "balance": account.row.balance}
 
     answer, replayed = await run_once(

@@ -14,7 +14,7 @@ then tiers (an upgrade records a TIER_REACHED event, processed the same way).
 Few round trips: what the engine needs to know about the member is read once per transaction
 (`gamification.members.state`), program configuration comes from per-process caches, and
 writes nothing reads back in the transaction are held back until its last statement
-(`gamification.sql.write`).
+(`gamification.deferred_writes`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from gamification import sql
+from gamification import deferred_writes, sql
 from gamification.badges import awards as badges
 from gamification.challenges import progress as challenges
 from gamification.challenges import refunds as challenge_refunds
@@ -38,7 +38,7 @@ from gamification.earning.models import Purchase
 from gamification.events import engine_state
 from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent, EventKind
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.members import state as member_state
 from gamification.members.models import Member
 from gamification.stores.models import Channel
@@ -124,7 +124,7 @@ def _renumbered(statement: str, offset: int) -> str:
     return re.sub(r"\$(\d+)", lambda match: f"${int(match.group(1)) + offset}", statement)
 
 
-async def record(account: ledger.LockedAccount, member_id: int, fact: Fact) -> DomainEvent | None:
+async def record(account: accounts.LockedAccount, member_id: int, fact: Fact) -> DomainEvent | None:
     """Record the fact once and apply it to challenges, tiers and badges, in the caller's
     transaction. Returns None when the fact was recorded before (nothing is applied again).
 
@@ -210,20 +210,23 @@ async def record(account: ledger.LockedAccount, member_id: int, fact: Fact) -> D
                         previous_tier=upgrade.previous.name if upgrade.previous else None,
                         event_id=reached.id,
                         source_key=reached.source_key,
-                        witness=progress_updates.witness_of(account.entries),
+                        ledger_entry=progress_updates.transaction_entry_key(account.entries),
                     )
                 )
     return event
 
 
 async def add_qualifying(
-    account: ledger.LockedAccount, state: member_state.MemberState, event: DomainEvent, points: int
+    account: accounts.LockedAccount,
+    state: member_state.MemberState,
+    event: DomainEvent,
+    points: int,
 ) -> None:
     """Change the event's qualifying points by `points` (a bonus, or what a refund took back):
     held back until the transaction's last statement, and counted in the running total."""
     event.qualifying_points += points
     state.add_qualifying(event.occurred_at, points)
-    await sql.write(
+    await deferred_writes.hold_back_write(
         account.conn,
         ("domain_event", event.id),
         _SET_QUALIFYING,
@@ -236,7 +239,7 @@ def purchase_categories(purchase: Purchase) -> list[str]:
     return [str(item.get("category", "")) for item in purchase.line_items or [] if item]
 
 
-async def purchase_recorded(account: ledger.LockedAccount, purchase: Purchase) -> None:
+async def purchase_recorded(account: accounts.LockedAccount, purchase: Purchase) -> None:
     await record(
         account,
         purchase.member_id,  # type: ignore[attr-defined]
@@ -254,7 +257,7 @@ async def purchase_recorded(account: ledger.LockedAccount, purchase: Purchase) -
 
 
 async def purchase_refunded(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     purchase: Purchase,
     amount: Decimal,
     points_due: int,
@@ -296,7 +299,7 @@ async def purchase_refunded(
 
 
 async def reward_redeemed(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     redemption_id: int,
     member_id: int,
     points: int,
@@ -318,7 +321,7 @@ async def reward_redeemed(
 
 
 async def points_donated(
-    account: ledger.LockedAccount, donation_id: int, member_id: int, points: int, channel: Channel
+    account: accounts.LockedAccount, donation_id: int, member_id: int, points: int, channel: Channel
 ) -> None:
     await record(
         account,

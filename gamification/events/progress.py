@@ -13,8 +13,8 @@ awards and tier upgrades are reported the same way, with the ids that version th
 
 A change may belong to a transaction that then rolled back. The boards do not mind (they are
 recomputed from the committed progress table); the notices keep only the changes of committed
-transactions: those whose `witness` (a ledger entry the same transaction wrote, by id and hash)
-is committed, else those whose domain event is in the database, matched by id and source key
+transactions: those whose `ledger_entry` (an entry the same transaction wrote, by id and hash) is
+committed, else those whose domain event is in the database, matched by id and source key
 (on SQLite a rolled-back row's id may be given to another row).
 
 Use cases need not know about any of this: nothing is collected unless a caller listens.
@@ -30,7 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-Witness = tuple[int, str]  # a ledger entry's id and hash
+EntryKey = tuple[int, str]  # a ledger entry's id and hash
 
 
 class _Entry(Protocol):
@@ -38,8 +38,9 @@ class _Entry(Protocol):
     hash: str
 
 
-def witness_of(entries: Sequence[_Entry]) -> Witness | None:
-    """A ledger entry written by the current transaction: if it is committed, so is the rest."""
+def transaction_entry_key(entries: Sequence[_Entry]) -> EntryKey | None:
+    """The key of a ledger entry written by the current transaction: if that entry is committed,
+    so is the rest of the transaction."""
     return (entries[0].id, entries[0].hash) if entries else None
 
 
@@ -66,7 +67,7 @@ class ProgressChange:
     event_id: int  # the domain event that moved it: the version of the member's stream
     source_key: str  # the event's unique key, to tell a committed event from a rolled-back one
     snapshot: Snapshot | None = None  # None: the notice reads the progress after commit
-    witness: Witness | None = None
+    ledger_entry: EntryKey | None = None  # one its transaction wrote: committed with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ class Award:
     name: str
     event_id: int
     source_key: str
-    witness: Witness | None = None
+    ledger_entry: EntryKey | None = None  # one its transaction wrote: committed with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class TierUpgrade:
     previous_tier: str | None
     event_id: int
     source_key: str
-    witness: Witness | None = None
+    ledger_entry: EntryKey | None = None  # one its transaction wrote: committed with it
 
 
 @dataclass
@@ -132,11 +133,11 @@ def progress_changed(
     source_key: str,
     *,
     snapshot: Snapshot | None = None,
-    witness: Witness | None = None,
+    ledger_entry: EntryKey | None = None,
 ) -> None:
     """Called by the challenge code for every progress row an event changes; a no-op when
     nobody listens."""
-    change = ProgressChange(member_id, challenge_id, event_id, source_key, snapshot, witness)
+    change = ProgressChange(member_id, challenge_id, event_id, source_key, snapshot, ledger_entry)
     for updates in _collectors.get():
         updates.changes.append(change)
 

@@ -14,7 +14,7 @@ from typing import Final
 
 from gamification import sql
 from gamification.errors import InvalidInput
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.ledger.models import LedgerAccount, PointsLot
 from gamification.ledger.points import ExpiringPoints, PointsSummary
 from server.settings import get_settings
@@ -58,7 +58,7 @@ async def overviews(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    codes = [ledger.member_account_code(member_id) for member_id in ids]
+    codes = [accounts.member_account_code(member_id) for member_id in ids]
     placeholders = ", ".join(f"${n}" for n in range(1, len(codes) + 1))
     figures = "a.member_id, a.balance, a.held, a.lifetime_earned, a.clawback_outstanding"
     if expiring_days is None:

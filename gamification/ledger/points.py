@@ -17,8 +17,14 @@ from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.errors import ErrorCode, InvalidInput
 from gamification.idempotency import run_once
-from gamification.ledger import books as ledger
-from gamification.ledger import consent
+from gamification.ledger import accounts, consent, movements
+from gamification.ledger.entries import (
+    GENESIS_HASH,
+    ChainCheck,
+    Origin,
+    Reference,
+    verify_account_chain,
+)
 from gamification.ledger.models import AccountKind, EntryKind, LedgerAccount, LedgerEntry, PointsLot
 from gamification.pagination import Page
 from gamification.stores.models import Channel
@@ -54,7 +60,7 @@ class AdjustResult:
 
 
 async def summary(member_id: int) -> PointsSummary:
-    row = await LedgerAccount.get_or_none(code=ledger.member_account_code(member_id))
+    row = await LedgerAccount.get_or_none(code=accounts.member_account_code(member_id))
     if row is None:
         return PointsSummary(0, 0, 0, 0)
     return PointsSummary(row.balance, row.held, row.lifetime_earned, row.clawback_outstanding)
@@ -73,7 +79,7 @@ async def expiring_soon(
     now = now or datetime.now(UTC)
     rows = (
         await PointsLot.filter(
-            account__code=ledger.member_account_code(member_id),
+            account__code=accounts.member_account_code(member_id),
             remaining__gt=0,
             expires_at__lte=now + timedelta(days=days),
         )
@@ -109,11 +115,11 @@ async def adjust_points(
     # An unknown member is refused when its account is locked (NotFound(UNKNOWN_MEMBER)).
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
-        account = await ledger.lock_member_account(member_id, conn, now)
-        origin = ledger.Origin.of(actor, Channel.SYSTEM)
-        reference = ledger.Reference("adjustment", "", reason[:500])
+        account = await accounts.lock_member_account(member_id, conn, now)
+        origin = Origin.of(actor, Channel.SYSTEM)
+        reference = Reference("adjustment", "", reason[:500])
         if points > 0:
-            entry = await ledger.credit(
+            entry = await movements.credit(
                 account,
                 points,
                 kind=EntryKind.ADJUST,
@@ -123,7 +129,7 @@ async def adjust_points(
                 counts_as_earned=False,
             )
         else:
-            entry = await ledger.debit(
+            entry = await movements.debit(
                 account,
                 -points,
                 kind=EntryKind.ADJUST,
@@ -131,7 +137,7 @@ async def adjust_points(
                 reference=reference,
                 consent=correction,
             )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
         written.append(entry)
         return {"entry_id": entry.id, "balance": account.row.balance}
 
@@ -167,10 +173,10 @@ async def expire_points(
     expired_total = 0
     for done, account_id in enumerate(sorted(member_codes), start=1):
         async with in_transaction() as conn:
-            account = await ledger.lock_member_account(member_codes[account_id], conn, now)
-            entry = await ledger.expire_due_lots(account)
+            account = await accounts.lock_member_account(member_codes[account_id], conn, now)
+            entry = await movements.expire_due_lots(account)
             if entry is not None:
-                await ledger.save_account(account)
+                await accounts.save_account(account)
                 expired_total += -entry.points
         if progress:
             progress(done, len(member_codes))
@@ -188,9 +194,9 @@ async def history(
     until: datetime | None = None,
 ) -> Page[LedgerEntry]:
     """The member's entries, newest first, found by keyset (cost independent of depth)."""
-    account_id = await LedgerAccount.filter(code=ledger.member_account_code(member_id)).values_list(
-        "id", flat=True
-    )
+    account_id = await LedgerAccount.filter(
+        code=accounts.member_account_code(member_id)
+    ).values_list("id", flat=True)
     if not account_id:
         return Page(items=[], has_next=False)
     query = LedgerEntry.filter(account_id=account_id[0])
@@ -227,14 +233,14 @@ async def history(
     return Page(items=rows[:first], has_next=len(rows) > first)
 
 
-async def proof(member_id: int) -> ledger.ChainCheck:
-    account = await LedgerAccount.get_or_none(code=ledger.member_account_code(member_id))
+async def proof(member_id: int) -> ChainCheck:
+    account = await LedgerAccount.get_or_none(code=accounts.member_account_code(member_id))
     if account is None:
-        return ledger.ChainCheck(0, True, 0, ledger.GENESIS_HASH)
-    return await ledger.verify_account_chain(account.id)
+        return ChainCheck(0, True, 0, GENESIS_HASH)
+    return await verify_account_chain(account.id)
 
 
-async def verify_all(progress: Callable[[int, int], None] | None = None) -> list[ledger.ChainCheck]:
+async def verify_all(progress: Callable[[int, int], None] | None = None) -> list[ChainCheck]:
     """Check every account's chain; return the broken ones."""
     ids: list[int] = list(
         await LedgerAccount.filter(kind__not=AccountKind.PROGRAM)
@@ -243,7 +249,7 @@ async def verify_all(progress: Callable[[int, int], None] | None = None) -> list
     )
     broken = []
     for done, account_id in enumerate(ids, start=1):
-        check = await ledger.verify_account_chain(account_id)
+        check = await verify_account_chain(account_id)
         if not check.ok:
             broken.append(check)
         if progress:

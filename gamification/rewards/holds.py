@@ -4,7 +4,7 @@ amount) or releases them; a hold nobody settles expires and is released.
 Every operation is one transaction that locks in the ledger's order — the member's account,
 then the hold row — and re-reads the hold's status under those locks, so a hold is settled
 exactly once however a capture, a release and the expiry run race. The ledger side goes
-through `ledger.place_hold` / `ledger.settle_hold`; nothing here touches a balance directly.
+through `movements.place_hold` / `movements.settle_hold`; nothing here touches a balance directly.
 
 How the member is identified (a redemption token the app shows) is the channels' business:
 they call `place_hold_in` inside their own transaction, after consuming the token.
@@ -22,8 +22,8 @@ from tortoise.transactions import in_transaction
 from gamification.actors import Actor
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.idempotency import run_once
-from gamification.ledger import books as ledger
-from gamification.ledger import consent
+from gamification.ledger import accounts, consent, movements
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference
 from gamification.rewards.models import HoldStatus, PointsHold
 from gamification.stores.models import Channel
 
@@ -66,9 +66,9 @@ def check_hold_request(request: HoldRequest) -> HoldRequest:
 
     Raises InvalidInput (INVALID_AMOUNT for points, or for the reference or ttlSeconds).
     """
-    if not 0 < request.points <= ledger.MAX_POINTS_PER_ENTRY:
+    if not 0 < request.points <= MAX_POINTS_PER_ENTRY:
         raise InvalidInput(
-            f"points must be between 1 and {ledger.MAX_POINTS_PER_ENTRY}",
+            f"points must be between 1 and {MAX_POINTS_PER_ENTRY}",
             code=ErrorCode.INVALID_AMOUNT,
             field="points",
         )
@@ -99,7 +99,7 @@ async def place_hold_in(
     """
     channel, store_id = device_origin(actor)
     request = check_hold_request(request)
-    account = await ledger.lock_member_account(request.member_id, conn, now)
+    account = await accounts.lock_member_account(request.member_id, conn, now)
     hold = await PointsHold.create(
         member_id=request.member_id,
         points=request.points,
@@ -111,14 +111,14 @@ async def place_hold_in(
         created_at=now,
         using_db=conn,
     )
-    await ledger.place_hold(
+    await movements.place_hold(
         account,
         request.points,
-        origin=ledger.Origin.of(actor, channel),
-        reference=ledger.Reference("hold", str(hold.id), request.reference),
+        origin=Origin.of(actor, channel),
+        reference=Reference("hold", str(hold.id), request.reference),
         consent=member_consent,
     )
-    await ledger.save_account(account)
+    await accounts.save_account(account)
     return hold
 
 
@@ -170,37 +170,37 @@ async def _find_store_hold(actor: Actor, hold_id: int) -> PointsHold:
 
 async def _lock_hold(
     conn: BaseDBAsyncClient, member_id: int, hold_id: int, now: datetime
-) -> tuple[ledger.LockedAccount, PointsHold]:
+) -> tuple[accounts.LockedAccount, PointsHold]:
     # The ledger's lock order: the member's account first, then the hold.
-    account = await ledger.lock_member_account(member_id, conn, now)
+    account = await accounts.lock_member_account(member_id, conn, now)
     hold = await PointsHold.filter(id=hold_id).select_for_update().using_db(conn).get()
     return account, hold
 
 
 async def _settle(
-    account: ledger.LockedAccount,
+    account: accounts.LockedAccount,
     hold: PointsHold,
     *,
     captured: int,
     status: HoldStatus,
-    origin: ledger.Origin,
+    origin: Origin,
 ) -> None:
     """Capture `captured` points of the locked, active hold, release the rest, and close it."""
     reason = "hold expired" if status is HoldStatus.EXPIRED else hold.reference
     hold_member: int = hold.member_id  # type: ignore[attr-defined]
-    await ledger.settle_hold(
+    await movements.settle_hold(
         account,
         hold.points,
         captured,
         origin=origin,
-        reference=ledger.Reference("hold", str(hold.id), reason),
+        reference=Reference("hold", str(hold.id), reason),
         consent=consent.by_hold(hold_member) if captured else None,
     )
     hold.status = status
     hold.captured = captured
     hold.settled_at = account.now
     await hold.save(using_db=account.conn, update_fields=["status", "captured", "settled_at"])
-    await ledger.save_account(account)
+    await accounts.save_account(account)
 
 
 def _not_active(hold: PointsHold) -> Refused:
@@ -223,7 +223,7 @@ async def capture_hold(
     HOLD_NOT_ACTIVE, HOLD_EXPIRED, CAPTURE_EXCEEDS_HOLD), InvalidInput(INVALID_AMOUNT),
     Conflict(IDEMPOTENCY_KEY_REUSED).
     """
-    if not 0 < points <= ledger.MAX_POINTS_PER_ENTRY:
+    if not 0 < points <= MAX_POINTS_PER_ENTRY:
         raise InvalidInput(
             "points must be positive (release the hold to capture nothing)",
             code=ErrorCode.INVALID_AMOUNT,
@@ -238,7 +238,7 @@ async def capture_hold(
             raise _not_active(hold)
         if account.now >= hold.expires_at:
             await _settle(
-                account, hold, captured=0, status=HoldStatus.EXPIRED, origin=ledger.Origin.system()
+                account, hold, captured=0, status=HoldStatus.EXPIRED, origin=Origin.system()
             )
             return {"hold_id": hold.id, "refused": ErrorCode.HOLD_EXPIRED.value}
         if points > hold.points:
@@ -252,7 +252,7 @@ async def capture_hold(
             hold,
             captured=points,
             status=HoldStatus.CAPTURED,
-            origin=ledger.Origin.of(actor, hold.channel),
+            origin=Origin.of(actor, hold.channel),
         )
         return {"hold_id": hold.id}
 
@@ -293,7 +293,7 @@ async def release_hold(
             hold,
             captured=0,
             status=HoldStatus.RELEASED,
-            origin=ledger.Origin.of(actor, hold.channel),
+            origin=Origin.of(actor, hold.channel),
         )
         return {"hold_id": hold.id}
 
@@ -326,7 +326,7 @@ async def expire_holds(now: datetime | None = None) -> int:
             if hold.status is not HoldStatus.ACTIVE or hold.expires_at > now:
                 continue
             await _settle(
-                account, hold, captured=0, status=HoldStatus.EXPIRED, origin=ledger.Origin.system()
+                account, hold, captured=0, status=HoldStatus.EXPIRED, origin=Origin.system()
             )
             expired += 1
     return expired

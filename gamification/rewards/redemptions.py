@@ -23,8 +23,9 @@ from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.events import facts as domain_events
 from gamification.idempotency import run_once
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts, movements
 from gamification.ledger.consent import MemberConsent
+from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import EntryKind, LedgerEntry, PointsLot
 from gamification.rewards.models import LimitPeriod, Redemption, RedemptionStatus, Reward
 from gamification.stores.models import Channel
@@ -102,7 +103,7 @@ async def redeem_in(
     Raises NotFound(REWARD_NOT_FOUND), Refused(REWARD_INACTIVE, REWARD_NOT_AVAILABLE,
     WRONG_CHANNEL, TIER_TOO_LOW, OUT_OF_STOCK, MEMBER_LIMIT_REACHED), InsufficientPoints.
     """
-    account = await ledger.lock_member_account(request.member_id, conn, now)
+    account = await accounts.lock_member_account(request.member_id, conn, now)
     reward = None
     if request.reward_id is not None:
         # Not locked: redemptions of one reward must not queue behind each other. The member's
@@ -143,12 +144,12 @@ async def redeem_in(
             raise Refused("Name a reward or a positive amount of points", field="points")
         points = request.points
         valid_for = POINTS_VOUCHER_VALID
-    entry = await ledger.debit(
+    entry = await movements.debit(
         account,
         points,
         kind=EntryKind.REDEEM,
-        origin=ledger.Origin.of(actor, request.channel),
-        reference=ledger.Reference("reward", str(reward.id) if reward else "points"),
+        origin=Origin.of(actor, request.channel),
+        reference=Reference("reward", str(reward.id) if reward else "points"),
         consent=request.consent,
     )
     if reward is not None and reward.stock is not None:
@@ -177,7 +178,7 @@ async def redeem_in(
     await domain_events.reward_redeemed(
         account, redemption.id, request.member_id, points, request.channel, request.store_id
     )
-    await ledger.save_account(account)
+    await accounts.save_account(account)
     return redemption
 
 
@@ -237,7 +238,7 @@ async def cancel_redemption(
 
     async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
         now = datetime.now(UTC)
-        account = await ledger.lock_member_account(member_id, conn, now)
+        account = await accounts.lock_member_account(member_id, conn, now)
         redemption = (
             await Redemption.filter(id=redemption_id).select_for_update().using_db(conn).get()
         )
@@ -251,12 +252,12 @@ async def cancel_redemption(
         lot_ids = [lot_id for lot_id, _ in spent.lots]
         spent_lots = await PointsLot.filter(id__in=lot_ids).using_db(conn).only("id", "expires_at")
         latest = max((lot.expires_at for lot in spent_lots), default=now)
-        await ledger.restore(
+        await movements.restore(
             account,
             redemption.points,
             kind=EntryKind.REVERSAL,
-            origin=ledger.Origin.of(actor, redemption.channel),
-            reference=ledger.Reference("redemption", str(redemption.id), reason[:500]),
+            origin=Origin.of(actor, redemption.channel),
+            reference=Reference("redemption", str(redemption.id), reason[:500]),
             expires_at=max(latest, now + RETURN_GRACE),
         )
         reward_id = redemption.reward_id  # type: ignore[attr-defined]
@@ -269,7 +270,7 @@ async def cancel_redemption(
         redemption.status = RedemptionStatus.CANCELLED
         redemption.cancelled_at = now
         await redemption.save(using_db=conn, update_fields=["status", "cancelled_at"])
-        await ledger.save_account(account)
+        await accounts.save_account(account)
         return {"redemption_id": redemption.id}
 
     answer, replayed = await run_once(

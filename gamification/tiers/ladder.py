@@ -34,10 +34,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import program_cache, sql
+from gamification import deferred_writes, program_cache, sql
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.events.models import DomainEvent
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members import state as member_state
 from gamification.tiers.models import MemberTier, Tier, TierChange, TierChangeReason
 from gamification.tiers.windows import period_end_after, period_window_start, window_start
@@ -184,7 +185,7 @@ class Upgrade:
 
 
 async def apply_qualifying(
-    account: ledger.LockedAccount, state: member_state.MemberState
+    account: accounts.LockedAccount, state: member_state.MemberState
 ) -> Upgrade | None:
     """Upgrade the member if their qualifying points now reach a higher tier (several steps at
     once if need be). The points are the transaction's running total (`state`), so this reads
@@ -228,7 +229,7 @@ async def apply_qualifying(
     elif not opened:
         return None
     # Held back until the transaction's last statement (nothing reads the row before).
-    await sql.write(
+    await deferred_writes.hold_back_write(
         conn,
         ("member_tier", state.member_id),
         _UPSERT_STATUS,
@@ -306,7 +307,7 @@ class TierInput:
 def _check_tier(data: TierInput) -> None:
     if not data.name.strip() or len(data.name.strip()) > 40:
         raise InvalidInput("Name must have 1 to 40 characters", code=ErrorCode.INVALID_TIER)
-    if data.rank < 0 or data.threshold < 0 or data.threshold > ledger.MAX_POINTS_PER_ENTRY:
+    if data.rank < 0 or data.threshold < 0 or data.threshold > MAX_POINTS_PER_ENTRY:
         raise InvalidInput("Rank and threshold must not be negative", code=ErrorCode.INVALID_TIER)
     if not data.earn_multiplier.is_finite() or not 0 < data.earn_multiplier <= 10:
         raise InvalidInput(
@@ -356,7 +357,7 @@ async def set_tier_floor(
     Raises NotFound(UNKNOWN_TIER, UNKNOWN_MEMBER)."""
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
-        await ledger.lock_member_account(member_id, conn, now)
+        await accounts.lock_member_account(member_id, conn, now)
         tiers = await ladder(conn)
         floor = None
         if tier_name is not None:
@@ -388,7 +389,7 @@ async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime)
         if found is None:
             return False
         member_id: int = found.member_id  # type: ignore[attr-defined]
-        await ledger.lock_member_account(member_id, conn, now)
+        await accounts.lock_member_account(member_id, conn, now)
         status = await MemberTier.filter(id=status_id).select_for_update().using_db(conn).get()
         if status.period_ends_at != period_ends_at:
             return False  # evaluated meanwhile (another run): exactly once per period

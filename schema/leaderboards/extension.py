@@ -18,7 +18,7 @@ from strawberry.types.graphql import OperationType
 
 from gamification.events import progress as progress_updates
 from gamification.leaderboards import updates
-from gamification.ledger import written as events
+from gamification.ledger.written import collect_written_entries
 
 logger = logging.getLogger("loyalty.leaderboards")
 
@@ -29,7 +29,7 @@ class LeaderboardUpdates(SchemaExtension):
             yield
             return
         with (
-            events.collect_written_entries() as written,
+            collect_written_entries() as written,
             progress_updates.collect_progress_updates() as progress,
         ):
             yield

@@ -11,7 +11,7 @@ from gamification.earning import models as earning_models
 from gamification.ledger import models as ledger_models
 from gamification.ledger import overview as points_overview
 from gamification.ledger import points
-from gamification.ledger.books import ChainCheck
+from gamification.ledger.entries import ChainCheck
 from schema.context import Info
 from schema.dataloaders import PointsKey
 from schema.relay import MAX_PK, Node, register_node, to_global_id

@@ -17,7 +17,7 @@ from strawberry.types.graphql import OperationType
 
 from gamification.events import progress as progress_updates
 from gamification.events import realtime
-from gamification.ledger import written as events
+from gamification.ledger.written import collect_written_entries
 
 logger = logging.getLogger("loyalty.realtime")
 
@@ -28,15 +28,15 @@ class RealtimeNotices(SchemaExtension):
             yield
             return
         with (
-            events.collect_written_entries() as written,
-            realtime.collect_announced() as told,
+            collect_written_entries() as written,
+            realtime.collect_announced_notices() as announced,
             progress_updates.collect_progress_updates() as progress,
         ):
             yield
-        if not written and not told and not progress:
+        if not written and not announced and not progress:
             return
         try:
-            notices = [*told, *await realtime.committed_entry_notices(written.entries)]
+            notices = [*announced, *await realtime.committed_entry_notices(written.entries)]
             notices += await realtime.challenge_progress_notices(progress.changes)
             # Tier upgrades and badges are reported by the transactions that made them.
             notices += await realtime.gamification_notices(progress)

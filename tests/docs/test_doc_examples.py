@@ -37,7 +37,7 @@ from starlette.applications import Starlette
 from gamification.causes.models import Cause
 from gamification.challenges.models import Challenge
 from gamification.leaderboards import reconcile
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.members.models import Member
 from gamification.rewards.models import Reward
 from gamification.stores.models import Device
@@ -47,6 +47,7 @@ from server import cli
 from server.seed import seed_demo_program
 from tests.conftest import _empty_tables
 from tests.factories import actor_of, schema_for
+from tests.process_caches import forget_process_caches
 
 _ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = [_ROOT / "README.md", *sorted((_ROOT / "docs").glob("*.md"))]
@@ -126,8 +127,8 @@ async def demo_program(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     await reconcile.rebuild(redis)  # as the server does at start with `memory://`
     yield
     await _empty_tables()
-    ledger.forget_cached_accounts()
-    await ledger.program_account_id()
+    forget_process_caches()
+    await accounts.program_account_id()
     await redis.flushdb()
 
 

@@ -21,7 +21,7 @@ from gamification.events import progress as progress_updates
 from gamification.events.models import EventKind
 from gamification.leaderboards import keys, reads, reconcile, updates
 from gamification.leaderboards.keys import Period
-from gamification.ledger import written as events
+from gamification.ledger.written import collect_written_entries
 from gamification.members.models import Member
 from gamification.stores.models import Device
 from tests.factories import (
@@ -49,7 +49,7 @@ async def after_commit(redis: Redis, action: Awaitable[T]) -> T:
     """Run a use case as the GraphQL layer does: collect what it wrote and moved, then update
     the boards after commit."""
     with (
-        events.collect_written_entries() as written,
+        collect_written_entries() as written,
         progress_updates.collect_progress_updates() as progress,
     ):
         result = await action

@@ -13,8 +13,8 @@ from gamification.causes import catalog as causes_catalog
 from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, CauseStatus, Donation, MatchingCampaign
 from gamification.errors import ErrorCode, LoyaltyError
-from gamification.ledger import books as ledger
 from gamification.ledger import points
+from gamification.ledger.entries import verify_account_chain
 from gamification.ledger.models import LedgerAccount
 from gamification.members.models import Member
 from gamification.stores.models import Channel
@@ -283,5 +283,5 @@ async def test_reversals_racing_donations_reverse_once_and_keep_the_totals_exact
         matched[receipt.member_id] += receipt.matched_points  # type: ignore[attr-defined]
     assert set(matched.values()) <= {100, 200, 300}  # within the per-member cap
     cause_chain = await LedgerAccount.get(code=causes_catalog.cause_account_code(cause.id))
-    assert (await ledger.verify_account_chain(cause_chain.id)).ok
+    assert (await verify_account_chain(cause_chain.id)).ok
     await assert_books_balance()

@@ -20,10 +20,11 @@ from gamification.causes import donations as causes_donations
 from gamification.earning import purchases
 from gamification.leaderboards import keys, reads, reconcile, updates
 from gamification.leaderboards.keys import BoardKey, Period, Score
-from gamification.ledger import books as ledger
-from gamification.ledger import points
-from gamification.ledger import written as events
+from gamification.ledger import movements, points
+from gamification.ledger.accounts import lock_member_account, save_account
+from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import EntryKind, LedgerAccount
+from gamification.ledger.written import WrittenEntries, collect_written_entries
 from gamification.members.models import Member, Role
 from gamification.stores.models import Channel, Device
 from tests.factories import (
@@ -53,7 +54,7 @@ def dead_redis() -> Redis:
 
 async def after_commit(redis: Redis, action: Awaitable[T], *, now: datetime | None = None) -> T:
     """Run a use case as the GraphQL layer does: collect what it wrote, update after commit."""
-    with events.collect_written_entries() as written:
+    with collect_written_entries() as written:
         result = await action
     await updates.record_committed(redis, written.entries, now=now)
     return result
@@ -62,23 +63,23 @@ async def after_commit(redis: Redis, action: Awaitable[T], *, now: datetime | No
 async def credit(member: Member, points: int, *, at: datetime, fail: bool = False) -> None:
     """A bonus written at `at` (a time the test controls); with `fail`, rolled back."""
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, at)
-        await ledger.credit(
+        account = await lock_member_account(member.id, conn, at)
+        await movements.credit(
             account,
             points,
             kind=EntryKind.BONUS,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference("test", "", "bonus"),
+            origin=Origin.system(),
+            reference=Reference("test", "", "bonus"),
             expires_at=at + timedelta(days=400),
         )
-        await ledger.save_account(account)
+        await save_account(account)
         if fail:
             raise RuntimeError("the use case fails after writing")
 
 
-async def bonus(member: Member, points: int, *, at: datetime) -> events.WrittenEntries:
+async def bonus(member: Member, points: int, *, at: datetime) -> WrittenEntries:
     """A bonus written at `at`; returns what it wrote, not yet applied to the boards."""
-    with events.collect_written_entries() as written:
+    with collect_written_entries() as written:
         await credit(member, points, at=at)
     return written
 
@@ -412,7 +413,7 @@ async def test_concurrent_purchases_and_refunds_leave_exact_boards(redis: Redis)
 
 async def test_entries_of_a_rolled_back_transaction_do_not_count(redis: Redis) -> None:
     member = await create_member()
-    with events.collect_written_entries() as written:
+    with collect_written_entries() as written:
         with pytest.raises(RuntimeError):
             await credit(member, 500, at=NOW, fail=True)
         await credit(member, 20, at=NOW)

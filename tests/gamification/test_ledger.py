@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from gamification.ledger import books as ledger
-from gamification.ledger import points
-from gamification.ledger.books import EntryKind, InsufficientPoints, Origin, Reference
-from gamification.ledger.models import LedgerEntry, PointsLot
+from gamification.ledger import accounts, movements, points
+from gamification.ledger.entries import Origin, Reference
+from gamification.ledger.models import EntryKind, LedgerEntry, PointsLot
+from gamification.ledger.movements import InsufficientPoints
 from gamification.members.models import Member
 from tests.factories import consent_of, create_member
 from tests.invariants import assert_books_balance
@@ -24,8 +24,8 @@ async def earn(
     member: Member, amount: int, *, expires_at: datetime = LATER, now: datetime = NOW
 ) -> LedgerEntry:
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, now)
-        entry = await ledger.credit(
+        account = await accounts.lock_member_account(member.id, conn, now)
+        entry = await movements.credit(
             account,
             amount,
             kind=EntryKind.EARN,
@@ -33,14 +33,14 @@ async def earn(
             reference=Reference("test"),
             expires_at=expires_at,
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
     return entry
 
 
 async def spend(member: Member, amount: int, *, now: datetime = NOW) -> LedgerEntry:
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, now)
-        entry = await ledger.debit(
+        account = await accounts.lock_member_account(member.id, conn, now)
+        entry = await movements.debit(
             account,
             amount,
             kind=EntryKind.REDEEM,
@@ -48,7 +48,7 @@ async def spend(member: Member, amount: int, *, now: datetime = NOW) -> LedgerEn
             reference=Reference("test"),
             consent=consent_of(member.id),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
     return entry
 
 
@@ -115,21 +115,21 @@ async def test_held_points_are_not_available_and_capture_consumes_lots() -> None
     member = await create_member()
     await earn(member, 100)
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.place_hold(
+        account = await accounts.lock_member_account(member.id, conn, NOW)
+        await movements.place_hold(
             account,
             60,
             origin=ORIGIN,
             reference=Reference("hold"),
             consent=consent_of(member.id),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
     with pytest.raises(InsufficientPoints):
         await spend(member, 41)
 
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.settle_hold(
+        account = await accounts.lock_member_account(member.id, conn, NOW)
+        await movements.settle_hold(
             account,
             60,
             45,
@@ -137,7 +137,7 @@ async def test_held_points_are_not_available_and_capture_consumes_lots() -> None
             reference=Reference("hold"),
             consent=consent_of(member.id),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
 
     summary = await points.summary(member.id)
     assert (summary.balance, summary.held, summary.available) == (55, 0, 55)
@@ -166,15 +166,15 @@ async def test_expiry_never_takes_held_points() -> None:
     member = await create_member()
     await earn(member, 50, expires_at=SOON)
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, NOW)
-        await ledger.place_hold(
+        account = await accounts.lock_member_account(member.id, conn, NOW)
+        await movements.place_hold(
             account,
             30,
             origin=ORIGIN,
             reference=Reference("hold"),
             consent=consent_of(member.id),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
 
     expired = await points.expire_points(now=SOON + timedelta(days=1))
 
@@ -190,9 +190,9 @@ async def test_a_clawback_the_balance_cannot_cover_is_repaid_by_the_next_earning
     await spend(member, 80)
 
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn, NOW)
-        _, owed = await ledger.claw_back(account, 50, origin=ORIGIN, reference=Reference("r"))
-        await ledger.save_account(account)
+        account = await accounts.lock_member_account(member.id, conn, NOW)
+        _, owed = await movements.claw_back(account, 50, origin=ORIGIN, reference=Reference("r"))
+        await accounts.save_account(account)
     assert owed == 30
     assert (await points.summary(member.id)).balance == 0
 

@@ -10,8 +10,8 @@ import pytest
 from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
 from gamification.ledger import points
-from gamification.ledger.books import InsufficientPoints
 from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.ledger.movements import InsufficientPoints
 from tests.factories import create_member
 from tests.gamification.test_ledger import earn
 from tests.invariants import assert_books_balance

@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise.transactions import in_transaction
 
-from gamification.ledger import books as ledger
-from gamification.ledger import points
-from gamification.ledger.books import EntryKind, InsufficientPoints, Origin, Reference
+from gamification.ledger import accounts, movements, points
+from gamification.ledger.entries import Origin, Reference
+from gamification.ledger.models import EntryKind
+from gamification.ledger.movements import InsufficientPoints
 from tests.factories import consent_of, create_member
 from tests.gamification.test_ledger import NOW
 from tests.invariants import assert_books_balance
@@ -49,10 +50,10 @@ async def test_random_operation_sequences_keep_the_invariants(
             await assert_books_balance()
             continue
         async with in_transaction() as conn:
-            account = await ledger.lock_member_account(member.id, conn, now)
+            account = await accounts.lock_member_account(member.id, conn, now)
             try:
                 if op == "earn":
-                    await ledger.credit(
+                    await movements.credit(
                         account,
                         amount,
                         kind=EntryKind.EARN,
@@ -61,7 +62,7 @@ async def test_random_operation_sequences_keep_the_invariants(
                         expires_at=now + timedelta(days=extra + 1),
                     )
                 elif op == "spend":
-                    await ledger.debit(
+                    await movements.debit(
                         account,
                         amount,
                         kind=EntryKind.REDEEM,
@@ -70,7 +71,7 @@ async def test_random_operation_sequences_keep_the_invariants(
                         consent=consent_of(member.id),
                     )
                 elif op == "hold":
-                    await ledger.place_hold(
+                    await movements.place_hold(
                         account,
                         amount,
                         origin=ORIGIN,
@@ -80,7 +81,7 @@ async def test_random_operation_sequences_keep_the_invariants(
                     holds.append(amount)
                 elif op == "settle" and holds:
                     held = holds.pop(0)
-                    await ledger.settle_hold(
+                    await movements.settle_hold(
                         account,
                         held,
                         held * extra // 100,
@@ -89,9 +90,9 @@ async def test_random_operation_sequences_keep_the_invariants(
                         consent=consent_of(member.id),
                     )
                 elif op == "refund":
-                    await ledger.claw_back(account, amount, origin=ORIGIN, reference=REF)
+                    await movements.claw_back(account, amount, origin=ORIGIN, reference=REF)
                 elif op == "adjust":
-                    await ledger.restore(
+                    await movements.restore(
                         account,
                         amount,
                         kind=EntryKind.ADJUST,
@@ -101,7 +102,7 @@ async def test_random_operation_sequences_keep_the_invariants(
                     )
             except InsufficientPoints:
                 pass  # a refusal writes nothing: the account is saved unchanged below
-            await ledger.save_account(account)
+            await accounts.save_account(account)
         await assert_books_balance()
         summary = await points.summary(member.id)
         assert summary.held == sum(holds)

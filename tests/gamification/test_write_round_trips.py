@@ -32,10 +32,10 @@ from gamification.events import progress as progress_updates
 from gamification.events import realtime
 from gamification.events.models import EventKind
 from gamification.leaderboards import reconcile, updates
-from gamification.ledger import books as ledger
-from gamification.ledger import points
-from gamification.ledger import written as events
-from gamification.ledger.models import PointsLot
+from gamification.ledger import accounts, movements, points
+from gamification.ledger.entries import Origin, Reference
+from gamification.ledger.models import EntryKind, PointsLot
+from gamification.ledger.written import collect_written_entries
 from gamification.members.models import Member, Role
 from gamification.stores.models import Channel, Device
 from server.database import _keep_session, tortoise_config
@@ -116,7 +116,7 @@ async def test_a_failed_request_leaves_its_key_free() -> None:
     # given: a spend refused for want of points
     admin = await create_member(role=Role.ADMIN)
     member = await create_member()
-    with pytest.raises(ledger.InsufficientPoints):
+    with pytest.raises(movements.InsufficientPoints):
         await points.adjust_points(
             actor=actor_of(admin), member_id=member.id, points=-5, reason="x", idempotency_key="k"
         )
@@ -264,7 +264,7 @@ async def test_after_commit_the_boards_and_notices_share_one_read(
     await reconcile.reconcile_member(redis, member.id)  # the first purchase is on the board
     await create_badge(rule=BadgeRule.FIRST_PURCHASE)  # new: awarded by the next purchase
     with (
-        events.collect_written_entries() as written,
+        collect_written_entries() as written,
         progress_updates.collect_progress_updates() as progress,
     ):
         await create_purchase(member=member, recorded_by=device)
@@ -295,13 +295,13 @@ class _RolledBack(Exception):
 
 async def _purchase_event_then_roll_back(member: Member) -> None:
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn)
-        entry = await ledger.credit(
+        account = await accounts.lock_member_account(member.id, conn)
+        entry = await movements.credit(
             account,
             5,
-            kind=ledger.EntryKind.EARN,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference("test", "1"),
+            kind=EntryKind.EARN,
+            origin=Origin.system(),
+            reference=Reference("test", "1"),
             expires_at=datetime.now(UTC) + timedelta(days=30),
         )
         await domain_events.record(
@@ -324,7 +324,7 @@ async def test_notices_of_a_rolled_back_transaction_are_not_sent() -> None:
     member, _ = await _gamified_member()
     await create_badge(rule=BadgeRule.FIRST_PURCHASE)
     with (
-        events.collect_written_entries() as written,
+        collect_written_entries() as written,
         progress_updates.collect_progress_updates() as progress,
         pytest.raises(_RolledBack),
     ):

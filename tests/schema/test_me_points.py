@@ -8,7 +8,8 @@ from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
 from gamification.earning import rules as earning
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts, movements
+from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import LedgerEntry
 from gamification.members.models import Member, Role
 from gamification.stores.models import Channel
@@ -162,15 +163,15 @@ async def test_held_points_are_in_the_balance_but_not_available(app: Starlette) 
     member = await create_member()
     await credit_points(member=member, points=100)
     async with in_transaction() as conn:
-        account = await ledger.lock_member_account(member.id, conn)
-        await ledger.place_hold(
+        account = await accounts.lock_member_account(member.id, conn)
+        await movements.place_hold(
             account,
             30,
-            origin=ledger.Origin.system(),
-            reference=ledger.Reference("test"),
+            origin=Origin.system(),
+            reference=Reference("test"),
             consent=consent_of(member.id),
         )
-        await ledger.save_account(account)
+        await accounts.save_account(account)
 
     # when
     result = await execute(app, MY_POINTS, as_=member)

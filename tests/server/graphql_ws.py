@@ -15,8 +15,9 @@ import httpx
 from tortoise import connections
 from websockets.asyncio.client import ClientConnection, connect
 
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.ledger.models import LedgerAccount
+from tests.process_caches import forget_process_caches
 from tests.server.conftest import LiveServer, run_server
 
 PROTOCOL = "graphql-transport-ws"
@@ -102,8 +103,8 @@ async def realtime_stats(server: LiveServer) -> dict[str, int]:
 @asynccontextmanager
 async def server_with_program_account(env: dict[str, str]) -> AsyncIterator[ProgramServer]:
     """A server process for one test module, and the id of the program's ledger account it
-    has cached (`ledger.program_account_id`, read once at its start)."""
-    program_pk = await ledger.program_account_id()
+    has cached (`accounts.program_account_id`, read once at its start)."""
+    program_pk = await accounts.program_account_id()
     # A small pool: PostgreSQL's connections are shared with the test process and other servers.
     with run_server({"LOYALTY_DATABASE_POOL_MAX": "5", **env}) as server:
         yield ProgramServer(server, program_pk)
@@ -117,11 +118,11 @@ class ProgramServer:
     async def pin_program_account(self) -> None:
         """Give the program's account, recreated by the cleanup between tests, the id the
         server has cached, which it never learns has changed."""
-        program = await LedgerAccount.get(code=ledger.PROGRAM_ACCOUNT_CODE)
+        program = await LedgerAccount.get(code=accounts.PROGRAM_ACCOUNT_CODE)
         if program.id != self.program_pk:
             table = LedgerAccount._meta.db_table
             await connections.get("default").execute_query(
                 f'UPDATE "{table}" SET id = {int(self.program_pk)} WHERE id = {int(program.id)}'
             )
-        ledger.forget_cached_accounts()
-        await ledger.program_account_id()
+        forget_process_caches()
+        await accounts.program_account_id()

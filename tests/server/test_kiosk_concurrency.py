@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gamification.ledger import books as ledger
-from gamification.ledger import points
+from gamification.ledger import accounts, points
 from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
 from gamification.members.models import Member
 from gamification.rewards import holds
@@ -147,7 +146,7 @@ async def _summary(member: Member) -> tuple[int, int]:
 async def assert_never_negative(member: Member) -> None:
     """Replays the member's hash chain: neither the balance nor the available points ever went
     below zero at any entry."""
-    account = await LedgerAccount.get(code=ledger.member_account_code(member.id))
+    account = await LedgerAccount.get(code=accounts.member_account_code(member.id))
     balance = held = 0
     for entry in await LedgerEntry.filter(account_id=account.id).order_by("seq"):
         balance += entry.points

@@ -22,12 +22,13 @@ from starlette.applications import Starlette
 from gamification.earning.models import Purchase
 from gamification.events.models import DomainEvent
 from gamification.leaderboards import reconcile
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.ledger.models import LedgerEntry
 from gamification.members.models import Member
 from server.seed import DEMO_MEMBER_EMAIL, seed_demo_program, week_start
 from tests.conftest import _empty_tables
 from tests.factories import execute
+from tests.process_caches import forget_process_caches
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,8 +83,8 @@ async def seeded(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     await reconcile.rebuild(redis)  # what the server does at start with `memory://`
     yield
     await _empty_tables()
-    ledger.forget_cached_accounts()
-    await ledger.program_account_id()
+    forget_process_caches()
+    await accounts.program_account_id()
     await redis.flushdb()
 
 

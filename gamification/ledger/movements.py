@@ -1,248 +1,41 @@
-"""The points ledger: the one module through which every point is earned, held, spent, donated
-or expired. Rewards, tiers, challenges and causes only call it.
+"""Movements of points on a locked member account: earning (`credit`), spending (`debit`),
+giving back (`restore`), taking back after a refund (`claw_back`), holds (`place_hold`,
+`settle_hold`) and expiry (`expire_due_lots`). Rewards, tiers, challenges and causes only call
+these; nothing else changes a balance.
 
-Design, in short:
-- Every change is an append-only `LedgerEntry` moving points between the owner account and a
-  counter account (usually the program), so the books of the program balance by construction.
-- Member accounts cache `balance`, `held`, `lifetime_earned` and the hash-chain head; the cache
-  changes only in the transaction that writes the entry, under the account's row lock.
-- The program account has no cached balance (it would be a hot row every transaction locks);
-  its balance is derived from the entries when asked.
-- Earnings create `PointsLot`s with an expiry; spending consumes lots earliest expiry first.
-  Σ remaining lots == balance at all times. Held points stay in the balance but are not
-  available (available = balance − held); lots are consumed when a hold is captured.
-- Each entry's hash covers its content and the previous entry's hash for that account; the
-  previous hash is read under the same row lock that orders the account's entries.
+Earnings create `PointsLot`s with an expiry; spending consumes lots earliest expiry first.
+Σ remaining lots == balance at all times. Held points stay in the balance but are not available
+(available = balance − held); lots are consumed when a hold is captured.
 
-Lock order, everywhere (deadlocks otherwise): member ledger accounts by ascending id, then holds,
-then reward rows, then cause/campaign rows. Functions here expect to run inside the caller's
-transaction (`conn`) with the member's account locked by `lock_member_account`.
+Each function appends its entries to the account (`gamification.ledger.entries.append_entry`);
+the caller saves the account's figures (`gamification.ledger.accounts.save_account`) in the same
+transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Sum
-
-from gamification import program_cache, sql
-from gamification.actors import Actor
-from gamification.errors import ErrorCode, NotFound, Refused
-from gamification.ledger import written as events
+from gamification import deferred_writes
+from gamification.errors import ErrorCode, Refused
+from gamification.ledger.accounts import LockedAccount
 from gamification.ledger.consent import (
     Correction,
     MemberConsent,
     MemberProofRequired,
     check_consent,
 )
-from gamification.ledger.models import AccountKind, EntryKind, LedgerAccount, LedgerEntry, PointsLot
-from gamification.members.models import Member
-from gamification.stores.models import Channel
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference, append_entry
+from gamification.ledger.models import EntryKind, LedgerEntry, PointsLot
 
-GENESIS_HASH: Final = "0" * 64
-PROGRAM_ACCOUNT_CODE: Final = "program"
-# Beyond this, a single movement is a mistake, not a purchase (and stays far below 2^53).
-MAX_POINTS_PER_ENTRY: Final = 100_000_000
 _LOT_BATCH: Final = 64
-
-_program_account_id: int | None = None
 
 
 class InsufficientPoints(Refused):
     code = ErrorCode.INSUFFICIENT_POINTS
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a movement comes from: the channel and the caller, recorded on the entry."""
-
-    channel: Channel
-    actor_kind: str
-    actor_id: int | None
-
-    @classmethod
-    def of(cls, actor: Actor, channel: Channel) -> Origin:
-        return cls(channel=channel, actor_kind=actor.kind.value, actor_id=actor.id)
-
-    @classmethod
-    def system(cls) -> Origin:
-        return cls(channel=Channel.SYSTEM, actor_kind="system", actor_id=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    type: str = ""
-    id: str = ""
-    reason: str = ""
-
-
-@dataclass
-class LockedAccount:
-    """A member account locked for the current transaction, with its pending changes."""
-
-    row: LedgerAccount
-    conn: BaseDBAsyncClient
-    now: datetime
-    entries: list[LedgerEntry] = field(default_factory=list)
-
-    @property
-    def available(self) -> int:
-        return self.row.balance - self.row.held
-
-
-def member_account_code(member_id: int) -> str:
-    return f"member:{member_id}"
-
-
-async def _create_account_once(
-    kind: AccountKind, code: str, member_id: int | None, conn: BaseDBAsyncClient | None
-) -> None:
-    # INSERT ... ON CONFLICT DO NOTHING: a concurrent opener neither fails nor aborts our
-    # transaction (a caught unique violation would abort it on PostgreSQL).
-    await LedgerAccount.bulk_create(
-        [LedgerAccount(kind=kind, code=code, member_id=member_id)],
-        ignore_conflicts=True,
-        using_db=conn,
-    )
-
-
-async def open_member_account(member_id: int, conn: BaseDBAsyncClient | None = None) -> None:
-    """Create the member's account if it does not exist yet (idempotent)."""
-    await _create_account_once(AccountKind.MEMBER, member_account_code(member_id), member_id, conn)
-
-
-async def program_account_id(conn: BaseDBAsyncClient | None = None) -> int:
-    """The brand's account: the other side of earnings and spending. Created on first use."""
-    global _program_account_id
-    if _program_account_id is None:
-        await _create_account_once(AccountKind.PROGRAM, PROGRAM_ACCOUNT_CODE, None, conn)
-        account = await LedgerAccount.filter(code=PROGRAM_ACCOUNT_CODE).using_db(conn).get()
-        _program_account_id = account.id
-    return _program_account_id
-
-
-def forget_cached_accounts() -> None:
-    """Drop ids and program configuration cached per process (tests empty the tables between
-    cases)."""
-    global _program_account_id
-    _program_account_id = None
-    program_cache.invalidate()
-
-
-async def lock_member_account(
-    member_id: int, conn: BaseDBAsyncClient, now: datetime | None = None
-) -> LockedAccount:
-    """Lock the member's account row for this transaction, opening it on first use.
-
-    Raises NotFound when there is no such member.
-    """
-    await sql.flush(conn)  # the transaction may have held back a write to this very row
-    query = LedgerAccount.filter(code=member_account_code(member_id)).select_for_update()
-    row = await query.using_db(conn).first()
-    if row is None:
-        if not await Member.filter(id=member_id).using_db(conn).exists():
-            raise NotFound("Member not found", code=ErrorCode.UNKNOWN_MEMBER, field="memberId")
-        await open_member_account(member_id, conn)
-        row = await query.using_db(conn).get()
-    return LockedAccount(row=row, conn=conn, now=now or datetime.now(UTC))
-
-
-_SAVE_ACCOUNT: Final = """
-UPDATE "ledger_account" SET "balance" = $1, "held" = $2, "lifetime_earned" = $3,
-    "clawback_outstanding" = $4, "entry_count" = $5, "head_hash" = $6
-WHERE "id" = $7
-"""
-
-
-async def save_account(account: LockedAccount) -> None:
-    """Write the account's cached figures, in the same transaction as its entries (held back
-    until the transaction's last statement when the caller defers writes: see sql.write)."""
-    row = account.row
-    await sql.write(
-        account.conn,
-        ("ledger_account", row.id),
-        _SAVE_ACCOUNT,
-        row.balance,
-        row.held,
-        row.lifetime_earned,
-        row.clawback_outstanding,
-        row.entry_count,
-        row.head_hash,
-        row.id,
-    )
-
-
-def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}|{canonical}".encode()).hexdigest()
-
-
-def entry_content(entry: LedgerEntry) -> dict[str, Any]:
-    """What an entry's hash covers: everything but its id and the hashes themselves."""
-    created = (
-        entry.created_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    )
-    return {
-        "account": entry.account_id,  # type: ignore[attr-defined]
-        "counter": entry.counter_account_id,  # type: ignore[attr-defined]
-        "seq": entry.seq,
-        "kind": str(entry.kind),
-        "points": entry.points,
-        "held_change": entry.held_change,
-        "channel": str(entry.channel),
-        "actor": [entry.actor_kind, entry.actor_id],
-        "reference": [entry.reference_type, entry.reference_id],
-        "reason": entry.reason,
-        "lots": entry.lots,
-        "created_at": created,
-    }
-
-
-async def append_entry(
-    account: LockedAccount,
-    *,
-    kind: EntryKind,
-    points: int,
-    origin: Origin,
-    reference: Reference,
-    counter_account_id: int | None = None,
-    held_change: int = 0,
-    lots: list[list[int]] | None = None,
-) -> LedgerEntry:
-    row = account.row
-    now = account.now
-    entry = LedgerEntry(
-        account_id=row.id,
-        counter_account_id=counter_account_id or await program_account_id(account.conn),
-        seq=row.entry_count + 1,
-        kind=kind,
-        points=points,
-        held_change=held_change,
-        channel=origin.channel,
-        actor_kind=origin.actor_kind,
-        actor_id=origin.actor_id,
-        reference_type=reference.type,
-        reference_id=reference.id,
-        reason=reference.reason,
-        lots=lots or [],
-        created_at=now,
-        prev_hash=row.head_hash or GENESIS_HASH,
-    )
-    entry.hash = entry_hash(entry.prev_hash, entry_content(entry))
-    await entry.save(using_db=account.conn)
-    events.entry_written(entry)  # for after-commit work (leaderboards); see events.py
-    row.entry_count += 1
-    row.head_hash = entry.hash
-    row.balance += points
-    row.held += held_change
-    account.entries.append(entry)
-    return entry
 
 
 @dataclass(slots=True)
@@ -284,16 +77,18 @@ class _LotPlan:
         if self._complete:
             return False
         conn = self.account.conn
-        await sql.flush(conn)  # lots written earlier in this transaction
-        # Small first: most operations take from the first lot or two.
+        # Small first: most operations take from the first lot or two. Read after the flush:
+        # lots written earlier in this transaction may still be held back.
         size = _LOT_BATCH if self.lots else _LOT_FIRST_PAGE
         if self.lots:
             last = self.lots[-1]
-            rows = await sql.fetch(
+            rows = await deferred_writes.read_after_flush(
                 conn, _LOTS_AFTER, self.account.row.id, last.expires_at, last.id, size
             )
         else:
-            rows = await sql.fetch(conn, _LOTS_FIRST, self.account.row.id, size)
+            rows = await deferred_writes.read_after_flush(
+                conn, _LOTS_FIRST, self.account.row.id, size
+            )
         to_time = _LOT_EXPIRES_AT.to_python_value
         page = [_Lot(int(r["id"]), to_time(r["expires_at"]), int(r["remaining"])) for r in rows]
         self._complete = len(page) < size
@@ -351,7 +146,7 @@ class _LotPlan:
         )
         ids = ", ".join(f"${2 * i + 1}" for i in range(len(changed)))
         values = [value for lot in changed for value in (lot.id, lot.remaining)]
-        await sql.write(
+        await deferred_writes.hold_back_write(
             self.account.conn,
             object(),
             f'UPDATE "points_lot" SET "remaining" = CASE "id" {cases} END WHERE "id" IN ({ids})',
@@ -401,7 +196,7 @@ async def credit(
         counter_account_id=counter_account_id,
     )
     # Nothing reads the lot before the transaction ends, except a later spend, which flushes.
-    await sql.write(
+    await deferred_writes.hold_back_write(
         account.conn,
         object(),
         _INSERT_LOT,
@@ -626,74 +421,3 @@ async def _expire(account: LockedAccount, plan: _LotPlan) -> LedgerEntry | None:
         reference=Reference("expiry", "", "points reached their expiry date"),
         lots=lots,
     )
-
-
-async def derived_balances() -> dict[int, int]:
-    """Every account's balance computed from the entries alone (the books, for checks)."""
-    balances: dict[int, int] = {}
-    owned = (
-        await LedgerEntry.all()
-        .group_by("account_id")
-        .annotate(total=Sum("points"))
-        .values("account_id", "total")
-    )
-    for row in owned:
-        balances[row["account_id"]] = balances.get(row["account_id"], 0) + int(row["total"] or 0)
-    countered = (
-        await LedgerEntry.all()
-        .group_by("counter_account_id")
-        .annotate(total=Sum("points"))
-        .values("counter_account_id", "total")
-    )
-    for row in countered:
-        key = row["counter_account_id"]
-        balances[key] = balances.get(key, 0) - int(row["total"] or 0)
-    return balances
-
-
-@dataclass(frozen=True, slots=True)
-class ChainCheck:
-    account_id: int
-    ok: bool
-    entries: int
-    head_hash: str
-    first_broken_entry_id: int | None = None
-    problem: str = ""
-
-
-async def verify_account_chain(account_id: int) -> ChainCheck:
-    """Recompute the account's hash chain. Detects edited, inserted and deleted entries."""
-    account = await LedgerAccount.get(id=account_id)
-    prev = GENESIS_HASH
-    expected_seq = 1
-    last_id: int | None = None
-    count = 0
-    while True:
-        query = LedgerEntry.filter(account_id=account_id)
-        if last_id is not None:
-            query = query.filter(id__gt=last_id)
-        batch = await query.order_by("id").limit(1000)
-        if not batch:
-            break
-        for entry in batch:
-            count += 1
-            if entry.seq != expected_seq:
-                return ChainCheck(
-                    account_id, False, count, account.head_hash, entry.id, "a missing entry"
-                )
-            if entry.prev_hash != prev:
-                return ChainCheck(
-                    account_id, False, count, account.head_hash, entry.id, "broken link"
-                )
-            if entry_hash(prev, entry_content(entry)) != entry.hash:
-                return ChainCheck(
-                    account_id, False, count, account.head_hash, entry.id, "edited content"
-                )
-            prev = entry.hash
-            expected_seq += 1
-            last_id = entry.id
-    if count != account.entry_count or (count and prev != account.head_hash):
-        return ChainCheck(
-            account_id, False, count, account.head_hash, None, "missing latest entries"
-        )
-    return ChainCheck(account_id, True, count, account.head_hash)

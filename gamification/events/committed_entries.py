@@ -1,4 +1,5 @@
-"""Which ledger entries written during a request were committed, read once for every consumer.
+"""Which of the ledger entries written during a request were committed, read once for every
+consumer.
 
 After a mutation, the leaderboards and the real-time notices both need the ledger entries its
 transactions wrote (`gamification.ledger.written`), keeping only those of transactions that
@@ -10,8 +11,8 @@ of the entry that left them so, read in the same statement, hence consistent).
 
 Whether an entry (id, hash) was committed never changes once its transaction has ended, so the
 answer is remembered (a bounded memo per process): the second consumer of a request, and any
-change that names an entry of its own transaction as its witness
-(`gamification.events.progress.witness_of`), costs no further read.
+change that names an entry of its own transaction (`ledger_entry`, see
+`gamification.events.progress.transaction_entry_key`) costs no further read.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from gamification import program_cache, sql
-from gamification.events.progress import Witness
+from gamification import sql
+from gamification.events.progress import EntryKey
 from gamification.ledger.models import EntryKind, LedgerEntry
 
 _MEMO_SIZE: Final = 4096
@@ -45,22 +46,21 @@ class CommittedEntry:
     head_entry_id: int
 
 
-_memo: OrderedDict[Witness, CommittedEntry | None] = OrderedDict()
-program_cache.forget_with_program(_memo)  # tests empty the tables between cases
+_memo: OrderedDict[EntryKey, CommittedEntry | None] = OrderedDict()
 
 
-def _remember(key: Witness, found: CommittedEntry | None) -> None:
+def _remember(key: EntryKey, found: CommittedEntry | None) -> None:
     _memo[key] = found
     _memo.move_to_end(key)
     while len(_memo) > _MEMO_SIZE:
         _memo.popitem(last=False)
 
 
-def is_committed(witness: Witness | None) -> bool | None:
+def is_committed(entry: EntryKey | None) -> bool | None:
     """Whether the entry was committed, if this process has read it since (None: unknown)."""
-    if witness is None or witness not in _memo:
+    if entry is None or entry not in _memo:
         return None
-    return _memo[witness] is not None
+    return _memo[entry] is not None
 
 
 _READ: Final = (
@@ -73,9 +73,9 @@ _READ: Final = (
 )
 
 
-async def committed_entries(entries: Iterable[LedgerEntry]) -> list[CommittedEntry]:
+async def keep_committed(entries: Iterable[LedgerEntry]) -> list[CommittedEntry]:
     """The entries that were committed, in the order given (at most one read)."""
-    wanted: list[Witness] = []
+    wanted: list[EntryKey] = []
     for entry in entries:
         key = (int(entry.id), entry.hash)
         if key not in wanted:
@@ -91,11 +91,11 @@ async def committed_entries(entries: Iterable[LedgerEntry]) -> list[CommittedEnt
     return found
 
 
-async def _read(keys: Sequence[Witness]) -> None:
+async def _read(keys: Sequence[EntryKey]) -> None:
     marks = ", ".join(f"${n}" for n in range(1, len(keys) + 1))
     rows = await sql.fetch(LedgerEntry._meta.db, f"{_READ}({marks})", *(k[0] for k in keys))
     created = LedgerEntry._meta.fields_map["created_at"]
-    by_key: dict[Witness, CommittedEntry] = {}
+    by_key: dict[EntryKey, CommittedEntry] = {}
     for row in rows:
         by_key[int(row["id"]), row["hash"]] = CommittedEntry(
             id=int(row["id"]),
