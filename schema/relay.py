@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from gamification.errors import ErrorCode, InvalidInput
+from gamification.limits import MAX_INT32
 from gamification.pagination import Page, check_page_size
 from schema.context import Info
 
@@ -32,7 +33,7 @@ def _b64decode(value: str) -> str:
 # 32-bit ids, and PostgreSQL refuses to compare an `integer` column with a larger number (the
 # driver raises instead of finding nothing), so a larger id is not a valid ID of those types.
 # Types with 64-bit ids register with MAX_PK.
-MAX_INT_PK = 2**31 - 1
+MAX_INT_PK = MAX_INT32
 MAX_PK = 2**63 - 1
 _MAX_ENCODED_LENGTH = 64
 

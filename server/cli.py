@@ -216,33 +216,41 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
-    from gamification.ledger.points import expire_points
+def _with_progress_bar(
+    settings: Settings,
+    description: str,
+    work: Callable[[Callable[[int, int], None]], Awaitable[T]],
+) -> T:
+    """Run `work(advance)` with the database, showing its progress as `description` (on
+    terminals only: see `_progress_bar`)."""
+    advance, close = _progress_bar(description)
 
-    advance, close = _progress_bar("expiring")
-
-    async def run() -> int:
+    async def run() -> T:
         try:
-            return await expire_points(progress=advance)
+            return await work(advance)
         finally:
             close()
 
-    print(f"Expired {_with_database(settings, run)} points.")
+    return _with_database(settings, run)
+
+
+def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.ledger.points import expire_points
+
+    expired = _with_progress_bar(
+        settings, "expiring", lambda advance: expire_points(progress=advance)
+    )
+    print(f"Expired {expired} points.")
     return 0
 
 
 def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.tiers.ladder import evaluate_due_tiers
 
-    advance, close = _progress_bar("evaluating tiers")
-
-    async def run() -> int:
-        try:
-            return await evaluate_due_tiers(progress=advance)
-        finally:
-            close()
-
-    print(f"Evaluated {_with_database(settings, run)} ended qualification periods.")
+    evaluated = _with_progress_bar(
+        settings, "evaluating tiers", lambda advance: evaluate_due_tiers(progress=advance)
+    )
+    print(f"Evaluated {evaluated} ended qualification periods.")
     return 0
 
 
@@ -256,15 +264,7 @@ def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.ledger.points import verify_all
 
-    advance, close = _progress_bar("verifying")
-
-    async def run() -> list[Any]:
-        try:
-            return await verify_all(progress=advance)
-        finally:
-            close()
-
-    broken = _with_database(settings, run)
+    broken = _with_progress_bar(settings, "verifying", lambda advance: verify_all(progress=advance))
     for check in broken:
         print(
             f"account {check.account_id}: {check.problem} "

@@ -10,10 +10,9 @@ Matching campaigns are in `gamification.causes.matching`, impact figures in
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
@@ -21,9 +20,11 @@ from tortoise.transactions import in_transaction
 
 from gamification import program_cache
 from gamification.causes.models import Cause, CauseStatus, Donation
+from gamification.changes import UNCHANGED, Unchanged
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.ledger.accounts import LockedAccount
 from gamification.ledger.models import AccountKind, LedgerAccount
+from gamification.limits import MAX_INT32
 from gamification.pagination import Page, keyset_page
 from gamification.validation import check_image_url
 
@@ -33,18 +34,10 @@ MAX_PARTNER_LENGTH: Final = 120
 MAX_IMPACT_UNIT_LENGTH: Final = 40
 MAX_POINTS_PER_UNIT: Final = 1_000_000
 # Goals are shown as GraphQL `Int`s (32-bit, like every points figure of the API).
-MAX_GOAL_POINTS: Final = 2**31 - 1
+MAX_GOAL_POINTS: Final = MAX_INT32
 MAX_DONATION: Final = 10_000_000
 # Causes have 32-bit ids, and PostgreSQL raises (rather than finding nothing) on a larger one.
-MAX_INT_ID: Final = 2**31 - 1
-
-
-class _Unchanged(enum.Enum):
-    UNCHANGED = "UNCHANGED"
-
-
-UNCHANGED: Final = _Unchanged.UNCHANGED
-Unchanged = Literal[_Unchanged.UNCHANGED]
+MAX_INT_ID: Final = MAX_INT32
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,10 @@ from gamification.errors import ErrorCode, InvalidInput, Refused
 from gamification.ledger.accounts import save_account
 from gamification.ledger.entries import Origin, Reference, append_entry
 from gamification.ledger.models import EntryKind, LedgerEntry
+from gamification.limits import MAX_INT32
 
 # Caps are shown as GraphQL `Int`s (32-bit, like every points figure of the API).
-MAX_CAP: Final = 2**31 - 1
+MAX_CAP: Final = MAX_INT32
 MAX_RATIO: Final = Decimal(10)
 RATIO_PLACES: Final = 4  # the column's scale
 

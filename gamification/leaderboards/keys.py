@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from gamification import redis_keys
 from gamification.ledger.models import EntryKind
+from gamification.limits import MAX_INT32
 from server.settings import get_settings
 
 POINTS_BOARD: Final = "points"
@@ -70,7 +71,7 @@ SCORING_KINDS: Final = POINTS_KINDS | DONATION_KINDS
 SHARD_BITS: Final = 10
 _TAG_TIME_BASE: Final = 10**13  # ms timestamps stay below it until the year 2286
 _TAG_MEMBER_BASE: Final = 10**10  # member ids are 32-bit
-_MAX_BOARD_ID: Final = 2**31 - 1  # cause and challenge ids are 32-bit columns
+_MAX_BOARD_ID: Final = MAX_INT32  # cause and challenge ids are 32-bit columns
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
 

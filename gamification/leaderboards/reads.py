@@ -36,13 +36,14 @@ from gamification.leaderboards.keys import (
     member_of_tag,
     shard_of,
 )
+from gamification.limits import MAX_INT32
 from gamification.members import follows
 from gamification.members.models import Member
 
 logger = logging.getLogger("loyalty.leaderboards")
 
 HIDDEN_NAME: Final = "Hidden member"
-_MAX_MEMBER_ID: Final = 2**31 - 1  # a 32-bit column: PostgreSQL refuses larger numbers
+_MAX_MEMBER_ID: Final = MAX_INT32  # a 32-bit column: PostgreSQL refuses larger numbers
 _BOARD_NAMES: Final = (
     'Boards are "points", "friends", "cause:<cause ID>" and "challenge:<challenge ID>"'
 )

@@ -11,19 +11,20 @@ order (that of `Channel`), so that "offered on APP" is a match on whole stored v
 
 from __future__ import annotations
 
-import enum
 import itertools
 import re
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gamification.actors import Actor
+from gamification.changes import UNCHANGED, Unchanged
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.ledger import points
+from gamification.limits import MAX_INT32
 from gamification.pagination import Page, keyset_page
 from gamification.rewards.models import (
     LimitPeriod,
@@ -42,17 +43,7 @@ MAX_DESCRIPTION_LENGTH: Final = 2000
 MAX_COST_POINTS: Final = 10_000_000
 MAX_VOUCHER_VALID_DAYS: Final = 3650
 MAX_TIER_NAME_LENGTH: Final = 40
-# `stock` and `per_member_limit` are 32-bit columns: PostgreSQL would raise on a larger value.
-_MAX_INT_COLUMN: Final = 2**31 - 1
 _CATEGORY: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-
-class _Unchanged(enum.Enum):
-    UNCHANGED = "UNCHANGED"
-
-
-UNCHANGED: Final = _Unchanged.UNCHANGED
-Unchanged = Literal[_Unchanged.UNCHANGED]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +128,10 @@ def check_reward(data: RewardInput) -> RewardInput:
             code=ErrorCode.INVALID_AMOUNT,
             field="costPoints",
         )
-    if data.stock is not None and (
-        not _is_int(data.stock) or not 0 <= data.stock <= _MAX_INT_COLUMN
-    ):
+    if data.stock is not None and (not _is_int(data.stock) or not 0 <= data.stock <= MAX_INT32):
         raise InvalidInput("stock must be 0 or more, or null for unlimited", field="stock")
     if data.per_member_limit is not None and (
-        not _is_int(data.per_member_limit) or not 1 <= data.per_member_limit <= _MAX_INT_COLUMN
+        not _is_int(data.per_member_limit) or not 1 <= data.per_member_limit <= MAX_INT32
     ):
         raise InvalidInput(
             "perMemberLimit must be 1 or more, or null for no limit", field="perMemberLimit"
@@ -219,7 +208,7 @@ async def _check_stores(store_ids: tuple[int, ...]) -> None:
     wanted = set(store_ids)
     if not wanted:
         return
-    valid = {i for i in wanted if 0 < i <= _MAX_INT_COLUMN}
+    valid = {i for i in wanted if 0 < i <= MAX_INT32}
     if valid != wanted or await Store.filter(id__in=sorted(valid)).count() != len(valid):
         raise NotFound("No such store", code=ErrorCode.UNKNOWN_STORE, field="storeIds")
 
@@ -250,7 +239,7 @@ async def update_reward(reward_id: int, changes: RewardChanges) -> Reward:
         # UPDATE, which waits for this change and then counts from the new stock.
         reward = (
             await Reward.filter(id=reward_id).select_for_update().using_db(conn).first()
-            if 0 < reward_id <= _MAX_INT_COLUMN
+            if 0 < reward_id <= MAX_INT32
             else None
         )
         if reward is None:
@@ -343,7 +332,7 @@ async def visible_reward(
 ) -> Reward | None:
     """The reward if it exists and `viewer` may see it in the catalog; None otherwise."""
     now = now or datetime.now(UTC)
-    if not 0 < reward_id <= _MAX_INT_COLUMN:
+    if not 0 < reward_id <= MAX_INT32:
         return None
     try:
         visible, channel = _catalog_of(viewer, None, now)

@@ -13,13 +13,11 @@ from tortoise.transactions import in_transaction
 
 from gamification import sql
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from gamification.limits import MAX_INT32
 from gamification.members.profiles import check_timezone
 from gamification.stores.models import DEVICE_CHANNELS, Channel, Device, Store
 
 _STORE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
-# Store and device ids are 32-bit columns: a larger id names nothing, and PostgreSQL would
-# raise on the comparison instead of finding no row.
-_MAX_ID = 2**31 - 1
 
 
 async def create_store(*, code: str, name: str, timezone: str = "UTC") -> Store:
@@ -39,7 +37,7 @@ async def create_store(*, code: str, name: str, timezone: str = "UTC") -> Store:
 
 async def get_store(store_id: int) -> Store:
     """Raises NotFound when no store has this id."""
-    store = await Store.get_or_none(id=store_id) if 0 < store_id <= _MAX_ID else None
+    store = await Store.get_or_none(id=store_id) if 0 < store_id <= MAX_INT32 else None
     if store is None:
         raise NotFound("Store not found", field="storeId")
     return store
@@ -70,7 +68,7 @@ async def revoke_device(device_id: int) -> Device:
 
     Raises NotFound for an unknown device.
     """
-    if not 0 < device_id <= _MAX_ID:
+    if not 0 < device_id <= MAX_INT32:
         raise NotFound("Device not found", field="deviceId")
     async with in_transaction():
         device = await Device.select_for_update().get_or_none(id=device_id)
@@ -99,7 +97,7 @@ async def active_device(device_id: int, credential_id: uuid.UUID) -> ActiveDevic
     """The device holding this credential, or None when it is unknown or revoked. Read on
     every device request (never cached: a revocation applies at once), so one plain statement
     rather than an ORM object."""
-    if not 0 < device_id <= _MAX_ID:
+    if not 0 < device_id <= MAX_INT32:
         return None
     # The column's own conversion: a UUID on PostgreSQL, its text on SQLite.
     credential = Device._meta.fields_map["credential_id"].to_db_value(credential_id, Device)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import strawberry
 
@@ -15,12 +14,12 @@ from gamification.causes import catalog as causes_catalog
 from gamification.causes import donations as causes_donations
 from gamification.causes import matching as causes_matching
 from gamification.causes import models as causes_models
-from gamification.errors import InvalidInput
 from gamification.ledger import points as points_service
 from gamification.stores import models as stores_models
 from schema.causes.types import CauseType, DonationChannel, DonationType, MatchingCampaignType
 from schema.context import Info
 from schema.errors import UserError, errors_of
+from schema.partial_updates import changes_of
 from schema.permissions import IsAdmin, IsPerson
 from schema.relay import pk_of
 
@@ -77,22 +76,9 @@ class UpdateCauseInput:
 _NULLABLE = frozenset({"goal_points", "goal_units", "ends_at"})
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _changes_of(input: UpdateCauseInput) -> causes_catalog.CauseChanges:
     """Raises InvalidInput when a field that cannot be empty is given as null."""
-    given: dict[str, Any] = {}
-    for name in causes_catalog.CauseChanges.__dataclass_fields__:
-        value = getattr(input, name)
-        if value is strawberry.UNSET:
-            continue
-        if value is None and name not in _NULLABLE:
-            raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
-        given[name] = value
-    return causes_catalog.CauseChanges(**given)
+    return changes_of(input, causes_catalog.CauseChanges, nullable=_NULLABLE)
 
 
 @strawberry.input

@@ -4,12 +4,10 @@ devices that take vouchers. Redeeming and cancelling take an `idempotencyKey`.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from channels.policies import self_service_redemption_channel
-from gamification.errors import InvalidInput
 from gamification.ledger import consent
 from gamification.rewards import catalog as rewards
 from gamification.rewards import models as rewards_models
@@ -17,6 +15,7 @@ from gamification.rewards import redemptions
 from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.errors import UserError, errors_of
+from schema.partial_updates import changes_of
 from schema.permissions import IsAdmin, IsDevice, IsPerson
 from schema.relay import pk_of
 from schema.rewards.types import LimitPeriod, RedemptionType, RewardKind, RewardType
@@ -73,30 +72,21 @@ class UpdateRewardInput:
 _NULLABLE = frozenset({"stock", "per_member_limit", "valid_from", "valid_to", "min_tier"})
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _store_pks(store_ids: list[strawberry.ID]) -> tuple[int, ...]:
     return tuple(pk_of(store_id, "Store", field="storeIds") for store_id in store_ids)
 
 
 def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
     """Raises InvalidInput when a field that cannot be empty is given as null."""
-    given: dict[str, Any] = {}
-    for name in rewards.RewardChanges.__dataclass_fields__:
-        value = getattr(input, name)
-        if value is strawberry.UNSET:
-            continue
-        if value is None and name not in _NULLABLE:
-            raise InvalidInput(f"{_camel(name)} cannot be null", field=_camel(name))
-        if name == "channels":
-            value = tuple(stores_models.Channel(c) for c in value)
-        if name == "store_ids":
-            value = _store_pks(value)
-        given[name] = value
-    return rewards.RewardChanges(**given)
+    return changes_of(
+        input,
+        rewards.RewardChanges,
+        nullable=_NULLABLE,
+        convert={
+            "channels": lambda value: tuple(stores_models.Channel(c) for c in value),
+            "store_ids": _store_pks,
+        },
+    )
 
 
 @strawberry.type
