@@ -10,11 +10,14 @@ State lives in Redis, not in the database: a request is short-lived and only its
 donation is a business fact (that goes through `gamification.rewards.redemptions.redeem` or
 `gamification.causes.donations.donate_points`, like every channel).
 
-- `rr:<id>`, a HASH: the request and its `status`, `version` (+1 per change); it expires
+Keys (names in `gamification.redis_keys`; this module alone reads and writes them), all under
+the hash tag `{rr}` because a new request's hash and the member's index are written in one
+MULTI/EXEC (one slot on a Redis Cluster):
+- `{rr}:<id>`, a HASH: the request and its `status`, `version` (+1 per change); it expires
   `RETENTION` after its deadline, so the kiosk can still read the outcome for a while.
-- `rr:ref:<device id>:<reference>`: the request a kiosk's own reference made, so a kiosk that
-  retries gets its first request back (same TTL).
-- `rr:member:<member id>`, a ZSET of the member's requests by deadline (what a newly opened
+- `{rr}:ref:<device id>:<reference>`: the request a kiosk's own reference made, so a kiosk
+  that retries gets its first request back (same TTL).
+- `{rr}:member:<member id>`, a ZSET of the member's requests by deadline (what a newly opened
   app shows).
 
 Every change of status is one WATCH/MULTI/EXEC on the request's hash that checks the status it
@@ -22,10 +25,6 @@ read is still there: of an approval and an expiry racing at the deadline, exactl
 and the other reads the outcome. An approval moves PENDING to APPROVING first, then redeems
 with an idempotency key derived from the request id, then records APPROVED: if the process
 dies in between, approving again finishes the same redemption, never a second one.
-
-Long because a request's life in Redis (ask, approve, decline, expire, watch) is one state
-machine over the keys above, each change one WATCH/MULTI/EXEC: split, its transitions would be
-read apart from the keys and statuses they share.
 """
 
 from __future__ import annotations
@@ -41,13 +40,14 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from channels.policies import store_action_origin
+from gamification import redis_keys
 from gamification.actors import Actor, ActorKind
 from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause
 from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
 from gamification.events import realtime
+from gamification.ledger import books as ledger
 from gamification.ledger import consent
-from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members.models import Member
 from gamification.rewards import redemptions
 from gamification.rewards.models import Reward
@@ -144,18 +144,6 @@ class RedemptionRequest:
         ]
 
 
-def _key(request_id: str) -> str:
-    return f"rr:{request_id}"
-
-
-def _reference_key(device_id: int, reference: str) -> str:
-    return f"rr:ref:{device_id}:{reference}"
-
-
-def _member_key(member_id: int) -> str:
-    return f"rr:member:{member_id}"
-
-
 def _valid_id(request_id: str) -> bool:
     try:
         return uuid.UUID(request_id).hex == request_id
@@ -166,7 +154,7 @@ def _valid_id(request_id: str) -> bool:
 async def get_request(redis: Redis, request_id: str) -> RedemptionRequest | None:
     if not _valid_id(request_id):
         return None
-    raw: Any = await redis.hgetall(_key(request_id))
+    raw: Any = await redis.hgetall(redis_keys.request(request_id))
     return RedemptionRequest.decode(raw) if raw else None
 
 
@@ -189,9 +177,9 @@ async def _what(reward_id: int | None, points: int | None, now: datetime) -> tup
         raise InvalidInput("Give either a reward or an amount of points", field="rewardId")
     if reward_id is None:
         assert points is not None
-        if not 0 < points <= MAX_POINTS_PER_ENTRY:
+        if not 0 < points <= ledger.MAX_POINTS_PER_ENTRY:
             raise InvalidInput(
-                f"points must be between 1 and {MAX_POINTS_PER_ENTRY}",
+                f"points must be between 1 and {ledger.MAX_POINTS_PER_ENTRY}",
                 code=ErrorCode.INVALID_AMOUNT,
                 field="points",
             )
@@ -330,7 +318,7 @@ async def _ask(redis: Redis, request: RedemptionRequest) -> tuple[RedemptionRequ
 
     Raises Conflict(IDEMPOTENCY_KEY_REUSED) when the reference was used for another ask."""
     keep_until = request.expires_at + RETENTION
-    reference_key = _reference_key(request.device_id, request.reference)
+    reference_key = redis_keys.request_reference(request.device_id, request.reference)
     claimed = await redis.set(reference_key, request.id, nx=True, exat=keep_until)
     if not claimed:
         first_id = await redis.get(reference_key)
@@ -344,10 +332,10 @@ async def _ask(redis: Redis, request: RedemptionRequest) -> tuple[RedemptionRequ
                 field="reference",
             )
         return first, True
-    member_key = _member_key(request.member_id)
+    member_key = redis_keys.member_requests(request.member_id)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(_key(request.id), mapping=request.encode())
-        pipe.expireat(_key(request.id), keep_until)
+        pipe.hset(redis_keys.request(request.id), mapping=request.encode())
+        pipe.expireat(redis_keys.request(request.id), keep_until)
         pipe.zadd(member_key, {request.id: request.expires_at.timestamp()})
         pipe.zremrangebyscore(member_key, "-inf", (request.created_at - RETENTION).timestamp())
         pipe.expireat(member_key, keep_until)
@@ -361,7 +349,9 @@ async def pending_requests(
 ) -> list[RedemptionRequest]:
     """The member's requests still waiting for an answer, oldest first."""
     now = now or datetime.now(UTC)
-    ids: Any = await redis.zrangebyscore(_member_key(member_id), now.timestamp(), "+inf")
+    ids: Any = await redis.zrangebyscore(
+        redis_keys.member_requests(member_id), now.timestamp(), "+inf"
+    )
     found = [await get_request(redis, request_id) for request_id in ids]
     return [r for r in found if r is not None and r.status is RequestStatus.PENDING]
 
@@ -373,7 +363,7 @@ async def _change(
 ) -> tuple[RedemptionRequest, bool]:
     """Apply `decide` to the request as it is, atomically; return (request, changed).
     `decide` returns the new request, or None to leave it. Raises NotFound."""
-    key = _key(request_id)
+    key = redis_keys.request(request_id)
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(_ATTEMPTS):
             try:

@@ -5,6 +5,8 @@ Who uses what (one module per use talks to Redis):
 - leaderboards, `gamification.leaderboards.store`: `{lb}:…`
 - kiosk redemption requests, `channels.redemption_requests`: `{rr}:…`
 - rate limits, `schema.rate_limits`: `ratelimit:…`
+- documents registered by clients (automatic persisted queries), `server.persisted_queries`:
+  `apq:…`
 - real-time notices, published by `gamification.events.realtime`, read by `server.pubsub`:
   the channels `rt:<namespace>:…`
 
@@ -16,7 +18,7 @@ Redis Cluster: the keys that one Lua script, MULTI/EXEC or WATCH uses together s
   the boards live in one slot (one node of a cluster): exactness needs them together.
 - `{rr}`: kiosk redemption requests. A new request's hash and the member's index of requests
   are written in one MULTI/EXEC.
-- Rate-limit counters carry no tag: each is INCRemented on its own.
+- Rate-limit counters and persisted queries carry no tag: each key is used on its own.
 
 Pub/sub channels are not keys: a channel is shared by every database of a Redis server (and by
 a whole cluster), so their names carry the deployment's namespace
@@ -74,6 +76,14 @@ def rate_limit_counter(operation: str, counter: str, window: int) -> str:
     """One counter (`member:<id>`, `device:<id>`, `address:<ip>`) of one operation in one
     fixed window (the window's number since the epoch)."""
     return f"ratelimit:{operation}:{counter}:{window}"
+
+
+# --- persisted queries ---------------------------------------------------------------------
+
+
+def persisted_query(sha256: str) -> str:
+    """A GraphQL document a client registered, by its SHA-256 (hex)."""
+    return f"apq:{sha256}"
 
 
 # --- pub/sub channels ----------------------------------------------------------------------

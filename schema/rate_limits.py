@@ -4,7 +4,8 @@ or testing stolen balances and tokens; and on the catalog reads anyone may make 
 
 Each call of a limited mutation counts, so two aliases or a batch count twice: the check runs
 per field resolution (a field extension), not per HTTP request. Counters live in Redis in fixed
-windows, so several processes share them. Three counters per call, each with its own limit:
+windows, so several processes share them (this module alone reads and writes them; key names
+in `gamification.redis_keys`). Three counters per call, each with its own limit:
 the member (or staff/admin) who calls, the device that calls, and the client address.
 
 When Redis cannot be reached the call goes ahead (and a warning is logged): earning and
@@ -25,6 +26,7 @@ from starlette.requests import HTTPConnection
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
+from gamification import redis_keys
 from schema.context import Context, Info
 
 logger = logging.getLogger("loyalty.rate_limits")
@@ -47,8 +49,6 @@ SIGN_IN_MUTATIONS = frozenset({"logIn", "signUp"})
 # The one counter every anonymous catalog read of an address goes to, whatever the field: a
 # signed-out app reading tiers, rewards and causes on one screen spends three.
 ANONYMOUS_READS = "anonymousRead"
-
-_KEY_PREFIX = "ratelimit"
 
 
 class RateLimited(GraphQLError):
@@ -99,7 +99,7 @@ async def check_rate_limit(context: Context, operation: str) -> None:
     try:
         async with context.redis.pipeline(transaction=False) as pipe:
             for name, _ in counters:
-                key = f"{_KEY_PREFIX}:{operation}:{name}:{bucket}"
+                key = redis_keys.rate_limit_counter(operation, name, bucket)
                 pipe.incr(key)
                 pipe.expire(key, window + 1)
             replies = await pipe.execute()

@@ -145,7 +145,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # operator's tool there).
                 await reconcile.rebuild(app.state.redis)
             # One Redis pub/sub connection for every subscription in this process.
-            app.state.broker = Broker(app.state.redis, queue_size=settings.realtime_queue_size)
+            app.state.broker = Broker(
+                app.state.redis,
+                queue_size=settings.realtime_queue_size,
+                namespace=settings.redis_channel_namespace,
+            )
             opened.push_async_callback(app.state.broker.stop)
             with redis_failures_named(settings):
                 await app.state.broker.start()

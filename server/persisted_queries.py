@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from strawberry.http import GraphQLRequestData
 
+from gamification import redis_keys
 from schema.persisted import document_hash
 from server.settings import PersistedQueryMode
 
@@ -40,7 +41,6 @@ logger = logging.getLogger("loyalty.persisted_queries")
 
 APQ_TTL: Final = 7 * 24 * 3600  # seconds a client-registered document is kept in Redis
 _LOCAL_ENTRIES: Final = 1024
-_KEY_PREFIX: Final = "apq:"
 
 
 class PersistedQueryRefused(HTTPException):
@@ -91,7 +91,7 @@ class PersistedQueries:
         if sha in self._local:
             return self._local[sha]
         try:
-            raw = await redis.get(_KEY_PREFIX + sha)
+            raw = await redis.get(redis_keys.persisted_query(sha))
         except RedisError as error:  # the document can still be sent in full
             logger.warning("persisted query store unavailable: %r", error)
             return None
@@ -104,7 +104,7 @@ class PersistedQueries:
     async def _store(self, redis: Redis, sha: str, document: str) -> None:
         self._remember(sha, document)
         try:
-            await redis.set(_KEY_PREFIX + sha, document, ex=APQ_TTL)
+            await redis.set(redis_keys.persisted_query(sha), document, ex=APQ_TTL)
         except RedisError as error:
             logger.warning("persisted query not shared with other workers: %r", error)
 

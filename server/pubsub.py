@@ -32,12 +32,11 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from gamification.events.realtime import CHANNEL_PREFIX, Notice
+from gamification import redis_keys
+from gamification.events.realtime import Notice
 
 logger = logging.getLogger("loyalty.realtime")
 
-# Subscribed from the start, so that the reader always has a connection to read from.
-CONTROL_CHANNEL: Final = f"{CHANNEL_PREFIX}control"
 _BATCH: Final = 1000
 _RETRY_SECONDS: Final = 1.0
 _READ_TIMEOUT_SECONDS: Final = 1.0
@@ -104,9 +103,17 @@ class _Channel:
 
 class Broker:
     def __init__(
-        self, redis: Redis, *, queue_size: int, confirm_timeout_seconds: float = 5.0
+        self,
+        redis: Redis,
+        *,
+        queue_size: int,
+        namespace: str,
+        confirm_timeout_seconds: float = 5.0,
     ) -> None:
+        """`namespace`: this deployment's channels' (`LOYALTY_REDIS_CHANNEL_NAMESPACE`)."""
         self.redis = redis
+        # Subscribed from the start, so that the reader always has a connection to read from.
+        self.control_channel = redis_keys.control_channel(namespace)
         self.queue_size = queue_size
         self.confirm_timeout_seconds = confirm_timeout_seconds
         self._channels: dict[str, _Channel] = {}
@@ -122,7 +129,7 @@ class Broker:
 
     async def start(self) -> None:
         self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(CONTROL_CHANNEL)
+        await self._pubsub.subscribe(self.control_channel)
         self._tasks = [
             asyncio.create_task(self._read(self._pubsub), name="realtime-reader"),
             asyncio.create_task(self._keep_in_step(self._pubsub), name="realtime-subscriber"),

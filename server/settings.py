@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite://{DEFAULT_DATA_DIR}/loyalty.sqlite3"
     database_pool_max: int = Field(default=20, ge=1, le=500)
     redis_url: str = "memory://"
+    redis_channel_namespace: str = Field(
+        default="loyalty",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description=(
+            "Names this deployment's real-time pub/sub channels (`rt:<namespace>:…`). Channels "
+            "are shared by every database of a Redis server, unlike keys: give each deployment "
+            "(or test run) on one Redis its own. Up to 64 letters, digits, `.`, `_`, `-`."
+        ),
+    )
     # How long start-up waits for PostgreSQL to answer before it gives up.
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     # How long a request waits for a pooled connection when all are busy (or PostgreSQL refuses

@@ -7,14 +7,14 @@ at-most-once: each notice carries a `version` that increases along its stream (f
 id of the ledger entry that left the balance where it is), so a client that sees a jump, or
 reconnects, refetches.
 
-Channels (all names start with `CHANNEL_PREFIX`)
-Names start with `rt:<namespace>:` (a hash of the database URL: see `_namespace`).
-- `rt:member:<member id>`: the member's own stream; `topic` says what it is about
+Channels (names in `gamification.redis_keys`, each after `rt:<namespace>:`, the namespace
+being `LOYALTY_REDIS_CHANNEL_NAMESPACE`: see `_namespace`)
+- `member:<member id>`: the member's own stream; `topic` says what it is about
   (pointsChanged, tierChanged, challengeProgress, badgeAwarded, redemptionRequest).
-- `rt:lb:<board>:<period>`: a board changed (the notice carries no standings: subscribers
+- `lb:<board>:<period>`: a board changed (the notice carries no standings: subscribers
   read the top once per process, at most once per `realtime_leaderboard_interval_seconds`).
-- `rt:cause:<cause id>`: a cause's totals changed.
-- `rt:rr:<request id>`: a kiosk's redemption request changed status.
+- `cause:<cause id>`: a cause's totals changed.
+- `rr:<request id>`: a kiosk's redemption request changed status.
 
 For other modules (tiers, challenges, badges): once a use case's transaction has committed
 (after its `in_transaction` block), call `announce(member_notice(...))`; the GraphQL layer
@@ -25,7 +25,6 @@ outside a mutation (a scheduled job) calls `publish` itself after its commit.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -35,26 +34,25 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gamification import redis_keys
 from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges import views as challenges_views
 from gamification.challenges import windows as challenges_windows
 from gamification.challenges.models import Challenge, ChallengeCompletion, ChallengeStatus
-from gamification.events import committed_entries
+from gamification.events import committed
 from gamification.events.models import DomainEvent
-from gamification.events.progress import EntryKey, ProgressChange, ProgressUpdates, Snapshot
+from gamification.events.progress import ProgressChange, ProgressUpdates, Snapshot, Witness
 from gamification.leaderboards import keys as leaderboards
-from gamification.ledger import accounts
+from gamification.ledger import books as ledger
 from gamification.ledger.models import LedgerAccount, LedgerEntry
 from server.settings import get_settings
 
 logger = logging.getLogger("loyalty.realtime")
-
-CHANNEL_PREFIX: Final = "rt:"
 
 
 class Topic(enum.StrEnum):
@@ -70,27 +68,26 @@ class Topic(enum.StrEnum):
 
 @lru_cache(maxsize=1)
 def _namespace() -> str:
-    """Redis pub/sub channels are shared by every database of a Redis server: name them after
-    this deployment's database, so that two deployments (or test runs) on one Redis never hear
-    each other."""
-    database_url = get_settings().database_url
-    return f"{CHANNEL_PREFIX}{hashlib.sha256(database_url.encode()).hexdigest()[:12]}:"
+    """Redis pub/sub channels are shared by every database of a Redis server: this deployment's
+    carry its namespace, so that two deployments (or test runs) on one Redis never hear each
+    other."""
+    return get_settings().redis_channel_namespace
 
 
 def member_channel(member_id: int) -> str:
-    return f"{_namespace()}member:{member_id}"
+    return redis_keys.member_channel(_namespace(), member_id)
 
 
 def leaderboard_channel(board: str, period: str) -> str:
-    return f"{_namespace()}lb:{board}:{period}"
+    return redis_keys.leaderboard_channel(_namespace(), board, period)
 
 
 def cause_channel(cause_id: int) -> str:
-    return f"{_namespace()}cause:{cause_id}"
+    return redis_keys.cause_channel(_namespace(), cause_id)
 
 
 def request_channel(request_id: str) -> str:
-    return f"{_namespace()}rr:{request_id}"
+    return redis_keys.request_channel(_namespace(), request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +165,7 @@ class PointsState:
 async def points_state(member_id: int) -> PointsState:
     """Balance, held and the entry that left them so, read consistently: an account's row
     counts exactly the entries numbered up to its `entry_count`, all committed with it."""
-    account = await LedgerAccount.get_or_none(code=accounts.member_account_code(member_id))
+    account = await LedgerAccount.get_or_none(code=ledger.member_account_code(member_id))
     if account is None or not account.entry_count:
         return PointsState(member_id, 0, 0, 0)
     entry_id: Any = (
@@ -183,9 +180,8 @@ async def committed_entry_notices(entries: Iterable[LedgerEntry]) -> list[Notice
     """What the ledger entries of committed transactions change for subscribers: each member's
     points, the boards they count on, the causes they gave to. Entries whose transaction
     rolled back are ignored. One read at most, shared with the leaderboards
-    (`gamification.events.committed_entries`), which also gives each member's points as they now
-    stand."""
-    rows = await committed_entries.keep_committed(entries)
+    (`gamification.events.committed`), which also gives each member's points as they now stand."""
+    rows = await committed.committed_entries(entries)
     if not rows:
         return []
     states: dict[int, PointsState] = {}
@@ -231,18 +227,18 @@ class _Reported(Protocol):
     def source_key(self) -> str: ...
 
     @property
-    def ledger_entry(self) -> EntryKey | None: ...
+    def witness(self) -> Witness | None: ...
 
 
 async def _committed_events(reported: Iterable[_Reported]) -> set[tuple[int, str]]:
     """The (event id, source key) of the reported changes whose transaction committed: known
-    from their ledger entry when this process has checked it
-    (`gamification.events.committed_entries`), else read from the events table (one statement)."""
+    from their witness entry when this process has checked it (`gamification.events.committed`),
+    else read from the events table (one statement)."""
     known: set[tuple[int, str]] = set()
     unknown: set[tuple[int, str]] = set()
     for item in reported:
         pair = (item.event_id, item.source_key)
-        verdict = committed_entries.is_committed(item.ledger_entry)
+        verdict = committed.is_committed(item.witness)
         if verdict is None:
             unknown.add(pair)
         elif verdict:
@@ -433,7 +429,7 @@ _announced: ContextVar[list[Notice] | None] = ContextVar("announced_notices", de
 
 
 @contextmanager
-def collect_announced_notices() -> Iterator[list[Notice]]:
+def collect_announced() -> Iterator[list[Notice]]:
     """Collect the notices announced in this context, to publish when its work is done. The
     GraphQL layer opens one around every mutation."""
     notices: list[Notice] = []
