@@ -25,6 +25,10 @@ read is still there: of an approval and an expiry racing at the deadline, exactl
 and the other reads the outcome. An approval moves PENDING to APPROVING first, then redeems
 with an idempotency key derived from the request id, then records APPROVED: if the process
 dies in between, approving again finishes the same redemption, never a second one.
+
+Long because a request's life in Redis (ask, approve, decline, expire, watch) is one state
+machine over the keys above, each change one WATCH/MULTI/EXEC: split, its transitions would be
+read apart from the keys and statuses they share.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause
 from gamification.errors import Conflict, ErrorCode, InvalidInput, LoyaltyError, NotFound, Refused
 from gamification.events import realtime
-from gamification.ledger import books as ledger
 from gamification.ledger import consent
+from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members.models import Member
 from gamification.rewards import redemptions
 from gamification.rewards.models import Reward
@@ -177,9 +181,9 @@ async def _what(reward_id: int | None, points: int | None, now: datetime) -> tup
         raise InvalidInput("Give either a reward or an amount of points", field="rewardId")
     if reward_id is None:
         assert points is not None
-        if not 0 < points <= ledger.MAX_POINTS_PER_ENTRY:
+        if not 0 < points <= MAX_POINTS_PER_ENTRY:
             raise InvalidInput(
-                f"points must be between 1 and {ledger.MAX_POINTS_PER_ENTRY}",
+                f"points must be between 1 and {MAX_POINTS_PER_ENTRY}",
                 code=ErrorCode.INVALID_AMOUNT,
                 field="points",
             )

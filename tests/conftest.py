@@ -22,11 +22,12 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise import Tortoise, connections
 
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from server.app import create_app
 from server.database import apply_migrations
 from server.settings import Settings
 from tests.factories import TEST_JWT_SECRET
+from tests.process_caches import forget_process_caches
 
 _TMP = Path(tempfile.mkdtemp(prefix="loyalty-tests-"))
 # Pub/sub channels are shared by every database of a Redis server: each test run gets its own
@@ -105,8 +106,8 @@ async def clean_state(app: Starlette, redis: Redis) -> AsyncIterator[None]:
     """Every test starts from empty tables and an empty Redis."""
     yield
     await _empty_tables()
-    ledger.forget_cached_accounts()
-    await ledger.program_account_id()
+    forget_process_caches()
+    await accounts.program_account_id()
     await redis.flushdb()
 
 

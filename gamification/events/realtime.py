@@ -44,11 +44,11 @@ from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges import views as challenges_views
 from gamification.challenges import windows as challenges_windows
 from gamification.challenges.models import Challenge, ChallengeCompletion, ChallengeStatus
-from gamification.events import committed
+from gamification.events import committed_entries
 from gamification.events.models import DomainEvent
-from gamification.events.progress import ProgressChange, ProgressUpdates, Snapshot, Witness
+from gamification.events.progress import EntryKey, ProgressChange, ProgressUpdates, Snapshot
 from gamification.leaderboards import keys as leaderboards
-from gamification.ledger import books as ledger
+from gamification.ledger import accounts
 from gamification.ledger.models import LedgerAccount, LedgerEntry
 from server.settings import get_settings
 
@@ -165,7 +165,7 @@ class PointsState:
 async def points_state(member_id: int) -> PointsState:
     """Balance, held and the entry that left them so, read consistently: an account's row
     counts exactly the entries numbered up to its `entry_count`, all committed with it."""
-    account = await LedgerAccount.get_or_none(code=ledger.member_account_code(member_id))
+    account = await LedgerAccount.get_or_none(code=accounts.member_account_code(member_id))
     if account is None or not account.entry_count:
         return PointsState(member_id, 0, 0, 0)
     entry_id: Any = (
@@ -180,8 +180,9 @@ async def committed_entry_notices(entries: Iterable[LedgerEntry]) -> list[Notice
     """What the ledger entries of committed transactions change for subscribers: each member's
     points, the boards they count on, the causes they gave to. Entries whose transaction
     rolled back are ignored. One read at most, shared with the leaderboards
-    (`gamification.events.committed`), which also gives each member's points as they now stand."""
-    rows = await committed.committed_entries(entries)
+    (`gamification.events.committed_entries`), which also gives each member's points as they now
+    stand."""
+    rows = await committed_entries.keep_committed(entries)
     if not rows:
         return []
     states: dict[int, PointsState] = {}
@@ -227,18 +228,18 @@ class _Reported(Protocol):
     def source_key(self) -> str: ...
 
     @property
-    def witness(self) -> Witness | None: ...
+    def ledger_entry(self) -> EntryKey | None: ...
 
 
 async def _committed_events(reported: Iterable[_Reported]) -> set[tuple[int, str]]:
     """The (event id, source key) of the reported changes whose transaction committed: known
-    from their witness entry when this process has checked it (`gamification.events.committed`),
-    else read from the events table (one statement)."""
+    from their ledger entry when this process has checked it
+    (`gamification.events.committed_entries`), else read from the events table (one statement)."""
     known: set[tuple[int, str]] = set()
     unknown: set[tuple[int, str]] = set()
     for item in reported:
         pair = (item.event_id, item.source_key)
-        verdict = committed.is_committed(item.witness)
+        verdict = committed_entries.is_committed(item.ledger_entry)
         if verdict is None:
             unknown.add(pair)
         elif verdict:
@@ -429,7 +430,7 @@ _announced: ContextVar[list[Notice] | None] = ContextVar("announced_notices", de
 
 
 @contextmanager
-def collect_announced() -> Iterator[list[Notice]]:
+def collect_announced_notices() -> Iterator[list[Notice]]:
     """Collect the notices announced in this context, to publish when its work is done. The
     GraphQL layer opens one around every mutation."""
     notices: list[Notice] = []
