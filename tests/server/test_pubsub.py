@@ -11,11 +11,10 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from gamification.events.realtime import Notice, Topic, member_channel, publish
+from gamification.events.realtime import Notice, Topic, publish
 from server.pubsub import Broker
+from tests.server.helpers import NS
 
-# This run's channels (another run on the same Redis has another namespace).
-NS = member_channel(0).removesuffix("member:0")
 SHARED = f"{NS}test:shared"
 
 

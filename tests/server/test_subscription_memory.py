@@ -28,7 +28,7 @@ from server.pubsub import Broker, Subscription
 from server.settings import Settings
 from tests.factories import create_member, member_token
 from tests.server.conftest import LiveServer, _free_port, _wait_until_ready
-from tests.server.test_pubsub import NS
+from tests.server.helpers import NS
 
 PROTOCOL = "graphql-transport-ws"
 MAX_MESSAGE_BYTES = 4_000
