@@ -40,6 +40,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from channels.credentials import issue_member_token
+from gamification import program_settings
 from gamification.actors import Actor, ActorKind
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge, BadgeRule
@@ -313,7 +314,7 @@ async def _bulk_load(account: LedgerAccount, target: int, conn: BaseDBAsyncClien
         entry_id=last.id,
         points=missing,
         remaining=missing,
-        expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
+        expires_at=earning.points_expiry(now),
         created_at=now,
         using_db=conn,
     )
@@ -527,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    program_settings.configure(get_settings())
 
     async def run() -> dict[str, Any]:
         await init_database(get_settings())

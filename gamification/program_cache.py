@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
-from server.settings import get_settings
+from gamification import program_settings
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -43,13 +43,16 @@ class TimedCache(Generic[K, V]):
             return cached[1]
         # The deadline is taken before loading: a change committed while the load runs is
         # never hidden for longer than the configured time.
-        deadline = now + get_settings().program_cache_seconds
+        deadline = now + program_settings.current().program_cache_seconds
         value = await load()
         self._values[key] = (deadline, value)
         return value
 
     def put(self, key: K, value: V) -> None:
-        self._values[key] = (time.monotonic() + get_settings().program_cache_seconds, value)
+        self._values[key] = (
+            time.monotonic() + program_settings.current().program_cache_seconds,
+            value,
+        )
 
     def clear(self) -> None:
         self._values.clear()
@@ -76,7 +79,7 @@ class KnownIds:
 def _enabled() -> bool:
     """`LOYALTY_PROGRAM_CACHE_SECONDS=0` reads through every time, the permanent maps included
     (a test server that outlives the tables it cached ids from runs so)."""
-    return get_settings().program_cache_seconds > 0
+    return program_settings.current().program_cache_seconds > 0
 
 
 def invalidate() -> None:

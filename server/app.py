@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gamification import program_settings
 from gamification.leaderboards import reconcile
 from gamification.ledger.points import expire_points
 from gamification.rewards.holds import expire_holds
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. Raises InsecureConfiguration when production settings are unsafe."""
     settings = settings or get_settings()
     settings.check_safe_to_start()
+    program_settings.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

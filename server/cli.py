@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
+from gamification import program_settings
 from server.settings import (
     ConfigurationError,
     InsecureConfiguration,
@@ -537,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
+    program_settings.configure(settings)
     try:
         return int(args.handler(args, settings))
     except (InsecureConfiguration, NeedsSharedRedis) as error:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +23,12 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise import Tortoise, connections
 
+from gamification import program_settings
 from gamification.ledger import accounts
 from server.app import create_app
 from server.database import apply_migrations
 from server.settings import Settings
-from tests.factories import TEST_JWT_SECRET
+from tests.factories import TEST_JWT_SECRET, OverrideSettings
 from tests.process_caches import forget_process_caches
 
 _TMP = Path(tempfile.mkdtemp(prefix="loyalty-tests-"))
@@ -70,6 +72,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return _test_settings()
+
+
+@pytest.fixture(autouse=True)
+def program_settings_of_the_run(settings: Settings) -> None:
+    """Every test starts with the run's settings, whatever app another test built."""
+    program_settings.configure(settings)
+
+
+@pytest.fixture
+def override_settings(settings: Settings) -> Iterator[OverrideSettings]:
+    """`override_settings(tier_grace_days=30)`: the domain reads these for the rest of the test."""
+
+    def override(**changes: Any) -> Settings:
+        changed = program_settings.current().model_copy(update=changes)
+        program_settings.configure(changed)
+        return changed
+
+    yield override
+    program_settings.configure(settings)
 
 
 @pytest.fixture(scope="session")

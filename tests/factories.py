@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -22,6 +23,9 @@ TEST_JWT_SECRET = "test-secret-that-is-at-least-32-bytes-long"
 PASSWORD = "correct horse battery"
 # Hashed once: Argon2 is slow on purpose, and most tests only need a member to exist.
 PASSWORD_HASH = PasswordHasher().hash(PASSWORD)
+
+# `override_settings(...)` (a fixture in tests/conftest.py): the domain reads these for the test.
+OverrideSettings = Callable[..., Settings]
 
 _sequence = itertools.count(1)
 

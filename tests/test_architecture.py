@@ -7,6 +7,8 @@ project's modules, layers that point one way, and modules short enough to read.
 - Layers: `server -> schema -> channels -> gamification`, never upward. `server/settings.py` is
   the one leaf every layer may import, and it imports nothing of the project. The domain never
   imports strawberry or starlette.
+- Settings: read from the environment by server/ only (the app factory, the CLI); the domain
+  reads the ones it was given, through `gamification.program_settings`.
 - Size: no production module over MAX_LINES lines unless its module docstring has a line that
   starts "Long because" and says why.
 """
@@ -252,3 +254,19 @@ def test_long_modules_say_why() -> None:
         f"over {MAX_LINES} lines without a 'Long because ...' line in the module's docstring "
         "(split it, or say why not):\n" + "\n".join(too_long)
     )
+
+
+def test_settings_are_read_at_the_edges_only() -> None:
+    # The environment is read by server/ (the app factory, the CLI); the other layers read the
+    # settings they were given (gamification through gamification.program_settings).
+    found = [
+        f"{module}: calls get_settings()"
+        for module, path in MODULES.items()
+        if _layer(module) != "server"
+        and any(
+            isinstance(node, ast.Name) and node.id == "get_settings"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
+
+    assert not found, "settings read from the environment away from the edges:\n" + "\n".join(found)

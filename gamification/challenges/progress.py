@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from gamification import deferred_writes, sql
+from gamification import deferred_writes, program_settings, sql
 from gamification.actors import Actor
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge
@@ -50,7 +50,6 @@ from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import EntryKind
 from gamification.members import state as member_state
 from gamification.tiers import ladder as tiers
-from server.settings import get_settings
 
 
 @dataclass
@@ -393,7 +392,7 @@ async def _complete(
             reference=Reference(
                 "challenge", f"{challenge.id}:{progress.window_key}:{number}", challenge.title
             ),
-            expires_at=earning.expiry_for(account.now, get_settings().points_expiry_months),
+            expires_at=earning.points_expiry(account.now),
         )
     # Held back: the unique (challenge, member, window, number) key still refuses a second
     # award, when the transaction's last statement is sent.
@@ -422,7 +421,7 @@ async def _complete(
         progress.current = Decimal(0)
         progress.days = []
         progress.streak = 0
-    bonus_qualifies = get_settings().tier_bonus_points_qualify
+    bonus_qualifies = program_settings.current().tier_bonus_points_qualify
     return challenge.reward_points if bonus_qualifies else 0
 
 

@@ -37,7 +37,7 @@ from typing import Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 
-from gamification import deferred_writes
+from gamification import deferred_writes, program_settings
 from gamification.challenges.models import (
     Challenge,
     ChallengeCompletion,
@@ -50,7 +50,6 @@ from gamification.events import progress as progress_updates
 from gamification.events.models import DomainEvent
 from gamification.ledger import accounts, movements
 from gamification.ledger.entries import Origin, Reference
-from server.settings import get_settings
 
 _CENTS: Final = Decimal("0.01")
 _STREAKS: Final = (GoalType.STREAK_DAYS, GoalType.STREAK_WEEKS)
@@ -321,5 +320,5 @@ async def _revoke(
             ),
         )
         reversal.points_clawed_back += completion.points
-        if get_settings().tier_bonus_points_qualify:
+        if program_settings.current().tier_bonus_points_qualify:
             reversal.qualifying_points += completion.points

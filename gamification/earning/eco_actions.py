@@ -29,7 +29,6 @@ from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference
 from gamification.ledger.models import EntryKind
 from gamification.members.models import Member
 from gamification.stores.models import Channel
-from server.settings import get_settings
 
 _CODE: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_POINTS_PER_UNIT: Final = 10_000
@@ -249,7 +248,7 @@ async def record_eco_action(
                     kind=EntryKind.EARN,
                     origin=Origin.of(actor, used_channel),
                     reference=Reference("eco_action", str(action.id), kind.name),
-                    expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
+                    expires_at=earning.points_expiry(now),
                 )
                 action.entry_id = entry.id
                 await action.save(using_db=conn, update_fields=["entry_id"])

@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from gamification import deferred_writes, program_cache
+from gamification import deferred_writes, program_cache, program_settings
 from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.earning.models import Purchase
@@ -26,7 +26,6 @@ from gamification.ledger.entries import MAX_POINTS_PER_ENTRY, Origin, Reference
 from gamification.ledger.models import EntryKind
 from gamification.members.models import Member
 from gamification.stores.models import Channel, Store
-from server.settings import get_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ def _check_external_id(external_id: str) -> str:
 def _check_occurred_at(occurred_at: datetime, now: datetime) -> datetime:
     if occurred_at.tzinfo is None:
         raise InvalidInput("occurredAt needs a timezone", field="occurredAt")
-    skew = timedelta(seconds=get_settings().purchase_clock_skew_seconds)
+    skew = timedelta(seconds=program_settings.current().purchase_clock_skew_seconds)
     if occurred_at > now + skew:
         raise InvalidInput(
             "occurredAt is in the future",
@@ -181,7 +180,7 @@ async def record_purchase(
                 kind=EntryKind.EARN,
                 origin=Origin.of(actor, data.channel),
                 reference=Reference("purchase", str(purchase.id)),
-                expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
+                expires_at=earning.points_expiry(now),
             )
             purchase.entry_id = entry.id
         await domain_events.purchase_recorded(account, purchase)

@@ -21,7 +21,7 @@ from typing import Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from gamification import program_cache
+from gamification import program_cache, program_settings
 from gamification.earning.models import EarnPromotion, EarnRule
 from gamification.errors import ErrorCode, InvalidInput
 from gamification.stores.models import Channel
@@ -147,6 +147,11 @@ def expiry_for(earned_at: datetime, months: int) -> datetime:
     earned = earned_at.astimezone(UTC)
     month_index = earned.year * 12 + (earned.month - 1) + months + 1
     return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)
+
+
+def points_expiry(earned_at: datetime) -> datetime:
+    """When points earned at `earned_at` expire, by the program's `points_expiry_months`."""
+    return expiry_for(earned_at, program_settings.current().points_expiry_months)
 
 
 def _check_multiplier(value: Decimal, field: str) -> Decimal:

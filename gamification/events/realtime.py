@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gamification import redis_keys
+from gamification import program_settings, redis_keys
 from gamification.challenges import definitions as challenges_definitions
 from gamification.challenges import views as challenges_views
 from gamification.challenges import windows as challenges_windows
@@ -50,7 +50,6 @@ from gamification.events.progress import EntryKey, ProgressChange, ProgressUpdat
 from gamification.leaderboards import keys as leaderboards
 from gamification.ledger import accounts
 from gamification.ledger.models import LedgerAccount, LedgerEntry
-from server.settings import get_settings
 
 logger = logging.getLogger("loyalty.realtime")
 
@@ -71,7 +70,7 @@ def _namespace() -> str:
     """Redis pub/sub channels are shared by every database of a Redis server: this deployment's
     carry its namespace, so that two deployments (or test runs) on one Redis never hear each
     other."""
-    return get_settings().redis_channel_namespace
+    return program_settings.current().redis_channel_namespace
 
 
 def member_channel(member_id: int) -> str:

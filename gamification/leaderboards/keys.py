@@ -49,10 +49,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from gamification import redis_keys
+from gamification import program_settings, redis_keys
 from gamification.ledger.models import EntryKind
 from gamification.limits import MAX_INT32
-from server.settings import get_settings
 
 POINTS_BOARD: Final = "points"
 FRIENDS_BOARD: Final = "friends"
@@ -225,7 +224,7 @@ def shard_of(member_id: int) -> int:
 
 def margin() -> timedelta:
     """How long a period's buckets are kept after the period ends."""
-    return timedelta(days=get_settings().leaderboard_period_margin_days)
+    return timedelta(days=program_settings.current().leaderboard_period_margin_days)
 
 
 # --- scores ------------------------------------------------------------------------------------

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from gamification import sql
+from gamification import program_settings, sql
 from gamification.errors import InvalidInput
 from gamification.ledger import accounts
 from gamification.ledger.models import LedgerAccount, PointsLot
 from gamification.ledger.points import ExpiringPoints, PointsSummary
-from server.settings import get_settings
 
 _EMPTY: Final = PointsSummary(0, 0, 0, 0)
 
@@ -38,7 +37,7 @@ def max_expiring_days() -> int:
     # Points earned early in a month expire `points_expiry_months` + 1 months later (see
     # earning.expiry_for): a shorter limit would hide the lots earned this month. The same
     # bound as `points.expiring_soon`.
-    return 31 * (get_settings().points_expiry_months + 1)
+    return 31 * (program_settings.current().points_expiry_months + 1)
 
 
 def check_expiring_days(days: int) -> None:

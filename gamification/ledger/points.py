@@ -13,6 +13,7 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from gamification import program_settings
 from gamification.actors import Actor
 from gamification.earning import rules as earning
 from gamification.errors import ErrorCode, InvalidInput
@@ -28,7 +29,6 @@ from gamification.ledger.entries import (
 from gamification.ledger.models import AccountKind, EntryKind, LedgerAccount, LedgerEntry, PointsLot
 from gamification.pagination import Page
 from gamification.stores.models import Channel
-from server.settings import get_settings
 
 MAX_ADJUSTMENT = 1_000_000
 
@@ -73,7 +73,7 @@ async def expiring_soon(
     `days` is below 1 or beyond the furthest expiry a lot can have."""
     # Points earned early in a month expire `points_expiry_months` + 1 months later (see
     # earning.expiry_for): a shorter limit would hide the lots earned this month.
-    max_days = 31 * (get_settings().points_expiry_months + 1)
+    max_days = 31 * (program_settings.current().points_expiry_months + 1)
     if days < 1 or days > max_days:
         raise InvalidInput(f"days must be between 1 and {max_days}", field="days")
     now = now or datetime.now(UTC)
@@ -125,7 +125,7 @@ async def adjust_points(
                 kind=EntryKind.ADJUST,
                 origin=origin,
                 reference=reference,
-                expires_at=earning.expiry_for(now, get_settings().points_expiry_months),
+                expires_at=earning.points_expiry(now),
                 counts_as_earned=False,
             )
         else:

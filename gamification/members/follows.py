@@ -4,9 +4,9 @@ people chose to show (see `leaderboards.listings`)."""
 
 from __future__ import annotations
 
+from gamification import program_settings
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.members.models import Follow, Member
-from server.settings import get_settings
 
 
 async def follow(*, follower_id: int, followee_id: int) -> None:
@@ -23,7 +23,7 @@ async def follow(*, follower_id: int, followee_id: int) -> None:
         raise NotFound("No such member", code=ErrorCode.UNKNOWN_MEMBER, field="memberId")
     if await Follow.filter(follower_id=follower_id, followee_id=followee_id).exists():
         return
-    limit = get_settings().max_follows
+    limit = program_settings.current().max_follows
     # Two concurrent follows may both pass this count and end one over the limit: the limit
     # bounds the friends board's size, it is not a quota anyone is owed.
     if await Follow.filter(follower_id=follower_id).count() >= limit:

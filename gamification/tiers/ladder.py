@@ -34,7 +34,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from gamification import deferred_writes, program_cache, sql
+from gamification import deferred_writes, program_cache, program_settings, sql
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.events.models import DomainEvent
 from gamification.ledger import accounts
@@ -42,7 +42,6 @@ from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members import state as member_state
 from gamification.tiers.models import MemberTier, Tier, TierChange, TierChangeReason
 from gamification.tiers.windows import period_end_after, period_window_start, window_start
-from server.settings import get_settings
 
 _FLAGS: Final = frozenset({"free_shipping", "birthday_gift", "early_access", "priority_support"})
 _EVALUATION_BATCH: Final = 200
@@ -436,7 +435,7 @@ async def evaluate_due_tiers(
     keep the tier, or drop one tier at most (never below the member's floor). Each period is
     evaluated once, however often this runs. Returns how many periods were evaluated."""
     now = now or datetime.now(UTC)
-    due_before = now - timedelta(days=get_settings().tier_grace_days)
+    due_before = now - timedelta(days=program_settings.current().tier_grace_days)
     total = await MemberTier.filter(period_ends_at__lte=due_before).count()
     done = evaluated = 0
     last_id = 0

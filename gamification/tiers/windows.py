@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from server.settings import TierWindow, get_settings
+from gamification import program_settings
+from server.settings import TierWindow
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -23,7 +24,7 @@ def _add_months(moment: datetime, months: int) -> datetime:
 
 
 def program_zone() -> ZoneInfo:
-    return ZoneInfo(get_settings().program_timezone)
+    return ZoneInfo(program_settings.current().program_timezone)
 
 
 def _new_year(year: int, zone: ZoneInfo) -> datetime:
@@ -34,7 +35,7 @@ def _new_year(year: int, zone: ZoneInfo) -> datetime:
 def window_start(until: datetime) -> datetime:
     """Where the qualification window that ends at `until` begins. A calendar year is the
     program's local year: it starts and ends at local midnight on 1 January."""
-    if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
+    if program_settings.current().tier_window is TierWindow.CALENDAR_YEAR:
         zone = program_zone()
         moment = (until - timedelta(microseconds=1)).astimezone(zone)
         return _new_year(moment.year, zone)
@@ -46,7 +47,7 @@ def period_window_start(period_starts_at: datetime, period_ends_at: datetime) ->
     the program's local year that holds the middle of the period: the same as
     `window_start(period_ends_at)` for periods computed in the current timezone, and still
     the right year for periods stored before the program's timezone changed."""
-    if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
+    if program_settings.current().tier_window is TierWindow.CALENDAR_YEAR:
         zone = program_zone()
         middle = period_starts_at + (period_ends_at - period_starts_at) / 2
         return _new_year(middle.astimezone(zone).year, zone)
@@ -56,7 +57,7 @@ def period_window_start(period_starts_at: datetime, period_ends_at: datetime) ->
 def period_end_after(start: datetime) -> datetime:
     """The end of a qualification period that starts at `start` (for a calendar year, the
     next local midnight on 1 January in the program's timezone)."""
-    if get_settings().tier_window is TierWindow.CALENDAR_YEAR:
+    if program_settings.current().tier_window is TierWindow.CALENDAR_YEAR:
         zone = program_zone()
         return _new_year(start.astimezone(zone).year + 1, zone)
     return _add_months(start, 12)

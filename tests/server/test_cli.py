@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jwt
@@ -20,7 +21,7 @@ import pytest
 
 from schema.relay import to_global_id
 from server import cli
-from server.settings import Environment, Settings
+from server.settings import Settings, get_settings
 from tests.factories import TEST_JWT_SECRET, create_device, create_member
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,23 @@ async def _loyalty(env: dict[str, str], *args: str) -> subprocess.CompletedProce
         timeout=60,
         check=False,
     )
+
+
+SetEnvironment = Callable[..., None]
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnvironment]:
+    """`environment(REDIS_URL="memory://")`: LOYALTY_* variables for the command, as a person
+    would set them (the CLI reads its settings from the environment, once per command)."""
+
+    def set_variables(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"LOYALTY_{name}", value)
+        get_settings.cache_clear()
+
+    yield set_variables
+    get_settings.cache_clear()
 
 
 def test_export_schema_writes_the_sdl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,14 +74,10 @@ def test_export_schema_writes_the_sdl(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_token_refuses_to_mint_in_production(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    environment: SetEnvironment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given
-    production = Settings(
-        environment=Environment.PRODUCTION,
-        jwt_secret="a-production-secret-of-at-least-32-bytes",  # type: ignore[arg-type]
-    )
-    monkeypatch.setattr(cli, "get_settings", lambda: production)
+    environment(ENVIRONMENT="production", JWT_SECRET="a-production-secret-of-at-least-32-bytes")
 
     # when
     status = cli.main(["token", "--member", "maya@example.com"])
@@ -228,10 +242,10 @@ def test_export_schema_help_shows_the_default_file(capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("command", ["check-leaderboards", "rebuild-leaderboards"])
 def test_leaderboard_commands_refuse_the_in_process_redis(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+    environment: SetEnvironment, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     # given: the default, a Redis that lives inside each process
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(redis_url="memory://"))
+    environment(REDIS_URL="memory://")
 
     # when
     status = cli.main([command])
@@ -247,9 +261,9 @@ def test_leaderboard_commands_refuse_the_in_process_redis(
 
 
 def test_serve_refuses_unsafe_production_settings_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    environment: SetEnvironment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "get_settings", lambda: Settings(environment=Environment.PRODUCTION))
+    environment(ENVIRONMENT="production")
 
     status = cli.main(["serve"])
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from gamification.badges.models import MemberBadge
-from gamification.challenges import progress as challenges_progress
 from gamification.challenges import views as challenges_views
 from gamification.challenges.models import (
     Challenge,
@@ -26,6 +25,7 @@ from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
 from gamification.members.models import Member
 from gamification.stores.models import Device
 from tests.factories import (
+    OverrideSettings,
     actor_of,
     create_badge,
     create_challenge,
@@ -358,16 +358,12 @@ async def test_a_hidden_challenge_disappears_when_its_completion_is_revoked() ->
 
 
 async def test_a_revoked_bonus_no_longer_qualifies_for_tiers(
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: OverrideSettings,
 ) -> None:
     # given: challenge bonuses qualify
-    from gamification.challenges import refunds as challenge_refunds
     from gamification.tiers import ladder as tiers
-    from server.settings import Settings
 
-    qualifying = Settings(tier_bonus_points_qualify=True)
-    monkeypatch.setattr(challenges_progress, "get_settings", lambda: qualifying)
-    monkeypatch.setattr(challenge_refunds, "get_settings", lambda: qualifying)
+    override_settings(tier_bonus_points_qualify=True)
     challenge, device = await _given(GoalType.COUNT, "1", reward_points=40)
     member = await create_member()
     purchase = await create_purchase(member=member, amount="30.00", recorded_by=device)

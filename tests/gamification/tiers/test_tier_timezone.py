@@ -14,7 +14,13 @@ from gamification.tiers import ladder as tiers
 from gamification.tiers import windows as tier_windows
 from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from server.settings import Settings, TierWindow
-from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
+from tests.factories import (
+    OverrideSettings,
+    create_earn_rule,
+    create_member,
+    create_purchase,
+    create_tier_ladder,
+)
 
 AUCKLAND = ZoneInfo("Pacific/Auckland")  # UTC+13 around the new year (daylight saving time)
 # Local midnight, 1 January 2026, in Auckland: 11:00 UTC on 31 December 2025.
@@ -22,10 +28,8 @@ NEW_YEAR_2026 = datetime(2026, 1, 1, tzinfo=AUCKLAND)
 
 
 @pytest.fixture
-def in_auckland(monkeypatch: pytest.MonkeyPatch) -> None:
-    yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="Pacific/Auckland")
-    monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
-    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
+def in_auckland(override_settings: OverrideSettings) -> None:
+    override_settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="Pacific/Auckland")
 
 
 def _utc(
@@ -47,10 +51,8 @@ def test_the_year_starts_and_ends_at_local_midnight() -> None:
     assert tier_windows.period_end_after(_utc(2025, 12, 31, 10)) == _utc(2025, 12, 31, 11)
 
 
-def test_a_timezone_west_of_utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="America/New_York")
-    monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
-    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
+def test_a_timezone_west_of_utc(override_settings: OverrideSettings) -> None:
+    override_settings(tier_window=TierWindow.CALENDAR_YEAR, program_timezone="America/New_York")
 
     # 23:00 UTC on 31 December is 18:00 in New York: the year ends five hours later.
     assert tier_windows.period_end_after(_utc(2025, 12, 31, 23)) == _utc(2026, 1, 1, 5)

@@ -14,6 +14,7 @@ from gamification.tiers import ladder as tiers
 from gamification.tiers import windows as tier_windows
 from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from tests.factories import (
+    OverrideSettings,
     actor_of,
     create_device,
     create_earn_rule,
@@ -227,13 +228,10 @@ async def test_thresholds_must_rise_with_the_rank() -> None:
     assert error.value.code is ErrorCode.INVALID_TIER
 
 
-async def test_the_grace_period_delays_the_downgrade(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_grace_period_delays_the_downgrade(override_settings: OverrideSettings) -> None:
     # given
-    from server.settings import Settings
 
-    graceful = Settings(tier_grace_days=30)
-    monkeypatch.setattr(tiers, "get_settings", lambda: graceful)
-    monkeypatch.setattr(tier_windows, "get_settings", lambda: graceful)
+    override_settings(tier_grace_days=30)
     await create_tier_ladder()
     await create_earn_rule()
     member = await create_member()
@@ -247,12 +245,10 @@ async def test_the_grace_period_delays_the_downgrade(monkeypatch: pytest.MonkeyP
     assert await _tier_name(member.id) == "Silver"
 
 
-async def test_a_calendar_year_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.settings import Settings, TierWindow
+async def test_a_calendar_year_window(override_settings: OverrideSettings) -> None:
+    from server.settings import TierWindow
 
-    yearly = Settings(tier_window=TierWindow.CALENDAR_YEAR)
-    monkeypatch.setattr(tiers, "get_settings", lambda: yearly)
-    monkeypatch.setattr(tier_windows, "get_settings", lambda: yearly)
+    override_settings(tier_window=TierWindow.CALENDAR_YEAR)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
     assert tier_windows.window_start(now) == datetime(2026, 1, 1, tzinfo=UTC)

@@ -18,6 +18,7 @@ from gamification.badges import awards as badges
 from gamification.members.models import Member
 from schema.context import Context
 from tests.factories import (
+    OverrideSettings,
     actor_of,
     check_in,
     create_badge,
@@ -66,11 +67,10 @@ async def _statements(
 
 
 async def test_the_home_screen_costs_the_same_for_10_and_200_challenges_and_badges(
-    app: Starlette, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, caplog: pytest.LogCaptureFixture, override_settings: OverrideSettings
 ) -> None:
     # A cache that does not run out mid-test on a slow machine: only invalidation empties it.
-    lasting = app.state.settings.model_copy(update={"program_cache_seconds": 3600})
-    monkeypatch.setattr(program_cache, "get_settings", lambda: lasting)
+    override_settings(program_cache_seconds=3600)
     # given: 200 challenges in progress, one member with 10 badges and one with 200
     await create_tier_ladder()
     for _ in range(200):

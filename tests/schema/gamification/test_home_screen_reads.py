@@ -15,7 +15,6 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from gamification import program_cache
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge, BadgeRule
 from gamification.challenges import definitions as challenges_definitions
@@ -23,6 +22,7 @@ from gamification.challenges.models import Challenge, GoalType, WindowKind
 from gamification.events.models import EventKind
 from gamification.members.models import Role
 from tests.factories import (
+    OverrideSettings,
     create_badge,
     create_challenge,
     create_member,
@@ -76,11 +76,10 @@ async def test_a_challenge_created_or_archived_by_an_admin_shows_at_once(app: St
 
 
 async def test_a_challenge_another_process_created_shows_once_the_cache_runs_out(
-    app: Starlette, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, override_settings: OverrideSettings
 ) -> None:
     # given: a short cache time, and the challenges cached in this process
-    short = app.state.settings.model_copy(update={"program_cache_seconds": 0.05})
-    monkeypatch.setattr(program_cache, "get_settings", lambda: short)
+    override_settings(program_cache_seconds=0.05)
     member = await create_member()
     await create_challenge(title="Old")
     assert _titles(await execute(app, CHALLENGES, as_=member)) == ["Old"]

@@ -5,12 +5,16 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gamification.members import follows
 from gamification.members.models import Follow, Member
 from gamification.stores.models import Channel, Device
 from schema.relay import to_global_id
-from server.settings import Settings
-from tests.factories import create_device, create_earn_rule, create_member, execute
+from tests.factories import (
+    OverrideSettings,
+    create_device,
+    create_earn_rule,
+    create_member,
+    execute,
+)
 from tests.schema.leaderboards.helpers import earn, my_rank, read_board
 
 FOLLOW = """
@@ -130,8 +134,8 @@ async def test_following_an_unknown_member_is_a_typed_error(
     assert not await Follow.exists()
 
 
-async def test_following_is_limited(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(follows, "get_settings", lambda: Settings(max_follows=1))
+async def test_following_is_limited(app: Starlette, override_settings: OverrideSettings) -> None:
+    override_settings(max_follows=1)
     me, ana, ben = await create_member(), await create_member(), await create_member()
     await follow(app, me, to_global_id("Member", ana.id))
 
