@@ -28,6 +28,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 from gamification import redis_keys
 from schema.context import Context, Info
+from schema.partial_updates import camel
 
 logger = logging.getLogger("loyalty.rate_limits")
 
@@ -141,11 +142,6 @@ def limit_mutations(mutation_type: type, names: Iterable[str] = LIMITED_MUTATION
     definition: StrawberryObjectDefinition = mutation_type.__strawberry_definition__  # type: ignore[attr-defined]
     wanted = frozenset(names)
     for field in definition.fields:
-        named = field.graphql_name in wanted or _camel(field.python_name) in wanted
+        named = field.graphql_name in wanted or camel(field.python_name) in wanted
         if named and not any(isinstance(e, RateLimit) for e in field.extensions):
             field.extensions.insert(0, RateLimit())
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -270,3 +270,21 @@ def test_settings_are_read_at_the_edges_only() -> None:
     ]
 
     assert not found, "settings read from the environment away from the edges:\n" + "\n".join(found)
+
+
+def test_domain_packages_name_their_modules_and_import_nothing() -> None:
+    # An __init__ that imported its modules would run them whenever any one is imported, and
+    # could close a cycle through the package; its docstring is the package's table of contents.
+    wrong = []
+    for init in sorted((ROOT / "gamification").glob("*/__init__.py")):
+        if init.parent.name == "migrations":
+            continue
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        doc = ast.get_docstring(tree) or ""
+        if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body):
+            wrong.append(f"{init.relative_to(ROOT)} imports")
+        for module in sorted(init.parent.glob("*.py")):
+            if module.stem != "__init__" and f"`{module.stem}`" not in doc:
+                wrong.append(f"{init.relative_to(ROOT)} does not name `{module.stem}`")
+
+    assert not wrong, "\n".join(wrong)
