@@ -7,7 +7,9 @@ token alone, and `exp`, `iat`, `sub`, `iss` and `aud` are required.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -67,11 +69,71 @@ def _sign(claims: dict[str, Any], settings: Settings) -> str:
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=algorithm)
 
 
-def decode_token(token: str, settings: Settings) -> dict[str, Any]:
-    """The verified claims of `token`.
+class VerifiedTokens:
+    """Claims of tokens verified already, until each one's `exp`: a client sends its token with
+    every request, and verifying the signature and claims again costs more than the lookup.
+
+    Keyed by the token and everything its verification depended on (the keys, issuers, audience
+    and allowed algorithms), so that a token is never accepted under settings that would refuse
+    it. Bounded: the least recently used go first. Expiry is checked on every hit.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._claims: OrderedDict[tuple[str, ...], tuple[float, dict[str, Any]]] = OrderedDict()
+
+    @staticmethod
+    def key(token: str, settings: Settings) -> tuple[str, ...]:
+        public_key = settings.jwt_public_key
+        return (
+            token,
+            settings.jwt_secret.get_secret_value(),
+            public_key.get_secret_value() if public_key is not None else "",
+            settings.jwt_issuer,
+            settings.external_jwt_issuer or "",
+            settings.jwt_audience,
+            ",".join(settings.jwt_algorithms),
+        )
+
+    def get(self, key: tuple[str, ...], now: float) -> dict[str, Any] | None:
+        found = self._claims.get(key)
+        if found is None:
+            return None
+        expires, claims = found
+        if now >= expires:
+            del self._claims[key]
+            return None
+        self._claims.move_to_end(key)
+        return dict(claims)
+
+    def put(self, key: tuple[str, ...], claims: dict[str, Any]) -> None:
+        self._claims[key] = (float(claims["exp"]), dict(claims))
+        self._claims.move_to_end(key)
+        while len(self._claims) > self.size:
+            self._claims.popitem(last=False)
+
+    def clear(self) -> None:
+        self._claims.clear()
+
+
+verified_tokens = VerifiedTokens()
+
+
+def decode_token(token: str, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
+    """The verified claims of `token` (remembered until it expires: `VerifiedTokens`).
 
     Raises InvalidCredential for anything but a well-signed, current token for this audience.
     """
+    key = VerifiedTokens.key(token, settings)
+    remembered = verified_tokens.get(key, time.time() if now is None else now)
+    if remembered is not None:
+        return remembered
+    claims = _verify(token, settings)
+    verified_tokens.put(key, claims)
+    return claims
+
+
+def _verify(token: str, settings: Settings) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:

@@ -9,6 +9,7 @@ never empties the tables, so only tests drop them.
 
 from __future__ import annotations
 
+from channels.credentials import verified_tokens
 from gamification import program_cache
 from gamification.events import committed_entries
 from gamification.ledger import accounts
@@ -19,3 +20,4 @@ def forget_process_caches() -> None:
     accounts._program_account_id = None
     program_cache.invalidate()
     committed_entries._memo.clear()
+    verified_tokens.clear()

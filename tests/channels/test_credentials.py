@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from channels import credentials
 from channels.credentials import (
     InvalidCredential,
     authenticate_bearer,
@@ -268,3 +269,61 @@ async def test_an_external_subject_that_cannot_be_stored_is_refused(
     with pytest.raises(InvalidCredential):
         await authenticate_bearer(token, external_settings)
     assert await Member.all().count() == 0
+
+
+async def test_a_token_is_verified_once_until_it_expires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a member's token, and a count of full verifications
+    member = await create_member()
+    token = issue_member_token(member, settings)
+    verified: list[str] = []
+    verify = credentials._verify
+
+    def counting(token: str, settings: Settings) -> dict[str, Any]:
+        verified.append(token)
+        return verify(token, settings)
+
+    monkeypatch.setattr(credentials, "_verify", counting)
+
+    # when: three requests carry it
+    for _ in range(3):
+        assert (await authenticate_bearer(token, settings)).id == member.id
+
+    # then: one verification
+    assert verified == [token]
+
+
+async def test_a_remembered_token_is_verified_again_once_past_its_expiry(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a token verified and remembered
+    member = await create_member()
+    token = issue_member_token(member, settings)
+    expires = credentials.decode_token(token, settings)["exp"]
+    verified: list[str] = []
+
+    def refuse(token: str, settings: Settings) -> dict[str, Any]:
+        verified.append(token)
+        raise InvalidCredential("expired")
+
+    monkeypatch.setattr(credentials, "_verify", refuse)
+
+    # when: it comes back after its expiry (the clock as the cache sees it)
+    with pytest.raises(InvalidCredential):
+        credentials.decode_token(token, settings, now=expires + 1)
+
+    # then: the memory was not trusted past the expiry
+    assert verified == [token]
+
+
+async def test_a_remembered_token_is_not_accepted_under_other_keys(settings: Settings) -> None:
+    member = await create_member()
+    token = issue_member_token(member, settings)
+    credentials.decode_token(token, settings)
+    rotated = settings.model_copy(
+        update={"jwt_secret": SecretStr("another-secret-of-at-least-32-bytes!!")}
+    )
+
+    with pytest.raises(InvalidCredential):
+        credentials.decode_token(token, rotated)
