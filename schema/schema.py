@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import strawberry
@@ -121,10 +121,15 @@ class LoyaltySchema(strawberry.Schema):
         return None
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, *, outermost: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The schema; `outermost` extensions wrap all of the house's (the view's
+    one-connection-per-operation scope, server.request_connection)."""
     # Factories, not instances: Strawberry builds extensions per request. The parser and
     # validation caches live at module level, keyed by size, so they survive across requests.
     extensions: list[Callable[[], SchemaExtension]] = [
+        *outermost,
         *query_limits(settings),
         partial(MaskErrors, should_mask_error=should_mask_error),
         partial(ParserCache, maxsize=1024),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from cross_web import HTTPException, StarletteRequestAdapter
@@ -33,6 +34,7 @@ from schema.persisted import registered_set
 from schema.schema import build_schema
 from server.graphiql import graphiql_page
 from server.persisted_queries import PersistedQueries, PersistedQueryRefused
+from server.request_connection import OneConnectionPerOperation
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.auth")
@@ -103,7 +105,16 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            build_schema(settings),
+            # At most one pooled connection per query or mutation (see the module).
+            build_schema(
+                settings,
+                outermost=[
+                    partial(
+                        OneConnectionPerOperation,
+                        wait_seconds=settings.database_pool_timeout_seconds,
+                    )
+                ],
+            ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
