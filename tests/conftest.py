@@ -49,6 +49,11 @@ def _test_settings() -> Settings:
     )
 
 
+# Configured at import too, for what test modules compute when they are collected (channel
+# names, for one); each test starts again from these (`program_settings_of_the_run`).
+program_settings.configure(_test_settings())
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # After the session's fixtures closed the database: nothing of a run stays behind.
     shutil.rmtree(_TMP, ignore_errors=True)
