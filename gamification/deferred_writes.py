@@ -61,6 +61,13 @@ async def hold_back_write(
     held[key] = (statement, values)
 
 
+def is_held(conn: BaseDBAsyncClient, key: object) -> bool:
+    """Whether a write is held back under `key` on this transaction (not flushed yet): a caller
+    that folds several changes into one held write (a running total) starts afresh when not."""
+    held = _held.get(conn)
+    return held is not None and key in held
+
+
 async def read_after_flush(
     conn: BaseDBAsyncClient, statement: str, *values: Any
 ) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from server.settings import (
 
 if TYPE_CHECKING:
     from gamification.leaderboards.reconcile import ReconcileReport
+    from gamification.ledger.entries import ChainCheck
 
 T = TypeVar("T")
 
@@ -264,15 +265,34 @@ def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.ledger.points import verify_all
+    from gamification.tiers import qualifying
 
-    broken = _with_progress_bar(settings, "verifying", lambda advance: verify_all(progress=advance))
+    async def verify(
+        advance: Callable[[int, int], None],
+    ) -> tuple[list[ChainCheck], list[qualifying.Difference]]:
+        # The chains, then the maintained qualifying-point totals against the events.
+        return await verify_all(progress=advance), await qualifying.differences()
+
+    broken, differences = _with_progress_bar(settings, "verifying", verify)
     for check in broken:
         print(
             f"account {check.account_id}: {check.problem} "
             f"(first broken entry: {check.first_broken_entry_id or 'after the last one'})"
         )
     print("Every account's hash chain verifies." if not broken else f"{len(broken)} broken.")
-    return EXIT_PROBLEM_FOUND if broken else 0
+    for difference in differences[:_SHOWN_DIFFERENCES]:
+        print(
+            f"member {difference.member_id}: qualifying points of the {difference.span} of "
+            f"{difference.starts_on} kept as {difference.kept}, events say {difference.events}"
+        )
+    if len(differences) > _SHOWN_DIFFERENCES:
+        print(f"... and {len(differences) - _SHOWN_DIFFERENCES} more.")
+    print(
+        "Every qualifying-point total matches the events."
+        if not differences
+        else f"{len(differences)} qualifying-point totals differ from the events."
+    )
+    return EXIT_PROBLEM_FOUND if broken or differences else 0
 
 
 # Differences printed by the leaderboard commands; the rest are counted.
@@ -503,8 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(
         "verify-ledger",
-        "check every account's hash chain",
-        "Exits 1 and lists the accounts whose chain is broken, with the first broken entry.",
+        "check every account's hash chain and the qualifying-point totals",
+        "Exits 1 and lists the accounts whose chain is broken, with the first broken entry, "
+        "and the members' qualifying-point totals (per day and month) that differ from a "
+        "recomputation from their events.",
         cmd_verify_ledger,
     )
     command(

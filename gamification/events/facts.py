@@ -5,7 +5,9 @@ redemption, a donation, an eco action, a check-in) calls `record` inside its own
 with the member's ledger account already locked. The event row has a unique `source_key` derived
 from the fact (`purchase:12`, `checkin:7:2026-11-23`, ...), and progress is applied right there,
 in the same transaction: the fact, its event, the progress and any reward commit or roll back
-together. A retried request replays the fact's stored answer (idempotency keys, unique external
+together. So do the member's qualifying-point totals (`gamification.tiers.qualifying`): every
+change of an event's `qualifying_points` goes through `record` or `add_qualifying`, which add it
+to the totals. A retried request replays the fact's stored answer (idempotency keys, unique external
 ids) and never reaches `record` again; a concurrent one waits on the member's lock.
 
 Processing order inside `record`: challenges (which may credit bonuses), then milestone badges,
@@ -43,6 +45,7 @@ from gamification.members import state as member_state
 from gamification.members.models import Member
 from gamification.stores.models import Channel
 from gamification.tiers import ladder as tiers
+from gamification.tiers import qualifying
 
 
 def zone_of(timezone: str) -> ZoneInfo:
@@ -176,6 +179,7 @@ async def record(account: accounts.LockedAccount, member_id: int, fact: Fact) ->
     if event_id is None:
         return None
     event.id = event_id
+    await qualifying.add(conn, member_id, event.occurred_at, event.qualifying_points)
     if fact.kind is EventKind.PURCHASE_RECORDED:
         state.purchase_recorded()
     state.add_qualifying(event.occurred_at, event.qualifying_points)
@@ -226,6 +230,7 @@ async def add_qualifying(
     held back until the transaction's last statement, and counted in the running total."""
     event.qualifying_points += points
     state.add_qualifying(event.occurred_at, points)
+    await qualifying.add(account.conn, state.member_id, event.occurred_at, points)
     await deferred_writes.hold_back_write(
         account.conn,
         ("domain_event", event.id),

@@ -26,6 +26,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from gamification import sql
 from gamification.events.models import DomainEvent, EventKind
+from gamification.tiers import qualifying
 from gamification.tiers.models import MemberTier
 
 
@@ -69,15 +70,15 @@ class MemberState:
 
 _states: WeakKeyDictionary[BaseDBAsyncClient, MemberState] = WeakKeyDictionary()
 
-# The member's timezone, tier row, qualifying points and capped purchase count, then the
-# badges they hold: one statement.
+# The member's timezone, tier row, qualifying points (from the maintained totals, a bounded
+# number of rows whatever the history) and capped purchase count, then the badges they hold:
+# one statement.
 _LOAD: Final = (
     "SELECT 'member' AS part, m.timezone AS timezone, t.id AS status_id, t.tier_id AS a, "
     "t.floor_tier_id AS b, t.period_starts_at AS starts_at, t.period_ends_at AS ends_at, "
-    "(SELECT SUM(e.qualifying_points) FROM domain_event e WHERE e.member_id = $1 "
-    "AND e.occurred_at >= $2 AND e.occurred_at < $3) AS qualifying, "
+    f"{qualifying.window_sum_sql(1, 4)} AS qualifying, "
     "(SELECT COUNT(*) FROM (SELECT 1 FROM domain_event p WHERE p.member_id = $1 "
-    "AND p.kind = $4 LIMIT $5) AS capped) AS purchases "
+    "AND p.kind = $2 LIMIT $3) AS capped) AS purchases "
     "FROM member m LEFT JOIN member_tier t ON t.member_id = m.id WHERE m.id = $1 "
     "UNION ALL SELECT 'badge', NULL, NULL, badge_id, level, NULL, NULL, NULL, NULL "
     "FROM member_badge WHERE member_id = $1"
@@ -98,8 +99,15 @@ async def load(
     if state is not None:
         return state
     until = now + timedelta(seconds=1)
+    # Another member's state may have replaced this one's copy after bucket writes were held.
+    await qualifying.flush_pending(conn, member_id)
     rows = await sql.fetch(
-        conn, _LOAD, member_id, since, until, EventKind.PURCHASE_RECORDED.value, purchase_cap
+        conn,
+        _LOAD,
+        member_id,
+        EventKind.PURCHASE_RECORDED.value,
+        purchase_cap,
+        *qualifying.Window.of(since, until).values,
     )
     fields = MemberTier._meta.fields_map
     state = MemberState(member_id, "UTC", None, since, until, 0, purchase_cap=purchase_cap)

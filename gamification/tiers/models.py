@@ -73,3 +73,27 @@ class TierChange(Model):
     class Meta:
         table = "tier_change"
         indexes = (("member_id", "id"),)
+
+
+class BucketSpan(enum.StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+class QualifyingPointsBucket(Model):
+    """The member's qualifying points (Σ `DomainEvent.qualifying_points`) of the events that
+    occurred in one UTC day or one UTC month, kept in the transaction that changes them, so
+    that a qualification window sums at most a dozen months and two months of days instead of
+    every event of the window (`gamification.tiers.qualifying`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="qualifying_buckets", on_delete=fields.CASCADE
+    )
+    span = fields.CharEnumField(BucketSpan, max_length=8)
+    starts_on = fields.DateField()  # the day, or the first day of the month (UTC)
+    points = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "qualifying_points_bucket"
+        unique_together = (("member", "span", "starts_on"),)
