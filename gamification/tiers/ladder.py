@@ -31,15 +31,14 @@ from decimal import Decimal
 from typing import Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from gamification import deferred_writes, program_cache, program_settings, sql
 from gamification.errors import ErrorCode, InvalidInput, NotFound
-from gamification.events.models import DomainEvent
 from gamification.ledger import accounts
 from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members import state as member_state
+from gamification.tiers import qualifying
 from gamification.tiers.models import MemberTier, Tier, TierChange, TierChangeReason
 from gamification.tiers.windows import period_end_after, period_window_start, window_start
 
@@ -69,17 +68,19 @@ def _rank(tier: Tier | None) -> int:
     return tier.rank if tier is not None else -1
 
 
+_QUALIFYING_SQL: Final = f"SELECT {qualifying.window_sum_sql(1, 2)} AS qualifying"
+
+
 async def qualifying_points(
     member_id: int, since: datetime, until: datetime, conn: BaseDBAsyncClient | None = None
 ) -> int:
-    row = (
-        await DomainEvent.filter(member_id=member_id, occurred_at__gte=since, occurred_at__lt=until)
-        .using_db(conn)
-        .annotate(total=Sum("qualifying_points"))
-        .first()
-        .values("total")
-    )
-    return max(int((row or {}).get("total") or 0), 0)
+    """The member's qualifying points with since <= occurred_at < until, from the maintained
+    totals. Inside a transaction, after its held-back totals are written."""
+    conn = conn or MemberTier._meta.db
+    await qualifying.flush_pending(conn, member_id)
+    window = qualifying.Window.of(since, until).values
+    [row] = await sql.fetch(conn, _QUALIFYING_SQL, member_id, *window)
+    return max(int(row["qualifying"] or 0), 0)
 
 
 async def current_tier(member_id: int, conn: BaseDBAsyncClient | None = None) -> Tier | None:
@@ -252,11 +253,11 @@ class TierProgress:
     floor: Tier | None
 
 
-# The member's tier row (if any) and their qualifying points, in one statement.
+# The member's tier row (if any) and their qualifying points, in one statement: the points
+# from the maintained totals (`tiers.qualifying`), whatever the member's history.
 _PROGRESS_SQL: Final = (
     "SELECT t.id AS status_id, t.tier_id, t.floor_tier_id, t.period_ends_at, "
-    "(SELECT SUM(e.qualifying_points) FROM domain_event e WHERE e.member_id = $1 "
-    "AND e.occurred_at >= $2 AND e.occurred_at < $3) AS qualifying "
+    f"{qualifying.window_sum_sql(1, 2)} AS qualifying "
     "FROM (SELECT 1 AS one) o LEFT JOIN member_tier t ON t.member_id = $1"
 )
 
@@ -266,7 +267,8 @@ async def progress(member_id: int, now: datetime | None = None) -> TierProgress:
     now = now or datetime.now(UTC)
     tiers = await program_ladder()
     since, until = window_start(now), now + timedelta(seconds=1)
-    [row] = await sql.fetch(MemberTier._meta.db, _PROGRESS_SQL, member_id, since, until)
+    window = qualifying.Window.of(since, until).values
+    [row] = await sql.fetch(MemberTier._meta.db, _PROGRESS_SQL, member_id, *window)
     has_status = row["status_id"] is not None
     held_id, floor_id = row["tier_id"], row["floor_tier_id"]
     current = next((t for t in tiers if t.id == held_id), None) or (
