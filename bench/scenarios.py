@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from bench.serverctl import run_prepare
+from schema.persisted import OPERATIONS_DIR
 
 if TYPE_CHECKING:
     from bench.loadgen import Outcome
@@ -480,21 +481,8 @@ register(
         name="home-screen",
         description="me: points (expiring soon), tier progress, 10 challenges with progress, "
         "badges, rank",
-        query="""
-query Home {
-  me {
-    points { balance available expiringSoon(days: 30) { expiresAt points } }
-    tier {
-      current { name } next { name }
-      progress { qualifyingPoints pointsToNext periodEndsAt }
-    }
-    challenges(first: 10) {
-      edges { node { id title progress { current target percent streakLength endsAt } } }
-    }
-    badges { badge { name rarity } awardedAt }
-    rank(board: "points", period: ALL_TIME) { rank score total }
-  }
-}""",
+        # The app's registered operation, as the app sends it.
+        query=(OPERATIONS_DIR / "HomeScreen.graphql").read_text(),
         token="home-member",
         prepare=_prepare_home,
         compare_to="typename",

@@ -251,22 +251,9 @@ async def request_redemption(
     now = now or datetime.now(UTC)
     member = await _find_member(card_number, member_id)
     reward_name, cost = await _what(reward_id, points, now)
+    asked = _pending(actor, store_id, member.id, reference, now, settings)
     return await _ask(
-        redis,
-        RedemptionRequest(
-            id=uuid.uuid4().hex,
-            member_id=member.id,
-            device_id=actor.id,
-            store_id=store_id,
-            reward_id=reward_id,
-            reward_name=reward_name,
-            points=cost,
-            reference=reference,
-            status=RequestStatus.PENDING,
-            version=1,
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
-        ),
+        redis, replace(asked, reward_id=reward_id, reward_name=reward_name, points=cost)
     )
 
 
@@ -295,24 +282,29 @@ async def request_donation(
     now = now or datetime.now(UTC)
     member = await _find_member(card_number, member_id)
     cause_name = await _cause_asked(cause_id, points, now)
+    asked = _pending(actor, store_id, member.id, reference, now, settings)
     return await _ask(
-        redis,
-        RedemptionRequest(
-            id=uuid.uuid4().hex,
-            member_id=member.id,
-            device_id=actor.id,
-            store_id=store_id,
-            reward_id=None,
-            reward_name="",
-            points=points,
-            reference=reference,
-            status=RequestStatus.PENDING,
-            version=1,
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
-            cause_id=cause_id,
-            cause_name=cause_name,
-        ),
+        redis, replace(asked, points=points, cause_id=cause_id, cause_name=cause_name)
+    )
+
+
+def _pending(
+    actor: Actor, store_id: int, member_id: int, reference: str, now: datetime, settings: Settings
+) -> RedemptionRequest:
+    """A new request of this kiosk to the member, before what it asks for is filled in."""
+    return RedemptionRequest(
+        id=uuid.uuid4().hex,
+        member_id=member_id,
+        device_id=actor.id,
+        store_id=store_id,
+        reward_id=None,
+        reward_name="",
+        points=0,
+        reference=reference,
+        status=RequestStatus.PENDING,
+        version=1,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.redemption_request_timeout_seconds),
     )
 
 

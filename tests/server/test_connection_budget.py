@@ -27,6 +27,7 @@ from tortoise import connections
 
 from gamification.members.models import Member
 from gamification.stores.models import Channel
+from schema.persisted import OPERATIONS_DIR
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.documents import RECORD_PURCHASE, purchase_input
@@ -45,22 +46,7 @@ from tests.server.graphql_ws import ProgramServer, server_with_program_account
 
 pytestmark = pytest.mark.postgres
 
-HOME_SCREEN = """
-query Home {
-  me {
-    points { balance available expiringSoon(days: 30) { expiresAt points } }
-    tier {
-      current { name } next { name }
-      progress { qualifyingPoints pointsToNext periodEndsAt }
-    }
-    challenges(first: 10) {
-      edges { node { id title progress { current target percent streakLength endsAt } } }
-    }
-    badges { badge { name rarity } awardedAt }
-    rank(board: "points", period: ALL_TIME) { rank score total }
-  }
-}
-"""
+HOME_SCREEN = (OPERATIONS_DIR / "HomeScreen.graphql").read_text()
 REDEEM_REWARD = """
 mutation ($rewardId: ID!, $key: String!) {
   redeemReward(rewardId: $rewardId, idempotencyKey: $key) {
