@@ -9,6 +9,8 @@ Who uses what (one module per use talks to Redis):
   `apq:…`
 - real-time notices, published by `gamification.events.realtime`, read by `server.pubsub`:
   the channels `rt:<namespace>:…`
+- device revocations, published by `gamification.stores.device_cache`, heard by every
+  process's `server.pubsub.Broker`: the channel `rt:<namespace>:devices:revoked`
 
 Redis Cluster: the keys that one Lua script, MULTI/EXEC or WATCH uses together share a hash tag
 (the part in braces), so that they hash to one slot:
@@ -98,6 +100,11 @@ def _channels(namespace: str) -> str:
 def control_channel(namespace: str) -> str:
     """Subscribed from the start by every process, so that its reader always has a connection."""
     return f"{_channels(namespace)}control"
+
+
+def device_revocations_channel(namespace: str) -> str:
+    """A revoked device's id: every process evicts it from its cache of active devices."""
+    return f"{_channels(namespace)}devices:revoked"
 
 
 def member_channel(namespace: str, member_id: int) -> str:

@@ -20,6 +20,7 @@ from gamification import program_settings
 from gamification.leaderboards import reconcile
 from gamification.ledger.points import expire_points
 from gamification.rewards.holds import expire_holds
+from gamification.stores import device_cache
 from server.backends import BackendUnavailable
 from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
@@ -146,11 +147,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # from the ledger (a real Redis keeps them; `loyalty rebuild-leaderboards` is the
                 # operator's tool there).
                 await reconcile.rebuild(app.state.redis)
-            # One Redis pub/sub connection for every subscription in this process.
+            # One Redis pub/sub connection for every subscription in this process, and for the
+            # revocations of devices this process may have cached.
             app.state.broker = Broker(
                 app.state.redis,
                 queue_size=settings.realtime_queue_size,
                 namespace=settings.redis_channel_namespace,
+                listeners={device_cache.revocations_channel(): device_cache.evict_published},
             )
             opened.push_async_callback(app.state.broker.stop)
             with redis_failures_named(settings):

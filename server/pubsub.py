@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -109,11 +109,15 @@ class Broker:
         queue_size: int,
         namespace: str,
         confirm_timeout_seconds: float = 5.0,
+        listeners: Mapping[str, Callable[[str | bytes], None]] | None = None,
     ) -> None:
-        """`namespace`: this deployment's channels' (`LOYALTY_REDIS_CHANNEL_NAMESPACE`)."""
+        """`namespace`: this deployment's channels' (`LOYALTY_REDIS_CHANNEL_NAMESPACE`).
+        `listeners`: channels this process hears for itself, not for subscribers (a device
+        revocation), subscribed from the start; each message's data goes to its function."""
         self.redis = redis
         # Subscribed from the start, so that the reader always has a connection to read from.
         self.control_channel = redis_keys.control_channel(namespace)
+        self.listeners = dict(listeners or {})
         self.queue_size = queue_size
         self.confirm_timeout_seconds = confirm_timeout_seconds
         self._channels: dict[str, _Channel] = {}
@@ -129,7 +133,7 @@ class Broker:
 
     async def start(self) -> None:
         self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(self.control_channel)
+        await self._pubsub.subscribe(self.control_channel, *self.listeners)
         self._tasks = [
             asyncio.create_task(self._read(self._pubsub), name="realtime-reader"),
             asyncio.create_task(self._keep_in_step(self._pubsub), name="realtime-subscriber"),
@@ -251,6 +255,13 @@ class Broker:
             self._confirmed.discard(channel)
             return
         if kind != "message":
+            return
+        listener = self.listeners.get(channel)
+        if listener is not None:
+            try:
+                listener(message["data"])
+            except Exception:
+                logger.exception("a listener failed on %s", channel)
             return
         state = self._channels.get(channel)
         if state is None:

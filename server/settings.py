@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     external_jwt_issuer: str | None = None
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     device_token_ttl_days: int = Field(default=365, ge=1, le=3650)
+    # An active device (kiosk, till) is remembered per process for this many seconds, sparing a
+    # database read per request; 0 reads the device on every request. Revoking a device evicts
+    # it at once in every process that hears the revocation on Redis; this bounds how long a
+    # process that missed it (Redis down, a reconnect) may still accept the device.
+    device_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # Points.
     points_expiry_months: int = Field(default=12, ge=1, le=120)

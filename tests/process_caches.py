@@ -3,7 +3,8 @@
 The server keeps per-process memos that are right for as long as the rows they were read from
 exist: the program account's id, program configuration (`gamification.program_cache`) and which
 ledger entries were committed (`gamification.events.committed_entries`, keyed by entry id and
-hash, which a test replaying the same writes on emptied tables would produce again). Production
+hash, which a test replaying the same writes on emptied tables would produce again) and the
+active devices (`gamification.stores.device_cache`). Production
 never empties the tables, so only tests drop them.
 """
 
@@ -13,6 +14,7 @@ from channels.credentials import verified_tokens
 from gamification import program_cache
 from gamification.events import committed_entries
 from gamification.ledger import accounts
+from gamification.stores.device_cache import active_devices
 
 
 def forget_process_caches() -> None:
@@ -21,3 +23,4 @@ def forget_process_caches() -> None:
     program_cache.invalidate()
     committed_entries._memo.clear()
     verified_tokens.clear()
+    active_devices.clear()

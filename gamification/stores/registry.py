@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,10 +12,11 @@ from typing import Final
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gamification import sql
+from gamification import program_settings, sql
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from gamification.limits import MAX_INT32
 from gamification.members.profiles import check_timezone
+from gamification.stores.device_cache import active_devices
 from gamification.stores.models import DEVICE_CHANNELS, Channel, Device, Store
 
 _STORE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
@@ -64,7 +66,8 @@ async def register_device(*, store_id: int, channel: Channel, name: str) -> Devi
 
 
 async def revoke_device(device_id: int) -> Device:
-    """Revoke the device's credential for good. Revoking twice is harmless.
+    """Revoke the device's credential for good. Revoking twice is harmless. This process forgets
+    the device at once; the caller tells the others (`device_cache.publish_revocation`).
 
     Raises NotFound for an unknown device.
     """
@@ -77,6 +80,7 @@ async def revoke_device(device_id: int) -> Device:
         if device.revoked_at is None:
             device.revoked_at = datetime.now(UTC)
             await device.save(update_fields=["revoked_at"])
+    active_devices.evict(device_id)
     return device
 
 
@@ -93,12 +97,31 @@ _ACTIVE_DEVICE: Final = (
 )
 
 
-async def active_device(device_id: int, credential_id: uuid.UUID) -> ActiveDevice | None:
-    """The device holding this credential, or None when it is unknown or revoked. Read on
-    every device request (never cached: a revocation applies at once), so one plain statement
-    rather than an ORM object."""
+async def active_device(
+    device_id: int, credential_id: uuid.UUID, *, now: float | None = None
+) -> ActiveDevice | None:
+    """The device holding this credential, or None when it is unknown or revoked. Asked on
+    every device request: an active device is remembered for `LOYALTY_DEVICE_CACHE_SECONDS`
+    (`device_cache`: revocations evict it at once in every process that hears them; if Redis
+    is down, the TTL bounds how long another process may still accept a revoked device).
+    Read with one plain statement rather than an ORM object."""
     if not 0 < device_id <= MAX_INT32:
         return None
+    ttl = program_settings.current().device_cache_seconds
+    now = time.monotonic() if now is None else now
+    key = (device_id, credential_id)
+    if ttl > 0:
+        remembered = active_devices.get(key, now)
+        if remembered is not None:
+            return remembered
+    read_after = active_devices.evictions
+    device = await _read_active_device(device_id, credential_id)
+    if device is not None and ttl > 0:
+        active_devices.put(key, device, now + ttl, read_after=read_after)
+    return device
+
+
+async def _read_active_device(device_id: int, credential_id: uuid.UUID) -> ActiveDevice | None:
     # The column's own conversion: a UUID on PostgreSQL, its text on SQLite.
     credential = Device._meta.fields_map["credential_id"].to_db_value(credential_id, Device)
     rows = await sql.fetch(Device._meta.db, _ACTIVE_DEVICE, device_id, credential)

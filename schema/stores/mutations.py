@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from channels.credentials import issue_device_token
+from gamification.stores import device_cache
 from gamification.stores import registry as stores
 from gamification.stores.models import Channel
 from schema.context import Info
@@ -68,6 +69,8 @@ class StoreMutations:
     async def revoke_device(self, info: Info, device_id: strawberry.ID) -> DevicePayload:
         async def revoke() -> DeviceType:
             device = await stores.revoke_device(pk_of(device_id, "Device", field="deviceId"))
+            # Committed and forgotten here; every other process forgets it on hearing this.
+            await device_cache.publish_revocation(info.context.redis, device.id)
             return DeviceType.from_model(device)
 
         device, errors = await errors_of(revoke)

@@ -57,6 +57,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         # The server process outlives each test's tables (emptied between tests, ids restarted):
         # nothing it cached from one test may leak into the next.
         LOYALTY_PROGRAM_CACHE_SECONDS="0",
+        LOYALTY_DEVICE_CACHE_SECONDS="0",
     )
     return env
 
