@@ -2,15 +2,11 @@
 
 The app (`server.app.create_app(settings)`) and every `loyalty` command (`server.cli.main`)
 configure them from the `Settings` they were given; domain code reads `current()`, never the
-environment. Tests configure theirs once per test and change one for a test with
-`overridden(...)`; nothing patches a module's settings function.
+environment. Tests configure theirs once per test and change one through the `override_settings`
+fixture; nothing patches a module's settings function.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from server.settings import Settings
 
@@ -30,15 +26,3 @@ def current() -> Settings:
             "The program's settings are not configured: create_app() and the loyalty CLI do it"
         )
     return _current
-
-
-@contextmanager
-def overridden(**changes: Any) -> Iterator[Settings]:
-    """The current settings with `changes`, for the duration of the block."""
-    previous = current()
-    changed = previous.model_copy(update=changes)
-    configure(changed)
-    try:
-        yield changed
-    finally:
-        configure(previous)

@@ -10,5 +10,5 @@ Import the modules, not this package (it imports nothing, so that no cycle runs 
   `RedemptionToken`, `HoldStatus`, `PointsHold`
 - `redemptions`: `new_voucher_code`, `RedemptionRequest`, `member_tier_allows`,
   `check_reward_offered`, `redeem_in`, `redeem`, `cancel_redemption`,
-  `check_voucher_taken_here`, `use_voucher`
+  `use_voucher`
 """

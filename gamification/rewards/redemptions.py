@@ -293,7 +293,7 @@ _TAKEN_ON: Final = {
 }
 
 
-def check_voucher_taken_here(redemption: Redemption, reward: Reward | None, actor: Actor) -> None:
+def _check_voucher_taken_here(redemption: Redemption, reward: Reward | None, actor: Actor) -> None:
     """Raises Refused(WRONG_CHANNEL / STORE_MISMATCH) unless the device taking the voucher is
     of a channel and a store the reward is offered on. A voucher for an amount of points (no
     reward) is taken in the store it was redeemed in."""
@@ -335,7 +335,7 @@ async def use_voucher(*, actor: Actor, code: str) -> Redemption:
     if redemption is None:
         raise NotFound("No such voucher", code=ErrorCode.VOUCHER_NOT_FOUND, field="code")
     await redemption.fetch_related("reward")
-    check_voucher_taken_here(redemption, redemption.reward, actor)
+    _check_voucher_taken_here(redemption, redemption.reward, actor)
     now = datetime.now(UTC)
     if redemption.status is RedemptionStatus.CANCELLED:
         raise Refused("This voucher was cancelled", code=ErrorCode.NOT_CANCELLABLE, field="code")
