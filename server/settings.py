@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     tier_grace_days: int = Field(default=0, ge=0, le=365)
     tier_bonus_points_qualify: bool = False
 
+    # Member notifications (`loyalty notify`), in each member's own timezone. Points expiring
+    # and a tier at risk are told this many days before the last local day; those notices and
+    # birthdays go out from `notify_local_hour` (local) on the day they fall due. A challenge
+    # is told this many hours before the member's current window closes.
+    notify_points_expiring_days: int = Field(default=14, ge=1, le=365)
+    notify_tier_at_risk_days: int = Field(default=30, ge=1, le=365)
+    notify_challenge_ending_hours: int = Field(default=12, ge=1, le=24 * 31)
+    notify_local_hour: int = Field(default=9, ge=0, le=23)
+
     # Real-time (GraphQL subscriptions). Each subscriber's queue holds at most this many
     # notices (a slow client skips to the latest); a board pushes at most one update per
     # interval; a kiosk's redemption request waits this long for the member's answer.
