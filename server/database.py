@@ -27,6 +27,7 @@ MODEL_CONCEPTS = (
     "events",
     "challenges",
     "badges",
+    "privacy",
 )
 MODEL_MODULES = [f"gamification.{concept}.models" for concept in MODEL_CONCEPTS]
 MIGRATIONS_MODULE = "gamification.migrations"

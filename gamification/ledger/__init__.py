@@ -4,8 +4,9 @@ balance.
 
 - `accounts`: `open_member_account`, `lock_member_account` (→ `LockedAccount`), `save_account`,
   `member_account_code`, `program_account_id`
-- `entries`: `Origin`, `Reference`, `append_entry`, `entry_hash`, `entry_content`,
-  `verify_account_chain` (→ `ChainCheck`), `derived_balances`; `MAX_POINTS_PER_ENTRY`
+- `entries`: `Origin`, `Reference`, `append_entry`, `entry_hash`, `entry_content`, `seal`,
+  `reason_digest`, `reason_problem`, `verify_account_chain` (→ `ChainCheck`),
+  `derived_balances`; `MAX_POINTS_PER_ENTRY`, `CHAIN_VERSION`, `GENESIS_HASH`
 - `movements`: `credit`, `debit`, `restore`, `claw_back`, `place_hold`, `settle_hold`,
   `expire_due_lots`; `InsufficientPoints`
 - `consent`: the member's proof a debit needs (`by_access_token`, `by_one_time_code`,

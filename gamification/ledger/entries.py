@@ -5,12 +5,22 @@ Every change is an append-only `LedgerEntry` moving points between the owner acc
 counter account (usually the program), so the books of the program balance by construction.
 Each entry's hash covers its content and the previous entry's hash for that account; the previous
 hash is read under the same row lock that orders the account's entries.
+
+Chain versions (`LedgerEntry.chain_version`, docs/ledger.md#tamper-evidence):
+- 1: the content held the entry's free-text `reason` itself. A reason may name a person, and
+  erasing it would break the chain, so version 1 is only verified, never written (migration
+  0010 re-chained every verifiable account under version 2).
+- 2: the content holds `reason_digest`, sha256 of a random per-entry salt and the reason, in
+  place of the reason. Erasure blanks the reason and the salt together: the digest stays,
+  the chain still verifies, and without the salt nobody can test a guess against the digest.
+  Ids, amounts, kinds, channels and references are all the hash covers besides.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Final
@@ -24,6 +34,7 @@ from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
 from gamification.stores.models import Channel
 
 GENESIS_HASH: Final = "0" * 64
+CHAIN_VERSION: Final = 2  # what append_entry writes; see the module's docstring
 # Beyond this, a single movement is a mistake, not a purchase (and stays far below 2^53).
 MAX_POINTS_PER_ENTRY: Final = 100_000_000
 
@@ -57,12 +68,19 @@ def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}|{canonical}".encode()).hexdigest()
 
 
+def reason_digest(salt: str, reason: str) -> str:
+    """What a version 2 hash covers in place of the free-text reason."""
+    return hashlib.sha256(f"{salt}|{reason}".encode()).hexdigest()
+
+
+def _created(entry: LedgerEntry) -> str:
+    return entry.created_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
 def entry_content(entry: LedgerEntry) -> dict[str, Any]:
-    """What an entry's hash covers: everything but its id and the hashes themselves."""
-    created = (
-        entry.created_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    )
-    return {
+    """What an entry's hash covers, in its chain version: everything but its id, the hashes
+    and (version 2) the reason and its salt, which the digest stands for."""
+    content: dict[str, Any] = {
         "account": entry.account_id,  # type: ignore[attr-defined]
         "counter": entry.counter_account_id,  # type: ignore[attr-defined]
         "seq": entry.seq,
@@ -72,10 +90,35 @@ def entry_content(entry: LedgerEntry) -> dict[str, Any]:
         "channel": str(entry.channel),
         "actor": [entry.actor_kind, entry.actor_id],
         "reference": [entry.reference_type, entry.reference_id],
-        "reason": entry.reason,
         "lots": entry.lots,
-        "created_at": created,
+        "created_at": _created(entry),
     }
+    if entry.chain_version == 1:
+        content["reason"] = entry.reason
+    else:
+        content["v"] = entry.chain_version
+        content["reason_digest"] = entry.reason_digest
+    return content
+
+
+def reason_problem(entry: LedgerEntry) -> str:
+    """Why the entry's reason does not match its digest ("" when it does, or was erased:
+    reason and salt both blank). Version 1 entries hash the reason itself."""
+    if entry.chain_version == 1:
+        return ""
+    if not entry.reason_salt:
+        return "" if not entry.reason else "edited reason"
+    if reason_digest(entry.reason_salt, entry.reason) != entry.reason_digest:
+        return "edited reason"
+    return ""
+
+
+def seal(entry: LedgerEntry) -> None:
+    """Give the entry its reason digest (version 2) and its hash, chained to `prev_hash`."""
+    if entry.chain_version != 1:
+        entry.reason_salt = secrets.token_hex(16)
+        entry.reason_digest = reason_digest(entry.reason_salt, entry.reason)
+    entry.hash = entry_hash(entry.prev_hash, entry_content(entry))
 
 
 async def append_entry(
@@ -107,8 +150,9 @@ async def append_entry(
         lots=lots or [],
         created_at=now,
         prev_hash=row.head_hash or GENESIS_HASH,
+        chain_version=CHAIN_VERSION,
     )
-    entry.hash = entry_hash(entry.prev_hash, entry_content(entry))
+    seal(entry)
     await entry.save(using_db=account.conn)
     written.entry_written(entry)  # for after-commit work (leaderboards, notices)
     row.entry_count += 1
@@ -180,6 +224,8 @@ async def verify_account_chain(account_id: int) -> ChainCheck:
                 return ChainCheck(
                     account_id, False, count, account.head_hash, entry.id, "edited content"
                 )
+            if problem := reason_problem(entry):
+                return ChainCheck(account_id, False, count, account.head_hash, entry.id, problem)
             prev = entry.hash
             expected_seq += 1
             last_id = entry.id

@@ -32,6 +32,7 @@ class EntryKind(enum.StrEnum):
     REFUND = "REFUND"
     CLAWBACK = "CLAWBACK"
     REVERSAL = "REVERSAL"
+    FORFEIT = "FORFEIT"  # an erased member's remaining points, back to the program
 
 
 class LedgerAccount(Model):
@@ -88,6 +89,11 @@ class LedgerEntry(Model):
     created_at = fields.DatetimeField()
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64)
+    # The canonical form the hash covers (gamification.ledger.entries): 1 hashed the reason
+    # itself, 2 hashes `reason_digest`, so that erasure may blank `reason` and `reason_salt`.
+    chain_version = fields.SmallIntField(default=2, db_default=1)
+    reason_salt = fields.CharField(max_length=32, default="", db_default="")
+    reason_digest = fields.CharField(max_length=64, default="", db_default="")
 
     class Meta:
         table = "ledger_entry"

@@ -36,6 +36,9 @@ class Member(Model):
     card_number = fields.CharField(max_length=20, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Set when the member was erased (gamification.privacy.erasure): the row stays, for the
+    # ledger's accounts and the program's totals, with nothing left that names the person.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "member"
@@ -59,3 +62,14 @@ class Follow(Model):
     class Meta:
         table = "follow"
         unique_together = (("follower", "followee"),)
+
+
+class RetiredCardNumber(Model):
+    """A card number that was an erased member's: never issued again. Kept as its SHA-256 only,
+    so that the table names nobody's card."""
+
+    digest = fields.CharField(max_length=64, primary_key=True)
+    retired_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "retired_card_number"
