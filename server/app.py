@@ -26,6 +26,7 @@ from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
 from server.graphql_app import LoyaltyGraphQL
 from server.limits import RequestBodyLimit, RequestTimeout
+from server.observability import RequestId, metrics_endpoint
 from server.pubsub import Broker
 from server.redis import (
     MEMORY_SCHEME,
@@ -165,6 +166,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = LoyaltyGraphQL(settings)
     middleware = [
+        # Outermost: every log line of the request, the timeout's included, carries its id.
+        Middleware(RequestId),
         Middleware(StartupFailureReport, traceback=settings.log_level in ("debug", "trace")),
         Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
         # Inside the timeout, which bounds a slow upload too.
@@ -172,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.allowed_origins:
         middleware.insert(
-            1,
+            2,
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -190,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/realtimez", realtimez),
+            *([Route("/metrics", metrics_endpoint(settings))] if settings.metrics_enabled else []),
             # GraphiQL's files, in development only (the page itself is the view's GET).
             *([assets_mount()] if settings.graphiql_enabled else []),
         ],

@@ -144,6 +144,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server import workers
+    from server.observability import log_config
 
     settings.check_safe_to_start()
     debug = getattr(args, "debug", False)  # also called with a hand-made Namespace
@@ -162,6 +163,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_message_bytes,
     )
+    json_logs = log_config(settings)
+    if json_logs is not None:  # else uvicorn's own configuration
+        options["log_config"] = json_logs
     if args.workers > 1 and workers.supported():
         # Here, once: a worker whose start-up fails is restarted by the supervisor.
         _check_backends(settings)

@@ -33,6 +33,7 @@ from schema.dataloaders import Loaders
 from schema.persisted import registered_set
 from schema.schema import build_schema
 from server.graphiql import graphiql_page
+from server.observability import OperationMetrics
 from server.persisted_queries import PersistedQueries, PersistedQueryRefused
 from server.request_connection import OneConnectionPerOperation
 from server.settings import Settings
@@ -109,10 +110,12 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             build_schema(
                 settings,
                 outermost=[
+                    # Counted and timed from the start, the wait for a connection included.
+                    OperationMetrics,
                     partial(
                         OneConnectionPerOperation,
                         wait_seconds=settings.database_pool_timeout_seconds,
-                    )
+                    ),
                 ],
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,

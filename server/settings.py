@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     # `debug` also prints the full traceback of a start-up failure (like `loyalty --debug`).
     log_level: LogLevel = "info"
+    # `json`: one JSON object per log line, with the request id, the operation and a pseudonym
+    # of the caller (server/observability.py); `text`: uvicorn's plain lines.
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics at `/metrics` (server/observability.py). With a token set, the scraper
+    # sends `Authorization: Bearer <token>`; production refuses to serve metrics without one.
+    metrics_enabled: bool = False
+    metrics_token: SecretStr | None = None
 
     # Storage. The defaults need nothing installed: an SQLite file and an in-process Redis.
     database_url: str = f"sqlite://{DEFAULT_DATA_DIR}/loyalty.sqlite3"
@@ -238,6 +245,10 @@ class Settings(BaseSettings):
             raise InsecureConfiguration(
                 "LOYALTY_JWT_SECRET must be set to a private value of at least 32 bytes "
                 "in production"
+            )
+        if self.metrics_enabled and self.metrics_token is None:
+            raise InsecureConfiguration(
+                "LOYALTY_METRICS_TOKEN must be set when LOYALTY_METRICS_ENABLED is on in production"
             )
 
 
