@@ -18,8 +18,8 @@ from gamification.ledger import points as points_service
 from gamification.stores import models as stores_models
 from schema.causes.types import CauseType, DonationChannel, DonationType, MatchingCampaignType
 from schema.context import Info
-from schema.errors import UserError, errors_of
-from schema.partial_updates import changes_of
+from schema.partial_updates import changes_of, input_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin, IsPerson
 from schema.relay import pk_of
 
@@ -95,34 +95,17 @@ class CreateMatchingCampaignInput:
     ends_at: datetime
 
 
-@strawberry.type
-class CausePayload:
-    cause: CauseType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class MatchingCampaignPayload:
-    campaign: MatchingCampaignType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class DonatePointsPayload:
-    donation: DonationType | None = strawberry.field(default=None, description="The receipt.")
-    balance: int | None = strawberry.field(
-        default=None,
-        description="The donor's balance right after the donation (a replay gives the same).",
-    )
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class ReverseDonationPayload:
-    donation: DonationType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
+CausePayload = payload_type("CausePayload", cause=CauseType)
+MatchingCampaignPayload = payload_type("MatchingCampaignPayload", campaign=MatchingCampaignType)
+DonatePointsPayload = payload_type(
+    "DonatePointsPayload",
+    donation=(DonationType, "The receipt."),
+    balance=(int, "The donor's balance right after the donation (a replay gives the same)."),
+    replayed=True,
+)
+ReverseDonationPayload = payload_type(
+    "ReverseDonationPayload", donation=DonationType, replayed=True
+)
 
 
 def _cause_pk(cause_id: strawberry.ID) -> int:
@@ -134,7 +117,9 @@ async def _receipt(donation: causes_models.Donation) -> DonationType:
     return await DonationType.load(donation)
 
 
-async def donation_payload(result: causes_donations.DonationResult) -> DonatePointsPayload:
+async def donation_payload(
+    result: causes_donations.DonationResult,
+) -> DonatePointsPayload:  # type: ignore[valid-type]
     """The receipt, and the donor's balance as the donation's transaction left it."""
     balance = result.balance
     if balance is None:  # a replay of a donation stored before balances were kept with it
@@ -162,10 +147,10 @@ class CauseMutations:
         points: int,
         idempotency_key: str,
         channel: DonationChannel = DonationChannel.APP,
-    ) -> DonatePointsPayload:
+    ) -> DonatePointsPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def donate() -> DonatePointsPayload:
+        async def donate() -> DonatePointsPayload:  # type: ignore[valid-type]
             return await donation_payload(
                 await donations.donate_own_points(
                     actor=actor,
@@ -176,8 +161,7 @@ class CauseMutations:
                 )
             )
 
-        payload, errors = await errors_of(donate)
-        return payload or DonatePointsPayload(errors=errors)
+        return await payload_of(DonatePointsPayload, donate)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -187,10 +171,10 @@ class CauseMutations:
     )
     async def reverse_donation(
         self, info: Info, donation_id: strawberry.ID, reason: str, idempotency_key: str
-    ) -> ReverseDonationPayload:
+    ) -> ReverseDonationPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def reverse() -> ReverseDonationPayload:
+        async def reverse() -> ReverseDonationPayload:  # type: ignore[valid-type]
             result = await causes_donations.reverse_donation(
                 actor=actor,
                 donation_id=pk_of(donation_id, "Donation", field="donationId"),
@@ -201,55 +185,36 @@ class CauseMutations:
                 donation=await _receipt(result.donation), replayed=result.replayed
             )
 
-        payload, errors = await errors_of(reverse)
-        return payload or ReverseDonationPayload(errors=errors)
+        return await payload_of(ReverseDonationPayload, reverse)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add a cause.")
-    async def create_cause(self, info: Info, input: CreateCauseInput) -> CausePayload:
-        async def create() -> CauseType:
-            cause = await causes_catalog.create_cause(
-                causes_catalog.CauseInput(
-                    name=input.name,
-                    impact_unit=input.impact_unit,
-                    points_per_unit=input.points_per_unit,
-                    description=input.description,
-                    image_url=input.image_url,
-                    partner=input.partner,
-                    goal_points=input.goal_points,
-                    goal_units=input.goal_units,
-                    starts_at=input.starts_at,
-                    ends_at=input.ends_at,
-                    accepts_after_goal=input.accepts_after_goal,
-                    min_donation=input.min_donation,
-                    donation_step=input.donation_step,
-                )
-            )
-            return await CauseType.load(cause)
+    async def create_cause(self, info: Info, input: CreateCauseInput) -> CausePayload:  # type: ignore[valid-type]
+        async def create() -> CausePayload:  # type: ignore[valid-type]
+            data = input_of(input, causes_catalog.CauseInput)
+            return CausePayload(cause=await CauseType.load(await causes_catalog.create_cause(data)))
 
-        cause, errors = await errors_of(create)
-        return CausePayload(cause=cause, errors=errors)
+        return await payload_of(CausePayload, create)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Change some of a cause.")
     async def update_cause(
         self, info: Info, cause_id: strawberry.ID, input: UpdateCauseInput
-    ) -> CausePayload:
-        async def update() -> CauseType:
+    ) -> CausePayload:  # type: ignore[valid-type]
+        async def update() -> CausePayload:  # type: ignore[valid-type]
             cause = await causes_catalog.update_cause(_cause_pk(cause_id), _changes_of(input))
-            return await CauseType.load(cause)
+            return CausePayload(cause=await CauseType.load(cause))
 
-        cause, errors = await errors_of(update)
-        return CausePayload(cause=cause, errors=errors)
+        return await payload_of(CausePayload, update)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
         description="Stop a cause taking donations, for good (closing it again changes nothing).",
     )
-    async def close_cause(self, info: Info, cause_id: strawberry.ID) -> CausePayload:
-        async def close() -> CauseType:
-            return await CauseType.load(await causes_catalog.close_cause(_cause_pk(cause_id)))
+    async def close_cause(self, info: Info, cause_id: strawberry.ID) -> CausePayload:  # type: ignore[valid-type]
+        async def close() -> CausePayload:  # type: ignore[valid-type]
+            cause = await causes_catalog.close_cause(_cause_pk(cause_id))
+            return CausePayload(cause=await CauseType.load(cause))
 
-        cause, errors = await errors_of(close)
-        return CausePayload(cause=cause, errors=errors)
+        return await payload_of(CausePayload, close)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -258,19 +223,10 @@ class CauseMutations:
     )
     async def create_matching_campaign(
         self, info: Info, input: CreateMatchingCampaignInput
-    ) -> MatchingCampaignPayload:
-        async def create() -> MatchingCampaignType:
-            campaign = await causes_matching.create_matching_campaign(
-                causes_matching.CampaignInput(
-                    cause_id=_cause_pk(input.cause_id),
-                    ratio=input.ratio,
-                    total_cap=input.total_cap,
-                    per_member_cap=input.per_member_cap,
-                    starts_at=input.starts_at,
-                    ends_at=input.ends_at,
-                )
-            )
-            return MatchingCampaignType.from_model(campaign)
+    ) -> MatchingCampaignPayload:  # type: ignore[valid-type]
+        async def create() -> MatchingCampaignPayload:  # type: ignore[valid-type]
+            data = input_of(input, causes_matching.CampaignInput, convert={"cause_id": _cause_pk})
+            campaign = await causes_matching.create_matching_campaign(data)
+            return MatchingCampaignPayload(campaign=MatchingCampaignType.from_model(campaign))
 
-        campaign, errors = await errors_of(create)
-        return MatchingCampaignPayload(campaign=campaign, errors=errors)
+        return await payload_of(MatchingCampaignPayload, create)

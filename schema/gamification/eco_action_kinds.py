@@ -10,8 +10,10 @@ import strawberry
 
 from gamification.earning import eco_actions
 from gamification.earning import models as earning_models
+from gamification.errors import ErrorCode
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.partial_updates import given_fields, input_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin
 from schema.relay import pk_of, to_global_id
 
@@ -67,35 +69,14 @@ class UpdateEcoActionKindInput:
     active: bool | None = strawberry.UNSET
 
 
-@strawberry.type
-class EcoActionKindPayload:
-    eco_action_kind: EcoActionKindType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+EcoActionKindPayload = payload_type("EcoActionKindPayload", eco_action_kind=EcoActionKindType)
 
-
-_FIELD_NAMES = {
-    "name": "name",
-    "unit": "unit",
-    "points_per_unit": "pointsPerUnit",
-    "max_quantity": "maxQuantity",
-    "active": "active",
-}
+_CHANGEABLE = ("name", "unit", "points_per_unit", "max_quantity", "active")
 
 
 def _changes(input: UpdateEcoActionKindInput) -> dict[str, Any]:
-    from gamification.errors import ErrorCode, InvalidInput
-
-    given: dict[str, Any] = {}
-    for name, field in _FIELD_NAMES.items():
-        value = getattr(input, name)
-        if value is strawberry.UNSET:
-            continue
-        if value is None:
-            raise InvalidInput(
-                f"{field} cannot be null", code=ErrorCode.INVALID_ECO_ACTION_KIND, field=field
-            )
-        given[name] = value
-    return given
+    """Raises InvalidInput(INVALID_ECO_ACTION_KIND) when a field is given as null."""
+    return given_fields(input, _CHANGEABLE, code=ErrorCode.INVALID_ECO_ACTION_KIND)
 
 
 @strawberry.type
@@ -117,22 +98,12 @@ class EcoActionKindMutations:
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add an eco action kind.")
     async def create_eco_action_kind(
         self, info: Info, input: CreateEcoActionKindInput
-    ) -> EcoActionKindPayload:
-        async def create() -> EcoActionKindType:
-            kind = await eco_actions.create_kind(
-                eco_actions.EcoActionKindInput(
-                    code=input.code,
-                    name=input.name,
-                    points_per_unit=input.points_per_unit,
-                    unit=input.unit,
-                    max_quantity=input.max_quantity,
-                    active=input.active,
-                )
-            )
-            return EcoActionKindType.from_model(kind)
+    ) -> EcoActionKindPayload:  # type: ignore[valid-type]
+        async def create() -> EcoActionKindPayload:  # type: ignore[valid-type]
+            kind = await eco_actions.create_kind(input_of(input, eco_actions.EcoActionKindInput))
+            return EcoActionKindPayload(eco_action_kind=EcoActionKindType.from_model(kind))
 
-        kind, errors = await errors_of(create)
-        return EcoActionKindPayload(eco_action_kind=kind, errors=errors)
+        return await payload_of(EcoActionKindPayload, create)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -141,10 +112,9 @@ class EcoActionKindMutations:
     )
     async def update_eco_action_kind(
         self, info: Info, id: strawberry.ID, input: UpdateEcoActionKindInput
-    ) -> EcoActionKindPayload:
-        async def update() -> EcoActionKindType:
+    ) -> EcoActionKindPayload:  # type: ignore[valid-type]
+        async def update() -> EcoActionKindPayload:  # type: ignore[valid-type]
             kind = await eco_actions.update_kind(pk_of(id, "EcoActionKind"), _changes(input))
-            return EcoActionKindType.from_model(kind)
+            return EcoActionKindPayload(eco_action_kind=EcoActionKindType.from_model(kind))
 
-        kind, errors = await errors_of(update)
-        return EcoActionKindPayload(eco_action_kind=kind, errors=errors)
+        return await payload_of(EcoActionKindPayload, update)

@@ -22,7 +22,6 @@ from gamification.events import models as events_models
 from gamification.stores import models as stores_models
 from gamification.tiers import ladder as tiers
 from schema.context import Info
-from schema.errors import UserError, errors_of
 from schema.gamification.types import (
     BadgeRule,
     BadgeType,
@@ -35,6 +34,8 @@ from schema.gamification.types import (
     TierType,
     WindowKind,
 )
+from schema.partial_updates import Converters, given_fields, input_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin, IsPerson, IsStaffOrDevice
 from schema.relay import pk_of, to_global_id
 from schema.stores.types import Channel
@@ -109,82 +110,29 @@ def _badge_pk(value: strawberry.ID | None) -> int | None:
     return pk_of(value, "Badge", field="rewardBadgeId") if value else None
 
 
-def _definition(input: CreateChallengeInput) -> challenges_definitions.ChallengeInput:
-    return challenges_definitions.ChallengeInput(
-        title=input.title,
-        goal_type=challenges_models.GoalType(input.goal_type),
-        target=input.target,
-        event_kind=events_models.EventKind(input.event_kind).value,
-        window_kind=challenges_models.WindowKind(input.window_kind),
-        starts_at=input.starts_at,
-        ends_at=input.ends_at,
-        description=input.description,
-        image_url=input.image_url,
-        filter_channel=stores_models.Channel(input.filter_channel)
-        if input.filter_channel
-        else None,
-        filter_category=input.filter_category,
-        filter_store_id=_store_pk(input.filter_store_id),
-        filter_min_amount=input.filter_min_amount,
-        filter_eco_kind=input.filter_eco_kind,
-        min_tier=input.min_tier,
-        reward_points=input.reward_points,
-        reward_badge_id=_badge_pk(input.reward_badge_id),
-        max_completions=input.max_completions,
-        opt_in=input.opt_in,
-        hidden=input.hidden,
-        freezes_per_week=input.freezes_per_week,
-    )
-
-
-_ENUMS: dict[str, Any] = {
+# From GraphQL's values to the domain's, for create and update alike.
+_CONVERT: Converters = {
     "goal_type": challenges_models.GoalType,
+    "event_kind": lambda value: events_models.EventKind(value).value,
     "window_kind": challenges_models.WindowKind,
     "filter_channel": stores_models.Channel,
+    "filter_store_id": _store_pk,
+    "reward_badge_id": _badge_pk,
 }
+_CHALLENGE_FIELDS = tuple(f.name for f in fields(challenges_definitions.ChallengeInput))
 
 
 def _changes(input: UpdateChallengeInput) -> dict[str, Any]:
-    from gamification.errors import InvalidInput
-
-    given: dict[str, Any] = {}
-    for f in fields(challenges_definitions.ChallengeInput):
-        value = getattr(input, f.name, strawberry.UNSET)
-        if value is strawberry.UNSET:
-            continue
-        if value is None and f.name not in _NULLABLE:
-            raise InvalidInput(f"{f.name} cannot be null", field=f.name)
-        if value is not None and f.name in _ENUMS:
-            value = _ENUMS[f.name](value)
-        if value is not None and f.name == "event_kind":
-            value = events_models.EventKind(value).value
-        given[f.name] = value
-    return given
+    """Raises InvalidInput when a field that cannot be empty is given as null."""
+    return given_fields(input, _CHALLENGE_FIELDS, nullable=_NULLABLE, convert=_CONVERT)
 
 
-@strawberry.type
-class ChallengePayload:
-    challenge: ChallengeType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class BadgePayload:
-    badge: BadgeType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class CheckInPayload:
-    check_in: CheckIn | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class RecordEcoActionPayload:
-    eco_action: EcoActionType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
+ChallengePayload = payload_type("ChallengePayload", challenge=ChallengeType)
+BadgePayload = payload_type("BadgePayload", badge=BadgeType)
+CheckInPayload = payload_type("CheckInPayload", check_in=CheckIn)
+RecordEcoActionPayload = payload_type(
+    "RecordEcoActionPayload", eco_action=EcoActionType, replayed=True
+)
 
 
 @strawberry.input
@@ -220,16 +168,8 @@ class DefineTierInput:
     benefit_flags: list[str] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class TierPayload:
-    tier: TierType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class MemberTierPayload:
-    tier: MemberTier | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+TierPayload = payload_type("TierPayload", tier=TierType)
+MemberTierPayload = payload_type("MemberTierPayload", tier=MemberTier)
 
 
 @strawberry.type
@@ -237,22 +177,12 @@ class GamificationMutations:
     @strawberry.mutation(
         permission_classes=[IsAdmin], description="Create or replace a tier (found by name)."
     )
-    async def define_tier(self, info: Info, input: DefineTierInput) -> TierPayload:
-        async def define() -> TierType:
-            tier = await tiers.define_tier(
-                tiers.TierInput(
-                    name=input.name,
-                    rank=input.rank,
-                    threshold=input.threshold,
-                    earn_multiplier=input.earn_multiplier,
-                    benefits=input.benefits,
-                    benefit_flags=tuple(input.benefit_flags),
-                )
-            )
-            return TierType.from_model(tier)
+    async def define_tier(self, info: Info, input: DefineTierInput) -> TierPayload:  # type: ignore[valid-type]
+        async def define() -> TierPayload:  # type: ignore[valid-type]
+            data = input_of(input, tiers.TierInput, convert={"benefit_flags": tuple})
+            return TierPayload(tier=TierType.from_model(await tiers.define_tier(data)))
 
-        tier, errors = await errors_of(define)
-        return TierPayload(tier=tier, errors=errors)
+        return await payload_of(TierPayload, define)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -260,41 +190,38 @@ class GamificationMutations:
     )
     async def set_tier_floor(
         self, info: Info, member_id: strawberry.ID, tier: str | None
-    ) -> MemberTierPayload:
-        async def set_floor() -> MemberTier:
+    ) -> MemberTierPayload:  # type: ignore[valid-type]
+        async def set_floor() -> MemberTierPayload:  # type: ignore[valid-type]
             pk = pk_of(member_id, "Member", field="memberId")
             await tiers.set_tier_floor(pk, tier)
-            return MemberTier.of(pk, await tiers.progress(pk))
+            return MemberTierPayload(tier=MemberTier.of(pk, await tiers.progress(pk)))
 
-        found, errors = await errors_of(set_floor)
-        return MemberTierPayload(tier=found, errors=errors)
+        return await payload_of(MemberTierPayload, set_floor)
 
     @strawberry.mutation(permission_classes=[IsPerson], description="Join an opt-in challenge.")
-    async def join_challenge(self, info: Info, challenge_id: strawberry.ID) -> ChallengePayload:
+    async def join_challenge(self, info: Info, challenge_id: strawberry.ID) -> ChallengePayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def join() -> ChallengeType:
+        async def join() -> ChallengePayload:  # type: ignore[valid-type]
             challenge = await challenges_progress.join_challenge(
                 actor=actor, challenge_id=pk_of(challenge_id, "Challenge", field="challengeId")
             )
             views = await challenges_views.views_for(actor.id, [challenge])
-            return ChallengeType.from_model(challenge, views[0])
+            return ChallengePayload(challenge=ChallengeType.from_model(challenge, views[0]))
 
-        challenge, errors = await errors_of(join)
-        return ChallengePayload(challenge=challenge, errors=errors)
+        return await payload_of(ChallengePayload, join)
 
     @strawberry.mutation(
         permission_classes=[IsPerson], description="The daily app check-in (once a local day)."
     )
-    async def check_in(self, info: Info) -> CheckInPayload:
+    async def check_in(self, info: Info) -> CheckInPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def check() -> CheckIn:
+        async def check() -> CheckInPayload:  # type: ignore[valid-type]
             result = await eco_actions.check_in(member_id=actor.id)
-            return CheckIn(local_date=result.local_date)
+            return CheckInPayload(check_in=CheckIn(local_date=result.local_date))
 
-        done, errors = await errors_of(check)
-        return CheckInPayload(check_in=done, errors=errors)
+        return await payload_of(CheckInPayload, check)
 
     @strawberry.mutation(
         permission_classes=[IsStaffOrDevice],
@@ -302,15 +229,15 @@ class GamificationMutations:
     )
     async def record_eco_action(
         self, info: Info, input: RecordEcoActionInput
-    ) -> RecordEcoActionPayload:
+    ) -> RecordEcoActionPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def record() -> eco_actions.EcoActionResult:
+        async def record() -> RecordEcoActionPayload:  # type: ignore[valid-type]
             member = await find_member(
                 pk_of(input.member_id, "Member", field="memberId") if input.member_id else None,
                 input.card_number,
             )
-            return await eco_actions.record_eco_action(
+            result = await eco_actions.record_eco_action(
                 actor=actor,
                 member_id=member.id,
                 kind_code=input.kind,
@@ -318,63 +245,53 @@ class GamificationMutations:
                 external_id=input.external_id,
                 channel=stores_models.Channel(input.channel) if input.channel else None,
             )
-
-        result, errors = await errors_of(record)
-        if result is None:
-            return RecordEcoActionPayload(errors=errors)
-        action = result.action
-        return RecordEcoActionPayload(
-            eco_action=EcoActionType(
-                id=to_global_id("EcoAction", action.id),
-                kind=input.kind,
-                quantity=action.quantity,
-                points=action.points,
-                occurred_at=action.occurred_at,
-            ),
-            replayed=result.replayed,
-        )
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Define a challenge.")
-    async def create_challenge(self, info: Info, input: CreateChallengeInput) -> ChallengePayload:
-        async def create() -> ChallengeType:
-            return ChallengeType.from_model(
-                await challenges_definitions.create_challenge(_definition(input))
+            action = result.action
+            return RecordEcoActionPayload(
+                eco_action=EcoActionType(
+                    id=to_global_id("EcoAction", action.id),
+                    kind=input.kind,
+                    quantity=action.quantity,
+                    points=action.points,
+                    occurred_at=action.occurred_at,
+                ),
+                replayed=result.replayed,
             )
 
-        challenge, errors = await errors_of(create)
-        return ChallengePayload(challenge=challenge, errors=errors)
+        return await payload_of(RecordEcoActionPayload, record)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Define a challenge.")
+    async def create_challenge(self, info: Info, input: CreateChallengeInput) -> ChallengePayload:  # type: ignore[valid-type]
+        async def create() -> ChallengePayload:  # type: ignore[valid-type]
+            data = input_of(input, challenges_definitions.ChallengeInput, convert=_CONVERT)
+            challenge = await challenges_definitions.create_challenge(data)
+            return ChallengePayload(challenge=ChallengeType.from_model(challenge))
+
+        return await payload_of(ChallengePayload, create)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin], description="Change some of a challenge, or archive it."
     )
     async def update_challenge(
         self, info: Info, id: strawberry.ID, input: UpdateChallengeInput
-    ) -> ChallengePayload:
-        async def update() -> ChallengeType:
+    ) -> ChallengePayload:  # type: ignore[valid-type]
+        async def update() -> ChallengePayload:  # type: ignore[valid-type]
             archived = input.archived if input.archived is not strawberry.UNSET else None
             challenge = await challenges_definitions.update_challenge(
                 pk_of(id, "Challenge"), _changes(input), archived=archived
             )
-            return ChallengeType.from_model(challenge)
+            return ChallengePayload(challenge=ChallengeType.from_model(challenge))
 
-        challenge, errors = await errors_of(update)
-        return ChallengePayload(challenge=challenge, errors=errors)
+        return await payload_of(ChallengePayload, update)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add a badge to the catalog.")
-    async def create_badge(self, info: Info, input: CreateBadgeInput) -> BadgePayload:
-        async def create() -> BadgeType:
-            badge = await badges.create_badge(
-                badges.BadgeInput(
-                    name=input.name,
-                    rule=badges_models.BadgeRule(input.rule),
-                    description=input.description,
-                    image_url=input.image_url,
-                    threshold=input.threshold,
-                    level_thresholds=tuple(input.level_thresholds),
-                    tier_name=input.tier_name,
-                )
+    async def create_badge(self, info: Info, input: CreateBadgeInput) -> BadgePayload:  # type: ignore[valid-type]
+        async def create() -> BadgePayload:  # type: ignore[valid-type]
+            data = input_of(
+                input,
+                badges.BadgeInput,
+                convert={"rule": badges_models.BadgeRule, "level_thresholds": tuple},
             )
-            return BadgeType.of(badges.BadgeWithRarity(badge, 0, 0.0))
+            badge = await badges.create_badge(data)
+            return BadgePayload(badge=BadgeType.of(badges.BadgeWithRarity(badge, 0, 0.0)))
 
-        badge, errors = await errors_of(create)
-        return BadgePayload(badge=badge, errors=errors)
+        return await payload_of(BadgePayload, create)

@@ -13,8 +13,9 @@ from gamification.rewards import holds
 from gamification.rewards.models import PointsHold
 from schema.causes.mutations import DonatePointsPayload, donation_payload
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.errors import UserError
 from schema.kiosk.types import PointsHoldType
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsDevice, IsPerson
 from schema.relay import pk_of
 from schema.rewards.types import RedemptionType
@@ -40,25 +41,17 @@ class CreateRedemptionTokenPayload:
         return tokens.qr_data_url(self.token) if self.token else None
 
 
-@strawberry.type
-class RedeemWithTokenPayload:
-    redemption: RedemptionType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class PointsHoldPayload:
-    hold: PointsHoldType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
+RedeemWithTokenPayload = payload_type(
+    "RedeemWithTokenPayload", redemption=RedemptionType, replayed=True
+)
+PointsHoldPayload = payload_type("PointsHoldPayload", hold=PointsHoldType, replayed=True)
 
 
 def _hold_pk(hold_id: strawberry.ID) -> int:
     return pk_of(hold_id, "PointsHold", field="holdId")
 
 
-def _hold_payload(result: tuple[PointsHold, bool]) -> PointsHoldPayload:
+def _hold_payload(result: tuple[PointsHold, bool]) -> PointsHoldPayload:  # type: ignore[valid-type]
     hold, replayed = result
     return PointsHoldPayload(hold=PointsHoldType.from_model(hold), replayed=replayed)
 
@@ -92,8 +85,7 @@ class KioskMutations:
             )
             return CreateRedemptionTokenPayload(token=issued.token, expires_at=issued.expires_at)
 
-        payload, errors = await errors_of(create)
-        return payload or CreateRedemptionTokenPayload(errors=errors)
+        return await payload_of(CreateRedemptionTokenPayload, create)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -101,10 +93,10 @@ class KioskMutations:
     )
     async def redeem_with_token(
         self, info: Info, token: str, idempotency_key: str
-    ) -> RedeemWithTokenPayload:
+    ) -> RedeemWithTokenPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def redeem() -> RedeemWithTokenPayload:
+        async def redeem() -> RedeemWithTokenPayload:  # type: ignore[valid-type]
             redemption, replayed = await tokens.redeem_with_token(
                 actor=actor,
                 token=token,
@@ -115,8 +107,7 @@ class KioskMutations:
                 redemption=await RedemptionType.load(redemption), replayed=replayed
             )
 
-        payload, errors = await errors_of(redeem)
-        return payload or RedeemWithTokenPayload(errors=errors)
+        return await payload_of(RedeemWithTokenPayload, redeem)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -138,8 +129,7 @@ class KioskMutations:
                 )
             )
 
-        payload, errors = await errors_of(donate)
-        return payload or DonatePointsPayload(errors=errors)
+        return await payload_of(DonatePointsPayload, donate)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -154,10 +144,10 @@ class KioskMutations:
         reference: str,
         ttl_seconds: int,
         idempotency_key: str,
-    ) -> PointsHoldPayload:
+    ) -> PointsHoldPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def hold() -> PointsHoldPayload:
+        async def hold() -> PointsHoldPayload:  # type: ignore[valid-type]
             return _hold_payload(
                 await tokens.hold_points_with_token(
                     actor=actor,
@@ -170,8 +160,7 @@ class KioskMutations:
                 )
             )
 
-        payload, errors = await errors_of(hold)
-        return payload or PointsHoldPayload(errors=errors)
+        return await payload_of(PointsHoldPayload, hold)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -180,10 +169,10 @@ class KioskMutations:
     )
     async def capture_hold(
         self, info: Info, hold_id: strawberry.ID, points: int, idempotency_key: str
-    ) -> PointsHoldPayload:
+    ) -> PointsHoldPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def capture() -> PointsHoldPayload:
+        async def capture() -> PointsHoldPayload:  # type: ignore[valid-type]
             return _hold_payload(
                 await holds.capture_hold(
                     actor=actor,
@@ -193,8 +182,7 @@ class KioskMutations:
                 )
             )
 
-        payload, errors = await errors_of(capture)
-        return payload or PointsHoldPayload(errors=errors)
+        return await payload_of(PointsHoldPayload, capture)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -202,15 +190,14 @@ class KioskMutations:
     )
     async def release_hold(
         self, info: Info, hold_id: strawberry.ID, idempotency_key: str
-    ) -> PointsHoldPayload:
+    ) -> PointsHoldPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def release() -> PointsHoldPayload:
+        async def release() -> PointsHoldPayload:  # type: ignore[valid-type]
             return _hold_payload(
                 await holds.release_hold(
                     actor=actor, hold_id=_hold_pk(hold_id), idempotency_key=idempotency_key
                 )
             )
 
-        payload, errors = await errors_of(release)
-        return payload or PointsHoldPayload(errors=errors)
+        return await payload_of(PointsHoldPayload, release)

@@ -18,7 +18,8 @@ from gamification.events.realtime import Topic, member_channel, request_channel
 from gamification.rewards.models import Redemption
 from schema.causes.types import DonationType
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.errors import UserError
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsDevice, IsPerson
 from schema.realtime.subscriptions import feed_of, member_of
 from schema.relay import pk_of, to_global_id
@@ -105,11 +106,9 @@ class RedemptionRequestType:
         )
 
 
-@strawberry.type
-class RedemptionRequestPayload:
-    request: RedemptionRequestType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
+RedemptionRequestPayload = payload_type(
+    "RedemptionRequestPayload", request=RedemptionRequestType, replayed=True
+)
 
 
 @strawberry.type
@@ -128,10 +127,10 @@ class RedemptionRequestMutations:
         member_id: strawberry.ID | None = None,
         reward_id: strawberry.ID | None = None,
         points: int | None = None,
-    ) -> RedemptionRequestPayload:
+    ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def ask() -> RedemptionRequestPayload:
+        async def ask() -> RedemptionRequestPayload:  # type: ignore[valid-type]
             request, replayed = await requests.request_redemption(
                 redis=info.context.redis,
                 actor=actor,
@@ -146,8 +145,7 @@ class RedemptionRequestMutations:
                 request=RedemptionRequestType.of(request), replayed=replayed
             )
 
-        payload, errors = await errors_of(ask)
-        return payload or RedemptionRequestPayload(errors=errors)
+        return await payload_of(RedemptionRequestPayload, ask)
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -164,10 +162,10 @@ class RedemptionRequestMutations:
         points: int,
         card_number: str | None = None,
         member_id: strawberry.ID | None = None,
-    ) -> RedemptionRequestPayload:
+    ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def ask() -> RedemptionRequestPayload:
+        async def ask() -> RedemptionRequestPayload:  # type: ignore[valid-type]
             request, replayed = await requests.request_donation(
                 redis=info.context.redis,
                 actor=actor,
@@ -182,8 +180,7 @@ class RedemptionRequestMutations:
                 request=RedemptionRequestType.of(request), replayed=replayed
             )
 
-        payload, errors = await errors_of(ask)
-        return payload or RedemptionRequestPayload(errors=errors)
+        return await payload_of(RedemptionRequestPayload, ask)
 
     @strawberry.mutation(
         permission_classes=[IsPerson],
@@ -192,10 +189,10 @@ class RedemptionRequestMutations:
     )
     async def respond_to_redemption_request(
         self, info: Info, request_id: strawberry.ID, answer: RedemptionAnswer
-    ) -> RedemptionRequestPayload:
+    ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def respond() -> RedemptionRequestPayload:
+        async def respond() -> RedemptionRequestPayload:  # type: ignore[valid-type]
             request = await requests.respond(
                 redis=info.context.redis,
                 actor=actor,
@@ -204,8 +201,7 @@ class RedemptionRequestMutations:
             )
             return RedemptionRequestPayload(request=RedemptionRequestType.of(request))
 
-        payload, errors = await errors_of(respond)
-        return payload or RedemptionRequestPayload(errors=errors)
+        return await payload_of(RedemptionRequestPayload, respond)
 
 
 @strawberry.type

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 
 from gamification.members import follows
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsPerson
 from schema.relay import pk_of
 
+FollowPayload = payload_type(
+    "FollowPayload", following=(bool, "Whether you now follow the member.")
+)
 
-@strawberry.type
-class FollowPayload:
-    following: bool | None = strawberry.field(
-        default=None, description="Whether you now follow the member."
-    )
-    errors: list[UserError] = strawberry.field(default_factory=list)
+
+async def _following(
+    change: Callable[[int], Awaitable[None]], member_id: strawberry.ID, following: bool
+) -> FollowPayload:  # type: ignore[valid-type]
+    """Whether the caller now follows the member, once `change` (follow or unfollow) is done."""
+
+    async def done() -> FollowPayload:  # type: ignore[valid-type]
+        await change(pk_of(member_id, "Member", field="memberId"))
+        return FollowPayload(following=following)
+
+    return await payload_of(FollowPayload, done)
 
 
 @strawberry.type
@@ -25,28 +35,22 @@ class LeaderboardMutations:
         permission_classes=[IsPerson],
         description="Follow a member: they join your friends board. Following again is a no-op.",
     )
-    async def follow(self, info: Info, member_id: strawberry.ID) -> FollowPayload:
+    async def follow(self, info: Info, member_id: strawberry.ID) -> FollowPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
-
-        async def run() -> bool:
-            followee_id = pk_of(member_id, "Member", field="memberId")
-            await follows.follow(follower_id=actor.id, followee_id=followee_id)
-            return True
-
-        following, errors = await errors_of(run)
-        return FollowPayload(following=following, errors=errors)
+        return await _following(
+            lambda followee: follows.follow(follower_id=actor.id, followee_id=followee),
+            member_id,
+            following=True,
+        )
 
     @strawberry.mutation(
         permission_classes=[IsPerson],
         description="Stop following a member. Unfollowing someone you do not follow is a no-op.",
     )
-    async def unfollow(self, info: Info, member_id: strawberry.ID) -> FollowPayload:
+    async def unfollow(self, info: Info, member_id: strawberry.ID) -> FollowPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
-
-        async def run() -> bool:
-            followee_id = pk_of(member_id, "Member", field="memberId")
-            await follows.unfollow(follower_id=actor.id, followee_id=followee_id)
-            return False
-
-        following, errors = await errors_of(run)
-        return FollowPayload(following=following, errors=errors)
+        return await _following(
+            lambda followee: follows.unfollow(follower_id=actor.id, followee_id=followee),
+            member_id,
+            following=False,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date
 
 import strawberry
@@ -10,31 +11,25 @@ from channels.credentials import issue_member_token
 from gamification.members import profiles as members
 from gamification.members.models import Member
 from schema.context import Info
-from schema.errors import UserError, errors_of
 from schema.members.types import MemberType
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsPerson
 
-
-@strawberry.type
-class AuthPayload:
-    token: str | None = None
-    member: MemberType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+AuthPayload = payload_type("AuthPayload", token=str, member=MemberType)
+UpdateProfilePayload = payload_type("UpdateProfilePayload", member=MemberType)
 
 
-@strawberry.type
-class UpdateProfilePayload:
-    member: MemberType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+async def _signed_in(member: Awaitable[Member], info: Info) -> AuthPayload:  # type: ignore[valid-type]
+    """The member signed in, with an access token; or why not."""
 
+    async def sign_in() -> AuthPayload:  # type: ignore[valid-type]
+        signed_in = await member
+        return AuthPayload(
+            token=issue_member_token(signed_in, info.context.settings),
+            member=MemberType.from_model(signed_in),
+        )
 
-def _signed_in(member: Member | None, errors: list[UserError], info: Info) -> AuthPayload:
-    if member is None:
-        return AuthPayload(errors=errors)
-    return AuthPayload(
-        token=issue_member_token(member, info.context.settings),
-        member=MemberType.from_model(member),
-    )
+    return await payload_of(AuthPayload, sign_in)
 
 
 @strawberry.type
@@ -49,25 +44,22 @@ class MemberMutations:
         birthday: date | None = None,
         timezone: str = "UTC",
         marketing_consent: bool = False,
-    ) -> AuthPayload:
-        member, errors = await errors_of(
-            lambda: members.sign_up(
+    ) -> AuthPayload:  # type: ignore[valid-type]
+        return await _signed_in(
+            members.sign_up(
                 email=email,
                 password=password,
                 display_name=display_name,
                 birthday=birthday,
                 timezone=timezone,
                 marketing_consent=marketing_consent,
-            )
+            ),
+            info,
         )
-        return _signed_in(member, errors, info)
 
     @strawberry.mutation(description="Exchange an email and password for an access token.")
-    async def log_in(self, info: Info, email: str, password: str) -> AuthPayload:
-        member, errors = await errors_of(
-            lambda: members.authenticate(email=email, password=password)
-        )
-        return _signed_in(member, errors, info)
+    async def log_in(self, info: Info, email: str, password: str) -> AuthPayload:  # type: ignore[valid-type]
+        return await _signed_in(members.authenticate(email=email, password=password), info)
 
     @strawberry.mutation(permission_classes=[IsPerson], description="Change your own profile.")
     async def update_profile(
@@ -78,7 +70,7 @@ class MemberMutations:
         timezone: str | None = strawberry.UNSET,
         marketing_consent: bool | None = strawberry.UNSET,
         leaderboard_visible: bool | None = strawberry.UNSET,
-    ) -> UpdateProfilePayload:
+    ) -> UpdateProfilePayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
         # `birthday: null` clears it; for the other fields null means "leave as it is".
         changes = members.ProfileChanges(
@@ -94,7 +86,9 @@ class MemberMutations:
             if leaderboard_visible in (None, strawberry.UNSET)
             else leaderboard_visible,
         )
-        member, errors = await errors_of(lambda: members.update_profile(actor.id, changes))
-        return UpdateProfilePayload(
-            member=MemberType.from_model(member) if member else None, errors=errors
-        )
+
+        async def update() -> UpdateProfilePayload:  # type: ignore[valid-type]
+            member = await members.update_profile(actor.id, changes)
+            return UpdateProfilePayload(member=MemberType.from_model(member))
+
+        return await payload_of(UpdateProfilePayload, update)

@@ -16,7 +16,7 @@ from gamification.ledger import points as points_service
 from gamification.ledger.models import LedgerEntry
 from gamification.stores.models import Channel
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin, IsStaffOrDevice
 from schema.points.types import LedgerEntryType, PurchaseType
 from schema.relay import pk_of
@@ -47,30 +47,23 @@ class RecordPurchaseInput:
     line_items: list[LineItemInput] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class RecordPurchasePayload:
-    purchase: PurchaseType | None = None
-    points_earned: int | None = None
-    balance: int | None = strawberry.field(default=None, description="The member's balance after.")
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class RefundPurchasePayload:
-    purchase: PurchaseType | None = None
-    points_clawed_back: int | None = None
-    points_outstanding: int | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class AdjustPointsPayload:
-    entry: LedgerEntryType | None = None
-    balance: int | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
+RecordPurchasePayload = payload_type(
+    "RecordPurchasePayload",
+    purchase=PurchaseType,
+    points_earned=int,
+    balance=(int, "The member's balance after."),
+    replayed=True,
+)
+RefundPurchasePayload = payload_type(
+    "RefundPurchasePayload",
+    purchase=PurchaseType,
+    points_clawed_back=int,
+    points_outstanding=int,
+    replayed=True,
+)
+AdjustPointsPayload = payload_type(
+    "AdjustPointsPayload", entry=LedgerEntryType, balance=int, replayed=True
+)
 
 
 @strawberry.type
@@ -80,10 +73,7 @@ class EarnRuleType:
     minimum_spend: Decimal
 
 
-@strawberry.type
-class EarnRulePayload:
-    rule: EarnRuleType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+EarnRulePayload = payload_type("EarnRulePayload", rule=EarnRuleType)
 
 
 @strawberry.type
@@ -95,10 +85,7 @@ class EarnPromotionType:
     ends_at: datetime
 
 
-@strawberry.type
-class EarnPromotionPayload:
-    promotion: EarnPromotionType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+EarnPromotionPayload = payload_type("EarnPromotionPayload", promotion=EarnPromotionType)
 
 
 @strawberry.input
@@ -115,10 +102,10 @@ class PointsMutations:
     )
     async def record_purchase(
         self, info: Info, input: RecordPurchaseInput, idempotency_key: str
-    ) -> RecordPurchasePayload:
+    ) -> RecordPurchasePayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def record() -> RecordPurchasePayload:
+        async def record() -> RecordPurchasePayload:  # type: ignore[valid-type]
             channel, store_id = store_action_origin(
                 actor,
                 channel=Channel(input.channel) if input.channel else None,
@@ -154,8 +141,7 @@ class PointsMutations:
                 replayed=result.replayed,
             )
 
-        payload, errors = await errors_of(record)
-        return payload or RecordPurchasePayload(errors=errors)
+        return await payload_of(RecordPurchasePayload, record)
 
     @strawberry.mutation(permission_classes=[IsStaffOrDevice])
     async def refund_purchase(
@@ -165,10 +151,10 @@ class PointsMutations:
         amount: Decimal,
         idempotency_key: str,
         reason: str = "",
-    ) -> RefundPurchasePayload:
+    ) -> RefundPurchasePayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def refund() -> RefundPurchasePayload:
+        async def refund() -> RefundPurchasePayload:  # type: ignore[valid-type]
             result = await purchases.refund_purchase(
                 actor=actor,
                 purchase_id=pk_of(purchase_id, "Purchase", field="purchaseId"),
@@ -183,16 +169,15 @@ class PointsMutations:
                 replayed=result.replayed,
             )
 
-        payload, errors = await errors_of(refund)
-        return payload or RefundPurchasePayload(errors=errors)
+        return await payload_of(RefundPurchasePayload, refund)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Goodwill or correction.")
     async def adjust_points(
         self, info: Info, member_id: strawberry.ID, points: int, reason: str, idempotency_key: str
-    ) -> AdjustPointsPayload:
+    ) -> AdjustPointsPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def adjust() -> AdjustPointsPayload:
+        async def adjust() -> AdjustPointsPayload:  # type: ignore[valid-type]
             result = await points_service.adjust_points(
                 actor=actor,
                 member_id=pk_of(member_id, "Member", field="memberId"),
@@ -207,8 +192,7 @@ class PointsMutations:
                 replayed=result.replayed,
             )
 
-        payload, errors = await errors_of(adjust)
-        return payload or AdjustPointsPayload(errors=errors)
+        return await payload_of(AdjustPointsPayload, adjust)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="How a currency earns.")
     async def set_earn_rule(
@@ -218,8 +202,8 @@ class PointsMutations:
         points_per_unit: Decimal,
         minimum_spend: Decimal = Decimal(0),
         category_multipliers: list[CategoryMultiplierInput] | None = None,
-    ) -> EarnRulePayload:
-        async def save() -> EarnRuleType:
+    ) -> EarnRulePayload:  # type: ignore[valid-type]
+        async def save() -> EarnRulePayload:  # type: ignore[valid-type]
             rule = await earning.set_earn_rule(
                 currency=currency,
                 points_per_unit=points_per_unit,
@@ -228,10 +212,9 @@ class PointsMutations:
                     c.category: c.multiplier for c in (category_multipliers or [])
                 },
             )
-            return _rule(rule)
+            return EarnRulePayload(rule=_rule(rule))
 
-        rule, errors = await errors_of(save)
-        return EarnRulePayload(rule=rule, errors=errors)
+        return await payload_of(EarnRulePayload, save)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Extra points on a channel.")
     async def create_earn_promotion(
@@ -242,8 +225,8 @@ class PointsMutations:
         multiplier: Decimal,
         starts_at: datetime,
         ends_at: datetime,
-    ) -> EarnPromotionPayload:
-        async def create() -> EarnPromotionType:
+    ) -> EarnPromotionPayload:  # type: ignore[valid-type]
+        async def create() -> EarnPromotionPayload:  # type: ignore[valid-type]
             promotion = await earning.create_promotion(
                 name=name,
                 channel=Channel(channel),
@@ -251,16 +234,17 @@ class PointsMutations:
                 starts_at=starts_at,
                 ends_at=ends_at,
             )
-            return EarnPromotionType(
-                name=promotion.name,
-                channel=promotion.channel,
-                multiplier=Decimal(promotion.multiplier),
-                starts_at=promotion.starts_at,
-                ends_at=promotion.ends_at,
+            return EarnPromotionPayload(
+                promotion=EarnPromotionType(
+                    name=promotion.name,
+                    channel=promotion.channel,
+                    multiplier=Decimal(promotion.multiplier),
+                    starts_at=promotion.starts_at,
+                    ends_at=promotion.ends_at,
+                )
             )
 
-        promotion, errors = await errors_of(create)
-        return EarnPromotionPayload(promotion=promotion, errors=errors)
+        return await payload_of(EarnPromotionPayload, create)
 
 
 def _rule(rule: EarnRule) -> EarnRuleType:

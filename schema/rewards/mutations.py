@@ -14,8 +14,8 @@ from gamification.rewards import models as rewards_models
 from gamification.rewards import redemptions
 from gamification.stores import models as stores_models
 from schema.context import Info
-from schema.errors import UserError, errors_of
-from schema.partial_updates import changes_of
+from schema.partial_updates import Converters, changes_of, input_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin, IsDevice, IsPerson
 from schema.relay import pk_of
 from schema.rewards.types import LimitPeriod, RedemptionType, RewardKind, RewardType
@@ -76,87 +76,49 @@ def _store_pks(store_ids: list[strawberry.ID]) -> tuple[int, ...]:
     return tuple(pk_of(store_id, "Store", field="storeIds") for store_id in store_ids)
 
 
+# From GraphQL's values to the domain's, for create and update alike.
+_CONVERT: Converters = {
+    "kind": rewards_models.RewardKind,
+    "limit_period": rewards_models.LimitPeriod,
+    "channels": lambda value: tuple(stores_models.Channel(c) for c in value),
+    "store_ids": _store_pks,
+}
+
+
 def _changes_of(input: UpdateRewardInput) -> rewards.RewardChanges:
     """Raises InvalidInput when a field that cannot be empty is given as null."""
-    return changes_of(
-        input,
-        rewards.RewardChanges,
-        nullable=_NULLABLE,
-        convert={
-            "channels": lambda value: tuple(stores_models.Channel(c) for c in value),
-            "store_ids": _store_pks,
-        },
-    )
+    return changes_of(input, rewards.RewardChanges, nullable=_NULLABLE, convert=_CONVERT)
 
 
-@strawberry.type
-class RewardPayload:
-    reward: RewardType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class RedeemRewardPayload:
-    redemption: RedemptionType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class CancelRedemptionPayload:
-    redemption: RedemptionType | None = None
-    replayed: bool = False
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class UseVoucherPayload:
-    redemption: RedemptionType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+RewardPayload = payload_type("RewardPayload", reward=RewardType)
+RedeemRewardPayload = payload_type("RedeemRewardPayload", redemption=RedemptionType, replayed=True)
+CancelRedemptionPayload = payload_type(
+    "CancelRedemptionPayload", redemption=RedemptionType, replayed=True
+)
+UseVoucherPayload = payload_type("UseVoucherPayload", redemption=RedemptionType)
 
 
 @strawberry.type
 class RewardMutations:
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add a reward.")
-    async def create_reward(self, info: Info, input: CreateRewardInput) -> RewardPayload:
-        async def create() -> RewardType:
-            reward = await rewards.create_reward(
-                rewards.RewardInput(
-                    name=input.name,
-                    kind=rewards_models.RewardKind(input.kind),
-                    cost_points=input.cost_points,
-                    description=input.description,
-                    image_url=input.image_url,
-                    category=input.category,
-                    stock=input.stock,
-                    per_member_limit=input.per_member_limit,
-                    limit_period=rewards_models.LimitPeriod(input.limit_period),
-                    channels=tuple(stores_models.Channel(c) for c in input.channels),
-                    store_ids=_store_pks(input.store_ids),
-                    valid_from=input.valid_from,
-                    valid_to=input.valid_to,
-                    min_tier=input.min_tier,
-                    voucher_valid_days=input.voucher_valid_days,
-                    active=input.active,
-                )
-            )
-            return RewardType.from_model(reward)
+    async def create_reward(self, info: Info, input: CreateRewardInput) -> RewardPayload:  # type: ignore[valid-type]
+        async def create() -> RewardPayload:  # type: ignore[valid-type]
+            data = input_of(input, rewards.RewardInput, convert=_CONVERT)
+            return RewardPayload(reward=RewardType.from_model(await rewards.create_reward(data)))
 
-        reward, errors = await errors_of(create)
-        return RewardPayload(reward=reward, errors=errors)
+        return await payload_of(RewardPayload, create)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Change some of a reward.")
     async def update_reward(
         self, info: Info, reward_id: strawberry.ID, input: UpdateRewardInput
-    ) -> RewardPayload:
-        async def update() -> RewardType:
+    ) -> RewardPayload:  # type: ignore[valid-type]
+        async def update() -> RewardPayload:  # type: ignore[valid-type]
             reward = await rewards.update_reward(
                 pk_of(reward_id, "Reward", field="rewardId"), _changes_of(input)
             )
-            return RewardType.from_model(reward)
+            return RewardPayload(reward=RewardType.from_model(reward))
 
-        reward, errors = await errors_of(update)
-        return RewardPayload(reward=reward, errors=errors)
+        return await payload_of(RewardPayload, update)
 
     @strawberry.mutation(
         permission_classes=[IsPerson],
@@ -168,10 +130,10 @@ class RewardMutations:
         reward_id: strawberry.ID,
         idempotency_key: str,
         channel: Channel = stores_models.Channel.APP,  # type: ignore[valid-type]
-    ) -> RedeemRewardPayload:
+    ) -> RedeemRewardPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def redeem() -> RedeemRewardPayload:
+        async def redeem() -> RedeemRewardPayload:  # type: ignore[valid-type]
             redemption, replayed = await redemptions.redeem(
                 actor=actor,
                 request=redemptions.RedemptionRequest(
@@ -186,8 +148,7 @@ class RewardMutations:
                 redemption=await RedemptionType.load(redemption), replayed=replayed
             )
 
-        payload, errors = await errors_of(redeem)
-        return payload or RedeemRewardPayload(errors=errors)
+        return await payload_of(RedeemRewardPayload, redeem)
 
     @strawberry.mutation(
         permission_classes=[IsPerson],
@@ -196,10 +157,10 @@ class RewardMutations:
     )
     async def cancel_redemption(
         self, info: Info, redemption_id: strawberry.ID, idempotency_key: str, reason: str = ""
-    ) -> CancelRedemptionPayload:
+    ) -> CancelRedemptionPayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
-        async def cancel() -> CancelRedemptionPayload:
+        async def cancel() -> CancelRedemptionPayload:  # type: ignore[valid-type]
             redemption, replayed = await redemptions.cancel_redemption(
                 actor=actor,
                 redemption_id=pk_of(redemption_id, "Redemption", field="redemptionId"),
@@ -210,17 +171,16 @@ class RewardMutations:
                 redemption=await RedemptionType.load(redemption), replayed=replayed
             )
 
-        payload, errors = await errors_of(cancel)
-        return payload or CancelRedemptionPayload(errors=errors)
+        return await payload_of(CancelRedemptionPayload, cancel)
 
     @strawberry.mutation(
         permission_classes=[IsDevice], description="Take a voucher at a till, kiosk or checkout."
     )
-    async def use_voucher(self, info: Info, code: str) -> UseVoucherPayload:
+    async def use_voucher(self, info: Info, code: str) -> UseVoucherPayload:  # type: ignore[valid-type]
         actor = info.context.require_actor()
 
-        async def use() -> RedemptionType:
-            return await RedemptionType.load(await redemptions.use_voucher(actor=actor, code=code))
+        async def use() -> UseVoucherPayload:  # type: ignore[valid-type]
+            redemption = await redemptions.use_voucher(actor=actor, code=code)
+            return UseVoucherPayload(redemption=await RedemptionType.load(redemption))
 
-        redemption, errors = await errors_of(use)
-        return UseVoucherPayload(redemption=redemption, errors=errors)
+        return await payload_of(UseVoucherPayload, use)

@@ -9,27 +9,21 @@ from gamification.stores import device_cache
 from gamification.stores import registry as stores
 from gamification.stores.models import Channel
 from schema.context import Info
-from schema.errors import UserError, errors_of
+from schema.payloads import payload_of, payload_type
 from schema.permissions import IsAdmin
 from schema.relay import pk_of
 from schema.stores.types import Channel as ChannelEnum
 from schema.stores.types import DeviceType, StoreType
 
-
-@strawberry.type
-class StorePayload:
-    store: StoreType | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class DevicePayload:
-    device: DeviceType | None = None
-    credential: str | None = strawberry.field(
-        default=None,
-        description="The device's long-lived bearer credential. Shown once, at registration.",
-    )
-    errors: list[UserError] = strawberry.field(default_factory=list)
+StorePayload = payload_type("StorePayload", store=StoreType)
+DevicePayload = payload_type(
+    "DevicePayload",
+    device=DeviceType,
+    credential=(
+        str,
+        "The device's long-lived bearer credential. Shown once, at registration.",
+    ),
+)
 
 
 @strawberry.type
@@ -37,11 +31,12 @@ class StoreMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_store(
         self, info: Info, code: str, name: str, timezone: str = "UTC"
-    ) -> StorePayload:
-        store, errors = await errors_of(
-            lambda: stores.create_store(code=code, name=name, timezone=timezone)
-        )
-        return StorePayload(store=StoreType.from_model(store) if store else None, errors=errors)
+    ) -> StorePayload:  # type: ignore[valid-type]
+        async def create() -> StorePayload:  # type: ignore[valid-type]
+            store = await stores.create_store(code=code, name=name, timezone=timezone)
+            return StorePayload(store=StoreType.from_model(store))
+
+        return await payload_of(StorePayload, create)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def register_device(
@@ -50,8 +45,8 @@ class StoreMutations:
         store_id: strawberry.ID,
         channel: ChannelEnum,  # type: ignore[valid-type]
         name: str,
-    ) -> DevicePayload:
-        async def register() -> DevicePayload:
+    ) -> DevicePayload:  # type: ignore[valid-type]
+        async def register() -> DevicePayload:  # type: ignore[valid-type]
             device = await stores.register_device(
                 store_id=pk_of(store_id, "Store", field="storeId"),
                 channel=Channel(channel),
@@ -62,16 +57,14 @@ class StoreMutations:
                 credential=issue_device_token(device, info.context.settings),
             )
 
-        payload, errors = await errors_of(register)
-        return payload or DevicePayload(errors=errors)
+        return await payload_of(DevicePayload, register)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
-    async def revoke_device(self, info: Info, device_id: strawberry.ID) -> DevicePayload:
-        async def revoke() -> DeviceType:
+    async def revoke_device(self, info: Info, device_id: strawberry.ID) -> DevicePayload:  # type: ignore[valid-type]
+        async def revoke() -> DevicePayload:  # type: ignore[valid-type]
             device = await stores.revoke_device(pk_of(device_id, "Device", field="deviceId"))
             # Committed and forgotten here; every other process forgets it on hearing this.
             await device_cache.publish_revocation(info.context.redis, device.id)
-            return DeviceType.from_model(device)
+            return DevicePayload(device=DeviceType.from_model(device))
 
-        device, errors = await errors_of(revoke)
-        return DevicePayload(device=device, errors=errors)
+        return await payload_of(DevicePayload, revoke)
