@@ -19,6 +19,7 @@ from gamification.actors import Actor, ActorKind
 from gamification.errors import LoyaltyError
 from gamification.members import profiles as members
 from gamification.members.models import Member, Role
+from gamification.privacy.revocations import erased_members
 from gamification.stores import registry as stores
 from gamification.stores.models import Device
 from server.settings import Settings
@@ -172,7 +173,8 @@ def _string_claim(claims: dict[str, Any], name: str) -> str | None:
 async def authenticate_bearer(token: str, settings: Settings) -> Actor:
     """The caller a bearer token stands for.
 
-    Raises InvalidCredential for a bad token, a revoked device or an unknown identity.
+    Raises InvalidCredential for a bad token, a revoked device, an erased member or an unknown
+    identity.
     """
     claims = decode_token(token, settings)
     if claims["_external"]:
@@ -195,6 +197,8 @@ async def authenticate_bearer(token: str, settings: Settings) -> Actor:
             role = Role(_string_claim(claims, "role") or "")
         except ValueError:
             raise InvalidCredential("unknown role") from None
+        if await erased_members.is_erased(subject_id):
+            raise InvalidCredential("member erased")
         store = claims.get("store")
         return Actor.for_role(role, subject_id, store if isinstance(store, int) else None)
     if kind == DEVICE:

@@ -493,3 +493,33 @@ async def _redeem(redis: Redis, actor: Actor, request: RedemptionRequest) -> Red
 
     done, _ = await _change(redis, request.id, record)
     return done
+
+
+async def forget_member(redis: Redis, member_id: int) -> int:
+    """At a member's erasure (after it committed): decline their pending requests (the kiosk
+    hears it), then delete every request of theirs and its reference key from Redis, since a
+    kiosk's reference is free text. Returns the requests declined."""
+
+    def decline(current: RedemptionRequest) -> RedemptionRequest | None:
+        if current.status is RequestStatus.PENDING:
+            return replace(current, status=RequestStatus.DECLINED)
+        return None
+
+    member_key = redis_keys.member_requests(member_id)
+    ids: Any = await redis.zrange(member_key, 0, -1)
+    declined = 0
+    for request_id in ids:
+        found = await get_request(redis, str(request_id))
+        if found is None:
+            continue
+        try:
+            _, changed = await _change(redis, found.id, decline)
+        except NotFound:
+            continue
+        declined += changed
+        await redis.delete(
+            redis_keys.request(found.id),
+            redis_keys.request_reference(found.device_id, found.reference),
+        )
+    await redis.delete(member_key)
+    return declined

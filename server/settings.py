@@ -103,6 +103,18 @@ class Settings(BaseSettings):
     # process that missed it (Redis down, a reconnect) may still accept the device.
     device_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
+    # Privacy (docs/privacy.md). An erased member's access tokens are refused at once by the
+    # process that erased them, and by every other within this many seconds (each reloads the
+    # list of erased members this often).
+    erased_member_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # `requestMyData` and `exportMember` answer at most this many rows per section (and say
+    # which sections they cut); `loyalty export-member` writes everything.
+    export_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    # `loyalty purge` deletes redemption tokens this many days after they expired, and stored
+    # idempotency keys (requests and their answers) this many days after the request.
+    retention_redemption_token_days: int = Field(default=7, ge=1, le=3650)
+    retention_idempotency_key_days: int = Field(default=90, ge=1, le=3650)
+
     # Points.
     points_expiry_months: int = Field(default=12, ge=1, le=120)
     purchase_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)

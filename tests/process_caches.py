@@ -14,6 +14,7 @@ from channels.credentials import verified_tokens
 from gamification import program_cache
 from gamification.events import committed_entries
 from gamification.ledger import accounts
+from gamification.privacy.revocations import erased_members
 from gamification.stores.device_cache import active_devices
 
 
@@ -24,3 +25,4 @@ def forget_process_caches() -> None:
     committed_entries._memo.clear()
     verified_tokens.clear()
     active_devices.clear()
+    erased_members.clear()

@@ -8,7 +8,7 @@ balance.
   `reason_digest`, `reason_problem`, `verify_account_chain` (→ `ChainCheck`),
   `derived_balances`; `MAX_POINTS_PER_ENTRY`, `CHAIN_VERSION`, `GENESIS_HASH`
 - `movements`: `credit`, `debit`, `restore`, `claw_back`, `place_hold`, `settle_hold`,
-  `expire_due_lots`; `InsufficientPoints`
+  `expire_due_lots`, `forfeit`; `InsufficientPoints`
 - `consent`: the member's proof a debit needs (`by_access_token`, `by_one_time_code`,
   `by_app_approval`, `by_hold`, `correction_by`, `check_consent`)
 - `points`: use cases and views (`summary`, `expiring_soon`, `adjust_points`, `expire_points`,

@@ -1,6 +1,7 @@
 """Movements of points on a locked member account: earning (`credit`), spending (`debit`),
 giving back (`restore`), taking back after a refund (`claw_back`), holds (`place_hold`,
-`settle_hold`) and expiry (`expire_due_lots`). Rewards, tiers, challenges and causes only call
+`settle_hold`), expiry (`expire_due_lots`) and an erased member's forfeiture (`forfeit`).
+Rewards, tiers, challenges and causes only call
 these; nothing else changes a balance.
 
 Earnings create `PointsLot`s with an expiry; spending consumes lots earliest expiry first.
@@ -419,5 +420,34 @@ async def _expire(account: LockedAccount, plan: _LotPlan) -> LedgerEntry | None:
         points=-expired,
         origin=Origin.system(),
         reference=Reference("expiry", "", "points reached their expiry date"),
+        lots=lots,
+    )
+
+
+async def forfeit(
+    account: LockedAccount, *, origin: Origin, reference: Reference
+) -> LedgerEntry | None:
+    """Give every point left in an erased member's account back to the program (a FORFEIT
+    entry consuming every lot; due lots expire first, as for a spend). Not a spend, so no
+    member consent: erasure is the member's or an admin's decision, recorded with it
+    (gamification.privacy.erasure). Returns None when nothing is left.
+
+    Raises ValueError while points are held: holds are released before."""
+    if account.row.held:
+        raise ValueError("release the account's holds before forfeiting its points")
+    plan = _LotPlan(account)
+    await _expire(account, plan)
+    left = account.available
+    if left <= 0:
+        await plan.write()
+        return None
+    lots = await plan.take(left)
+    await plan.write()
+    return await append_entry(
+        account,
+        kind=EntryKind.FORFEIT,
+        points=-left,
+        origin=origin,
+        reference=reference,
         lots=lots,
     )

@@ -1,0 +1,176 @@
+"""Erasing a member: nothing left that names the person, the books still whole.
+
+One transaction, in the ledger's lock order (the member's account, then their holds: see
+docs/ledger.md#lock-order):
+1. open holds released (RELEASE entries), then every point left forfeited to the program (one
+   FORFEIT entry: docs/privacy.md#forfeiture);
+2. every table of `gamification.privacy.registry` handled as it says: free text blanked
+   (entry reasons with their salts, so the hash chain still verifies; hold references,
+   reversal reasons), follows, unused codes and retry keys deleted, the rest kept;
+3. consents still given are withdrawn (new records), the card number retired (its SHA-256 kept
+   so it is never issued again), the member row anonymised and marked erased;
+4. an `ErasureRecord` written: the proof, and what makes erasing again a no-op.
+
+What lives outside the database is the caller's, after commit: pending kiosk requests are
+declined and their Redis state removed (`channels.redemption_requests.forget_member`); the
+member's access tokens stop working in this process at once and in others within
+`LOYALTY_ERASED_MEMBER_CACHE_SECONDS` (`gamification.privacy.revocations`). Leaderboards hold
+member ids and scores only, and show an erased member as hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from tortoise.transactions import in_transaction
+
+from gamification.actors import Actor, ActorKind
+from gamification.errors import ErrorCode, NotFound, Refused
+from gamification.ledger import accounts, movements
+from gamification.ledger.entries import Origin, Reference
+from gamification.ledger.models import LedgerEntry
+from gamification.members.models import Member, RetiredCardNumber, Role
+from gamification.privacy import consents
+from gamification.privacy.models import ErasureRecord
+from gamification.privacy.registry import TABLES, Erasure, member_filter
+from gamification.privacy.revocations import erased_members
+from gamification.rewards.models import HoldStatus, PointsHold
+from gamification.stores.models import Channel
+
+ERASED_NAME: Final = "Erased member"
+ERASED_EMAIL_DOMAIN: Final = "erased.invalid"  # RFC 2606: never a real address
+MAX_REASON: Final = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    record: ErasureRecord
+    already_erased: bool
+    entries: list[LedgerEntry]
+
+
+def erased_email(member_id: int) -> str:
+    return f"erased-{member_id}@{ERASED_EMAIL_DOMAIN}"
+
+
+def erased_card_number(member_id: int) -> str:
+    """Not a 16-digit card number, so no card lookup ever finds it."""
+    return f"X{member_id}"
+
+
+def card_digest(card_number: str) -> str:
+    return hashlib.sha256(card_number.encode()).hexdigest()
+
+
+def _who(actor: Actor, member_id: int, reason: str) -> tuple[str, int | None, str]:
+    """Who erases: the member themselves, or an admin with a reason.
+
+    Raises Refused(FORBIDDEN-like ERASURE_REFUSED) for anyone else."""
+    if actor.kind is ActorKind.ADMIN:
+        reason = reason.strip()
+        if not reason:
+            raise Refused(
+                "An admin's erasure needs a reason", code=ErrorCode.REASON_REQUIRED, field="reason"
+            )
+        return "admin", actor.id, reason[:MAX_REASON]
+    if actor.kind is ActorKind.MEMBER and actor.id == member_id:
+        return "member", None, ""
+    raise Refused("Only the member or an admin erases a member", code=ErrorCode.ERASURE_REFUSED)
+
+
+async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> ErasureResult:
+    """Erase the member (see the module's docstring). Idempotent: erasing an erased member
+    returns the first erasure's record (`already_erased`).
+
+    Raises NotFound for no such member, Refused(ERASURE_REFUSED) for a caller who is neither
+    the member nor an admin, or for staff and admin accounts (they are removed by other means),
+    Refused(REASON_REQUIRED) for an admin without a reason."""
+    requested_by, admin_id, reason = _who(actor, member_id, reason)
+    written: list[LedgerEntry] = []
+    async with in_transaction() as conn:
+        now = datetime.now(UTC)
+        # The ledger's lock order: the member's account first (it serialises two erasures of
+        # one member, and any movement of their points), then their holds.
+        account = await accounts.lock_member_account(member_id, conn, now)
+        member = await Member.filter(id=member_id).using_db(conn).get()
+        existing = await ErasureRecord.filter(member_id=member_id).using_db(conn).first()
+        if existing is not None:
+            return ErasureResult(existing, True, [])
+        if member.role is not Role.MEMBER:
+            raise Refused(
+                "Staff and admin accounts are not erased here", code=ErrorCode.ERASURE_REFUSED
+            )
+        origin = Origin.of(actor, Channel.SYSTEM)
+        holds = (
+            await PointsHold.filter(member_id=member_id, status=HoldStatus.ACTIVE)
+            .select_for_update()
+            .order_by("id")
+            .using_db(conn)
+        )
+        for hold in holds:
+            written += await movements.settle_hold(
+                account, hold.points, 0, origin=origin, reference=Reference("hold", str(hold.id))
+            )
+            hold.status, hold.settled_at = HoldStatus.RELEASED, now
+            await hold.save(using_db=conn, update_fields=["status", "settled_at"])
+        forfeited = await movements.forfeit(
+            account, origin=origin, reference=Reference("erasure", str(member_id))
+        )
+        if forfeited is not None:
+            written.append(forfeited)
+        await accounts.save_account(account)
+        for table in TABLES:
+            for path in table.member_paths:
+                rows = table.model.filter(**member_filter(table, path, member_id)).using_db(conn)
+                if table.erasure is Erasure.DELETE:
+                    await rows.delete()
+                elif table.erasure is Erasure.BLANK:
+                    await rows.update(**dict.fromkeys(table.blank, ""))
+        await consents.withdraw_all(conn, member_id, now=now)
+        await RetiredCardNumber.bulk_create(
+            [RetiredCardNumber(digest=card_digest(member.card_number))],
+            ignore_conflicts=True,
+            using_db=conn,
+        )
+        await (
+            Member.filter(id=member_id)
+            .using_db(conn)
+            .update(
+                email=erased_email(member_id),
+                password_hash=None,
+                external_subject=None,
+                display_name=ERASED_NAME,
+                birthday=None,
+                timezone="UTC",
+                marketing_consent=False,
+                leaderboard_visible=False,
+                card_number=erased_card_number(member_id),
+                erased_at=now,
+                updated_at=now,
+            )
+        )
+        record = await ErasureRecord.create(
+            member_id=member_id,
+            requested_by=requested_by,
+            admin_id=admin_id,
+            reason=reason,
+            forfeited_points=-forfeited.points if forfeited else 0,
+            released_holds=len(holds),
+            erased_at=now,
+            using_db=conn,
+        )
+    erased_members.add(member_id)
+    return ErasureResult(record, False, written)
+
+
+async def is_erased(member_id: int) -> bool:
+    return await Member.filter(id=member_id, erased_at__isnull=False).exists()
+
+
+async def require_not_erased(member_id: int) -> None:
+    """Raises NotFound(MEMBER_ERASED) for an erased member."""
+    if await is_erased(member_id):
+        raise NotFound("This member was erased", code=ErrorCode.MEMBER_ERASED, field="memberId")
