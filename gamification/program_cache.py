@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
-from gamification import program_settings
+from gamification import program_settings, view_versions
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -83,9 +83,11 @@ def _enabled() -> bool:
 
 
 def invalidate() -> None:
-    """Forget everything cached in this process (after an admin change, or between tests)."""
+    """Forget everything cached in this process (after an admin change, or between tests);
+    the program's view version changes after the caller's commit (gamification.view_versions)."""
     for cache in _CACHES:
         cache.clear()
+    view_versions.program_changed()
 
 
 class PermanentMap(Generic[K, V]):

@@ -7,6 +7,8 @@ Who uses what (one module per use talks to Redis):
 - rate limits, `schema.rate_limits`: `ratelimit:…`
 - documents registered by clients (automatic persisted queries), `server.persisted_queries`:
   `apq:…`
+- versions of what members see, `gamification.view_versions`, and the home-screen responses
+  kept under them, `server.response_cache`: `{view}:…`
 - real-time notices, published by `gamification.events.realtime`, read by `server.pubsub`:
   the channels `rt:<namespace>:…`
 - device revocations, published by `gamification.stores.device_cache`, heard by every
@@ -20,6 +22,8 @@ Redis Cluster: the keys that one Lua script, MULTI/EXEC or WATCH uses together s
   the boards live in one slot (one node of a cluster): exactness needs them together.
 - `{rr}`: kiosk redemption requests. A new request's hash and the member's index of requests
   are written in one MULTI/EXEC.
+- `{view}`: a home-screen lookup reads the member's version, the program's version and the
+  kept response in one MGET.
 - Rate-limit counters and persisted queries carry no tag: each key is used on its own.
 
 Pub/sub channels are not keys: a channel is shared by every database of a Redis server (and by
@@ -86,6 +90,26 @@ def rate_limit_counter(operation: str, counter: str, window: int) -> str:
 def persisted_query(sha256: str) -> str:
     """A GraphQL document a client registered, by its SHA-256 (hex)."""
     return f"apq:{sha256}"
+
+
+# --- what members see ----------------------------------------------------------------------
+
+VIEWS_PREFIX: Final = "{view}:"
+
+
+def member_view_version(member_id: int) -> str:
+    """The version of what the member sees (a random token, see gamification.view_versions)."""
+    return f"{VIEWS_PREFIX}m:{member_id}"
+
+
+def program_view_version() -> str:
+    """The version of the program's configuration."""
+    return f"{VIEWS_PREFIX}program"
+
+
+def home_response(member_id: int, fingerprint: str) -> str:
+    """A member's response to one registered query with one set of variables (fingerprint)."""
+    return f"{VIEWS_PREFIX}r:{member_id}:{fingerprint}"
 
 
 # --- pub/sub channels ----------------------------------------------------------------------

@@ -47,6 +47,7 @@ from schema.rewards.types import RedemptionType, RewardType
 from schema.stores.mutations import StoreMutations
 from schema.stores.queries import StoreQueries
 from schema.stores.types import DeviceType, StoreType
+from schema.view_versions import ViewVersionBumps
 from server.settings import PersistedQueryMode, Settings
 
 
@@ -138,6 +139,9 @@ def build_schema(
         # out after the boards are updated), then the leaderboards (see the modules).
         RealtimeNotices,
         LeaderboardUpdates,
+        # After commit, before the response: what the writes changed gets new versions, so that
+        # the home-screen cache (server.response_cache) never serves what they replaced.
+        ViewVersionBumps,
         # Last: innermost around execution (see the function).
         operation_timeout(settings),
     ]

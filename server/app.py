@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gamification import program_settings
+from gamification import program_settings, view_versions
 from gamification.leaderboards import reconcile
 from gamification.ledger.points import expire_points
 from gamification.rewards.holds import expire_holds
@@ -65,21 +66,22 @@ async def realtimez(request: Request) -> JSONResponse:
     )
 
 
-async def run_expiry_schedule(interval_seconds: int) -> None:
+async def run_expiry_schedule(interval_seconds: int, redis: Redis) -> None:
     """Release expired till holds, then expire due points, every `interval_seconds`. Safe with
     several processes doing the same: each hold and each account is settled under its row
-    locks, exactly once. Holds go first: points are never expired while held."""
+    locks, exactly once. Holds go first: points are never expired while held. The members
+    changed get new view versions after each commit (gamification.view_versions)."""
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            released = await expire_holds()
+            released = await view_versions.bumping(redis, expire_holds())
         except Exception:
             logger.exception("scheduled hold expiry failed; retrying at the next interval")
         else:
             if released:
                 logger.info("released %s expired holds", released)
         try:
-            expired = await expire_points()
+            expired = await view_versions.bumping(redis, expire_points())
         except Exception:
             logger.exception("scheduled expiry failed; retrying at the next interval")
         else:
@@ -160,7 +162,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             with redis_failures_named(settings):
                 await app.state.broker.start()
             if settings.expiry_interval_seconds:
-                expiry = asyncio.create_task(run_expiry_schedule(settings.expiry_interval_seconds))
+                expiry = asyncio.create_task(
+                    run_expiry_schedule(settings.expiry_interval_seconds, app.state.redis)
+                )
                 opened.push_async_callback(_cancel, expiry)
             yield
 

@@ -240,11 +240,26 @@ def _with_progress_bar(
     return _with_database(settings, run)
 
 
+async def _bumping_views(settings: Settings, job: Awaitable[T]) -> T:
+    """Run a scheduled job, then give the members it changed new view versions, so that no
+    home screen kept from before it is served again (gamification.view_versions)."""
+    from gamification import view_versions
+    from server.redis import create_redis
+
+    redis = create_redis(settings)
+    try:
+        return await view_versions.bumping(redis, job)
+    finally:
+        await redis.aclose()
+
+
 def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.ledger.points import expire_points
 
     expired = _with_progress_bar(
-        settings, "expiring", lambda advance: expire_points(progress=advance)
+        settings,
+        "expiring",
+        lambda advance: _bumping_views(settings, expire_points(progress=advance)),
     )
     print(f"Expired {expired} points.")
     return 0
@@ -254,7 +269,9 @@ def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.tiers.ladder import evaluate_due_tiers
 
     evaluated = _with_progress_bar(
-        settings, "evaluating tiers", lambda advance: evaluate_due_tiers(progress=advance)
+        settings,
+        "evaluating tiers",
+        lambda advance: _bumping_views(settings, evaluate_due_tiers(progress=advance)),
     )
     print(f"Evaluated {evaluated} ended qualification periods.")
     return 0
@@ -263,7 +280,8 @@ def cmd_evaluate_tiers(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.rewards.holds import expire_holds
 
-    print(f"Released {_with_database(settings, expire_holds)} expired holds.")
+    released = _with_database(settings, lambda: _bumping_views(settings, expire_holds()))
+    print(f"Released {released} expired holds.")
     return 0
 
 

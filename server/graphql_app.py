@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
+import strawberry
 from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
 from redis.asyncio import Redis
@@ -23,7 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.types.execution import PreExecutionError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from channels.credentials import InvalidCredential, authenticate_bearer
@@ -36,6 +37,7 @@ from server.graphiql import graphiql_page
 from server.observability import OperationMetrics
 from server.persisted_queries import PersistedQueries, PersistedQueryRefused
 from server.request_connection import OneConnectionPerOperation
+from server.response_cache import HomeScreenCache
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.auth")
@@ -126,6 +128,8 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.persisted = PersistedQueries(settings.persisted_queries, registered_set())
+        graphql_schema = cast("strawberry.Schema", self.schema)._schema
+        self.home_cache = HomeScreenCache(settings, graphql_schema, registered_set())
 
     async def parse_http_body(  # type: ignore[override]
         self, request: LoyaltyRequestAdapter
@@ -136,6 +140,22 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         if isinstance(data, list):  # batches are refused before this runs
             return data
         return await self.persisted.resolve(data, request.redis)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: LoyaltyRequestAdapter,  # type: ignore[override]
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The operation's result; the home screen's from its cache when it may be
+        (server.response_cache)."""
+        run = partial(
+            super().execute_single, request, request_adapter, sub_response, context, root_value
+        )
+        return await self.home_cache.answer(request_data, context, run)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET that names a persisted query is an operation, whatever its Accept header.

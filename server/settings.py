@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     # Earn rules, promotions and store ids are cached per process. A change made through this
     # process is seen at once; one made through another process within this many seconds.
     program_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # The app's home screen (registered query `HomeScreen`) is answered from a per-member copy
+    # in Redis while the member's and the program's versions are unchanged (writes change them
+    # after commit, server/response_cache.py); the rank on it is always read afresh. A copy is
+    # kept at most this many seconds and never past the minute it was made in: this bounds how
+    # stale a copy can be when a process dies between a commit and its version change.
+    # 0 turns the cache off.
+    home_cache_seconds: float = Field(default=60.0, ge=0, le=60)
 
     # Kiosk and till: how long a redemption token (the app's QR code) stays valid.
     redemption_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)

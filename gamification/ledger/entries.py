@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from tortoise.functions import Sum
 
+from gamification import view_versions
 from gamification.actors import Actor
 from gamification.ledger import written
 from gamification.ledger.accounts import LockedAccount, program_account_id
@@ -155,6 +156,7 @@ async def append_entry(
     seal(entry)
     await entry.save(using_db=account.conn)
     written.entry_written(entry)  # for after-commit work (leaderboards, notices)
+    view_versions.member_view_changed(row.member_id)  # type: ignore[attr-defined]
     row.entry_count += 1
     row.head_hash = entry.hash
     row.balance += points

@@ -33,7 +33,7 @@ from typing import Final
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from gamification import deferred_writes, program_cache, program_settings, sql
+from gamification import deferred_writes, program_cache, program_settings, sql, view_versions
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.ledger import accounts
 from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
@@ -382,6 +382,7 @@ async def set_tier_floor(
                 using_db=conn,
             )
         await status.save(using_db=conn, update_fields=fields)
+        view_versions.member_view_changed(member_id)
 
 
 async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime) -> bool:
@@ -417,6 +418,7 @@ async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime)
         await status.save(
             using_db=conn, update_fields=["tier_id", "period_starts_at", "period_ends_at"]
         )
+        view_versions.member_view_changed(member_id)  # a new period, maybe a new tier
         await TierChange.create(
             member_id=member_id,
             from_tier_id=held.id if held else None,

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from gamification.ledger import points
 from gamification.members.models import Member
 from gamification.rewards.models import HoldStatus, PointsHold
@@ -61,12 +63,12 @@ async def test_the_command_releases_expired_holds_once(service_env: dict[str, st
     await assert_books_balance()
 
 
-async def test_the_servers_expiry_schedule_releases_expired_holds() -> None:
+async def test_the_servers_expiry_schedule_releases_expired_holds(redis: Redis) -> None:
     # given
     member, hold = await _expired_hold()
 
     # when: the schedule runs every second for a while
-    schedule = asyncio.create_task(run_expiry_schedule(1))
+    schedule = asyncio.create_task(run_expiry_schedule(1, redis))
     try:
         for _ in range(100):  # up to ten seconds
             if (await PointsHold.get(id=hold.id)).status is not HoldStatus.ACTIVE:
