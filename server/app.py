@@ -22,6 +22,7 @@ from gamification.leaderboards import reconcile
 from gamification.ledger.points import expire_points
 from gamification.rewards.holds import expire_holds
 from gamification.stores import device_cache
+from server import worker as webhook_worker
 from server.backends import BackendUnavailable
 from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     run_expiry_schedule(settings.expiry_interval_seconds, app.state.redis)
                 )
                 opened.push_async_callback(_cancel, expiry)
+            if settings.webhook_worker_in_serve:
+                opened.push_async_callback(await webhook_worker.start_in_process())
             yield
 
     graphql = LoyaltyGraphQL(settings)

@@ -285,6 +285,13 @@ def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from server import worker
+
+    asyncio.run(worker.run(settings))
+    return 0
+
+
 def cmd_verify_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from gamification.ledger.points import verify_all
     from gamification.tiers import qualifying
@@ -542,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
         "release till holds past their expiry (once)",
         "Points held for a kiosk or till redemption that was never completed go back.",
         cmd_expire_holds,
+    )
+    command(
+        "worker",
+        "deliver webhooks until stopped (SIGINT or SIGTERM)",
+        "Hands outbox events to the registered webhook endpoints and sends them, signed, with\n"
+        "retries (docs/webhooks.md). Several workers may run on PostgreSQL; on SQLite, one.",
+        cmd_worker,
     )
     command(
         "verify-ledger",

@@ -28,6 +28,8 @@ MODEL_CONCEPTS = (
     "challenges",
     "badges",
     "privacy",
+    "outbox",
+    "webhooks",
 )
 MODEL_MODULES = [f"gamification.{concept}.models" for concept in MODEL_CONCEPTS]
 MIGRATIONS_MODULE = "gamification.migrations"

@@ -211,11 +211,33 @@ class Settings(BaseSettings):
     # logIn and signUp have no caller yet: the address is all there is to count.
     rate_limit_sign_in_per_address: int = Field(default=20, ge=0)
 
+    # Webhooks (`loyalty worker`, docs/webhooks.md). An attempt that gets no 2xx within the
+    # timeout is retried after base * 2^(attempt-1) seconds (at most the maximum), jittered
+    # down to half; after `webhook_max_attempts` the delivery is FAILED. An endpoint failing
+    # without a break for `webhook_disable_after_failures` attempts and at least
+    # `webhook_disable_after_minutes` minutes is switched off (event webhook_endpoint.disabled).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=15, ge=1, le=100)
+    webhook_backoff_base_seconds: float = Field(default=5.0, ge=0, le=3600)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0, le=86_400)
+    webhook_endpoint_concurrency: int = Field(default=4, ge=1, le=100)
+    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    webhook_disable_after_minutes: float = Field(default=24 * 60, ge=0)
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Receivers are refused (at registration and at every delivery) when their host resolves
+    # to a private, loopback, link-local, multicast or reserved address, unless the host name
+    # or one of its addresses is on this list (names, addresses or networks: `127.0.0.1,
+    # hooks.internal, 10.1.0.0/16`): for tests and private integrations.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Also run the webhook worker inside `loyalty serve` (each process), besides `loyalty worker`.
+    webhook_worker_in_serve: bool = False
+
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for name in ("jwt_algorithms", "allowed_origins"):
+            for name in ("jwt_algorithms", "allowed_origins", "webhook_allowed_hosts"):
                 if name in data:
                     data[name] = _comma_separated(data[name])
         return data

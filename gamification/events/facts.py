@@ -43,6 +43,7 @@ from gamification.events.models import DomainEvent, EventKind
 from gamification.ledger import accounts
 from gamification.members import state as member_state
 from gamification.members.models import Member
+from gamification.outbox.emit import emit
 from gamification.stores.models import Channel
 from gamification.tiers import ladder as tiers
 from gamification.tiers import qualifying
@@ -179,6 +180,7 @@ async def record(account: accounts.LockedAccount, member_id: int, fact: Fact) ->
     if event_id is None:
         return None
     event.id = event_id
+    await _emit_fact(conn, event)
     await qualifying.add(conn, member_id, event.occurred_at, event.qualifying_points)
     if fact.kind is EventKind.PURCHASE_RECORDED:
         state.purchase_recorded()
@@ -206,6 +208,18 @@ async def record(account: accounts.LockedAccount, member_id: int, fact: Fact) ->
                 ),
             )
             if reached is not None:
+                await emit(
+                    conn,
+                    type="tier.changed",
+                    member_id=member_id,
+                    data={
+                        "memberId": member_id,
+                        "tier": upgrade.tier.name,
+                        "previousTier": upgrade.previous.name if upgrade.previous else None,
+                        "reason": "UPGRADE",
+                    },
+                    occurred_at=account.now,
+                )
                 progress_updates.tier_upgraded(
                     progress_updates.TierUpgrade(
                         member_id=member_id,
@@ -218,6 +232,44 @@ async def record(account: accounts.LockedAccount, member_id: int, fact: Fact) ->
                     )
                 )
     return event
+
+
+# The outbox event of each kind of fact (a tier reached is `tier.changed`, emitted with the
+# tier it left).
+_FACT_EVENTS: Final = {
+    EventKind.PURCHASE_RECORDED: "purchase.recorded",
+    EventKind.PURCHASE_REFUNDED: "purchase.refunded",
+    EventKind.REWARD_REDEEMED: "reward.redeemed",
+    EventKind.POINTS_DONATED: "donation.made",
+    EventKind.ECO_ACTION_RECORDED: "eco_action.recorded",
+    EventKind.CHECK_IN: "member.checked_in",
+}
+
+
+async def _emit_fact(conn: BaseDBAsyncClient, event: DomainEvent) -> None:
+    event_type = _FACT_EVENTS.get(event.kind)
+    if event_type is None:
+        return
+    member_id: int = event.member_id  # type: ignore[attr-defined]
+    await emit(
+        conn,
+        type=event_type,
+        member_id=member_id,
+        data={
+            "memberId": member_id,
+            "domainEventId": event.id,
+            "sourceKey": event.source_key,
+            "occurredAt": event.occurred_at.isoformat(),
+            "channel": str(event.channel),
+            "storeId": event.store_id,
+            "amount": str(event.amount),
+            "quantity": event.quantity,
+            "categories": list(event.categories),
+            "subject": event.subject,
+            "qualifyingPoints": event.qualifying_points,
+        },
+        occurred_at=event.created_at,
+    )
 
 
 async def add_qualifying(

@@ -32,6 +32,7 @@ from gamification.actors import Actor
 from gamification.ledger import written
 from gamification.ledger.accounts import LockedAccount, program_account_id
 from gamification.ledger.models import EntryKind, LedgerAccount, LedgerEntry
+from gamification.outbox.emit import emit
 from gamification.stores.models import Channel
 
 GENESIS_HASH: Final = "0" * 64
@@ -162,7 +163,45 @@ async def append_entry(
     row.balance += points
     row.held += held_change
     account.entries.append(entry)
+    await _emit_entry(account, entry)
     return entry
+
+
+# Entry kinds that are also an event of their own, beside `points.changed`.
+_ENTRY_EVENTS: Final = {
+    EntryKind.EXPIRE: "points.expired",
+    EntryKind.HOLD: "hold.placed",
+    EntryKind.CAPTURE: "hold.captured",
+    EntryKind.RELEASE: "hold.released",
+}
+
+
+async def _emit_entry(account: LockedAccount, entry: LedgerEntry) -> None:
+    """The entry's events, in the outbox of the entry's transaction (gamification.outbox)."""
+    row = account.row
+    member_id: int = row.member_id  # type: ignore[attr-defined]
+    data = {
+        "memberId": member_id,
+        "entryId": entry.id,
+        "points": entry.points,
+        "heldChange": entry.held_change,
+        "balance": row.balance,
+        "held": row.held,
+        "referenceType": entry.reference_type,
+        "referenceId": entry.reference_id,
+    }
+    await emit(
+        account.conn,
+        type="points.changed",
+        member_id=member_id,
+        data={**data, "kind": str(entry.kind), "reason": entry.reason},
+        occurred_at=account.now,
+    )
+    specific = _ENTRY_EVENTS.get(entry.kind)
+    if specific is not None:
+        await emit(
+            account.conn, type=specific, member_id=member_id, data=data, occurred_at=account.now
+        )
 
 
 async def derived_balances() -> dict[int, int]:

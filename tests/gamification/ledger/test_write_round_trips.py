@@ -80,12 +80,12 @@ async def test_a_spend_locks_reads_lots_and_writes_in_few_statements(
             actor=actor_of(admin), member_id=member.id, points=-25, reason="x", idempotency_key="k"
         )
 
-    # then: lock, lots, entry, then the lots, the account and the claim: one statement on
-    # PostgreSQL, one each on SQLite
+    # then: lock, lots, entry, then the lots, the outbox, the account and the claim: one
+    # statement on PostgreSQL, one each on SQLite
     statements = _statements(caplog)
     lot_updates = [s for s in statements if re.search(r'UPDATE "points_lot"', s)]
     assert len(lot_updates) == 1, statements
-    assert len(statements) == (4 if _is_postgres() else 6), statements
+    assert len(statements) == (4 if _is_postgres() else 7), statements
     assert result.balance == 5
     remaining = await PointsLot.all().order_by("expires_at").values_list("remaining", flat=True)
     assert list(remaining) == [0, 0, 5]
@@ -225,7 +225,7 @@ async def test_a_purchase_moving_challenges_tiers_and_badges_costs_six_statement
     # then: lock, member state, purchase, entry, the event with the progress read, and the
     # held-back writes (the qualifying-point totals among them) with the idempotency claim (one
     # by one on SQLite)
-    assert len(statements) == (6 if _is_postgres() else 14), statements
+    assert len(statements) == (6 if _is_postgres() else 15), statements
     assert not any(
         re.search(r'FROM "(challenge|tier|badge|member_tier|member_badge)"', s) for s in statements
     ), statements
@@ -253,7 +253,7 @@ async def test_a_purchase_that_matches_no_challenge_reads_no_progress(
 
     # then: lock, member state, purchase, entry, event, the held-back writes with the claim
     assert not any("challenge" in s for s in statements), statements
-    assert len(statements) == (6 if _is_postgres() else 10), statements
+    assert len(statements) == (6 if _is_postgres() else 11), statements
 
 
 async def test_after_commit_the_boards_and_notices_share_one_read(
