@@ -28,6 +28,7 @@ from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
 from server.graphql_app import LoyaltyGraphQL
 from server.limits import RequestBodyLimit, RequestTimeout
+from server.pages import routes as reference_pages
 from server.observability import RequestId, metrics_endpoint
 from server.pubsub import Broker
 from server.redis import (
@@ -203,6 +204,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *([Route("/metrics", metrics_endpoint(settings))] if settings.metrics_enabled else []),
             # GraphiQL's files, in development only (the page itself is the view's GET).
             *([assets_mount()] if settings.graphiql_enabled else []),
+            # /kiosk, /me, /till and their files (server/pages.py).
+            *(reference_pages() if settings.reference_pages_enabled else []),
         ],
         lifespan=lifespan,
         middleware=middleware,

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     # GraphQL.
     max_page_size: int = Field(default=100, ge=1, le=1000)
     graphiql: bool | None = None  # None: on in development, off in production
+    # The reference pages (server/pages.py): a store kiosk at /kiosk, a member's page at /me and
+    # a till at /till, on the public API only, for kiosk and web teams to start from.
+    reference_pages: bool | None = None  # None: on in development, off in production (a demo: true)
 
     # Persisted queries (server/persisted_queries.py): `automatic` lets clients send a document's
     # SHA-256 instead of its text; `allowlist` runs only the app's registered operations
@@ -260,6 +263,12 @@ class Settings(BaseSettings):
         if self.graphiql is None:
             return not self.is_production
         return self.graphiql and not self.is_production
+
+    @property
+    def reference_pages_enabled(self) -> bool:
+        if self.reference_pages is None:
+            return not self.is_production
+        return self.reference_pages
 
     @property
     def introspection_enabled(self) -> bool:

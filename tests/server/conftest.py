@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from server.settings import Settings
 from tests.factories import TEST_JWT_SECRET
+from tests.server.browser import browser, chromium, offline  # noqa: F401 (the browser fixtures)
 
 _READY_TIMEOUT_SECONDS = 30
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -3,25 +3,22 @@ loads the IDE from a real server process with every request to another host abor
 query typed into its editor runs and its result shows in the result pane; a subscription
 started from the IDE shows the points a till records meanwhile.
 
-Without /usr/bin/chromium these tests are skipped, except where LOYALTY_REQUIRE_BROWSER=1 (CI,
-which installs it): there they fail. Playwright's own browser downloads are never used.
+The browser and its offline contexts come from tests/server/browser.py (skipped without
+/usr/bin/chromium, failed instead where LOYALTY_REQUIRE_BROWSER=1).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from playwright.async_api import Page
 from playwright.async_api import expect as playwright_expect
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -41,23 +38,9 @@ from tests.factories import (
     device_token,
     member_token,
 )
+from tests.server.browser import Offline
 from tests.server.conftest import LiveServer
 from tests.server.graphql_ws import ProgramServer, server_with_program_account
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
-# Milliseconds, Playwright's unit: generous, the machine's CPUs are shared.
-UI_TIMEOUT_MS = 20_000
 
 ME_AND_TIERS = "{ me { email points { balance } } tiers { name } }"
 POINTS_CHANGED = "subscription { pointsChanged { balance } }"
@@ -68,68 +51,14 @@ mutation Record($input: RecordPurchaseInput!, $key: String!) {
 """
 
 
-def _browser_required() -> bool:
-    return os.environ.get("LOYALTY_REQUIRE_BROWSER") == "1"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if _browser_required():
-            pytest.fail(f"{message}; LOYALTY_REQUIRE_BROWSER=1 needs it")
-        pytest.skip(message)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-class Offline:
-    """A browser context that aborts every request to a host other than this machine, and
-    remembers them: the page must not have needed one."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.context = context
-        self.blocked: list[str] = []
-
-    async def _route(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-            await route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            await route.abort("internetdisconnected")
-
-
-@pytest.fixture
-async def offline(browser: Browser) -> AsyncIterator[Offline]:
-    context = await browser.new_context()
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    offline = Offline(context)
-    await context.route("**/*", offline._route)
-    try:
-        yield offline
-    finally:
-        await context.close()
-
-
 async def _open_graphiql(offline: Offline, server: LiveServer) -> Page:
-    page = await offline.context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page = await offline.new_page()
     response = await page.goto(f"{server.http_url}/graphql", wait_until="load")
     assert response is not None
     assert response.status == 200
     # Rendered by React from the local bundles: the editors exist once GraphiQL runs.
     await page.locator(".graphiql-query-editor .graphiql-editor .CodeMirror").wait_for()
-    assert errors == []
+    assert offline.errors == []
     return page
 
 

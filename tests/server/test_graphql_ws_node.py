@@ -1,20 +1,13 @@
 """The npm `graphql-ws` client (what browser and Node apps use) follows a subscription on a real
 server process, and is refused with 4403 without a valid token.
 
-The client lives in tests/server/js (package.json, package-lock.json, subscribe.mjs); its
-node_modules are installed here with `npm ci` when missing or when the lock file changed, and
-kept afterwards. Without Node the test fails in CI (`CI` or `LOYALTY_REQUIRE_POSTGRES=1`: Node
-is there) and is skipped elsewhere, never passed."""
+The client lives in tests/server/js (subscribe.mjs), installed by tests/server/node.py. Without
+Node the test fails in CI and is skipped elsewhere, never passed."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import hashlib
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,12 +32,8 @@ from tests.factories import (
 )
 from tests.server.conftest import LiveServer
 from tests.server.graphql_ws import ProgramServer, server_with_program_account
+from tests.server.node import JS_DIR, installed_node_modules
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-LOCK_FILE = JS_DIR / "package-lock.json"
-# Written after a successful `npm ci`: the lock file's hash the installed modules match.
-INSTALLED_STAMP = JS_DIR / "node_modules" / ".installed-lock-sha256"
-NPM_CI_TIMEOUT_SECONDS = 300
 MESSAGE_TIMEOUT_SECONDS = 15
 # graphql-transport-ws closes with 4403 when `on_ws_connect` rejects the connection.
 FORBIDDEN = 4403
@@ -57,49 +46,15 @@ mutation Record($input: RecordPurchaseInput!, $key: String!) {
 """
 
 
-def _node_required() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
-
-
 @dataclass(frozen=True)
 class NodeClient:
     node: str
     script: Path
 
 
-def _install_modules(npm: str) -> None:
-    """`npm ci` into tests/server/js unless its node_modules match the lock file. A file lock
-    on the lock file keeps two test processes from installing at once."""
-    wanted = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
-    with LOCK_FILE.open("rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if INSTALLED_STAMP.exists() and INSTALLED_STAMP.read_text() == wanted:
-                return
-            subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=JS_DIR,
-                check=True,
-                timeout=NPM_CI_TIMEOUT_SECONDS,
-                capture_output=True,
-            )
-            INSTALLED_STAMP.write_text(wanted)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def node_client() -> NodeClient:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        message = "Node.js and npm are needed for the graphql-ws client test"
-        if _node_required():
-            pytest.fail(f"{message} (they are on CI's machines)")
-        pytest.skip(message)
-    try:
-        _install_modules(npm)
-    except subprocess.CalledProcessError as failed:
-        pytest.fail(f"npm ci failed:\n{failed.stderr.decode(errors='replace')}")
+    node = installed_node_modules("the graphql-ws client test")
     return NodeClient(node=node, script=JS_DIR / "subscribe.mjs")
 
 
