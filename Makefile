@@ -22,6 +22,8 @@ run: $(STAMP)
 	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
 	@echo "Demo token (send as 'Authorization: Bearer <token>'):"
 	@echo "  $(BIN)/loyalty token --member maya@example.com"
+	@echo "Reference pages: http://127.0.0.1:8000/me (maya@example.com / demo-password-2026),"
+	@echo "  /kiosk and /till (device credential: $(BIN)/loyalty token --device 1, or 2 for the till)"
 	@echo ""
 	$(BIN)/loyalty serve --host 127.0.0.1 --port 8000
 

@@ -70,6 +70,13 @@ export function liveConnection(token, { onConnected = () => {}, onRefused = () =
   });
 }
 
+/** Close a live connection. One the server refused is closed already: disposing of it rejects
+ * with the close event, which is no news. */
+export function closeConnection(connection) {
+  if (!connection) return;
+  Promise.resolve(connection.dispose()).catch(() => {});
+}
+
 /** Follow a subscription: `onData(data)` per result, `onError(ApiError)` once if it fails.
  * Returns the function that stops it. */
 export function follow(connection, query, variables, onData, onError = () => {}) {
@@ -149,7 +156,7 @@ export function deviceSignIn({ storageKey, form, input, error, signOut, onSigned
 
   function start(credential) {
     let accepted = false;
-    connection?.dispose();
+    closeConnection(connection);
     connection = liveConnection(credential, {
       onConnected: () => {
         if (accepted) return;
@@ -160,7 +167,7 @@ export function deviceSignIn({ storageKey, form, input, error, signOut, onSigned
       },
       onRefused: () => {
         localStorage.removeItem(storageKey);
-        connection?.dispose();
+        closeConnection(connection);
         connection = null;
         say(error, "This credential was refused: it is not valid, or the device was revoked.", "error");
         onSignedOut();
@@ -176,7 +183,7 @@ export function deviceSignIn({ storageKey, form, input, error, signOut, onSigned
   });
   signOut.addEventListener("click", () => {
     localStorage.removeItem(storageKey);
-    connection?.dispose();
+    closeConnection(connection);
     connection = null;
     input.value = "";
     onSignedOut();

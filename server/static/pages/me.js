@@ -4,6 +4,7 @@ import {
   ApiError,
   busy,
   call,
+  closeConnection,
   fillSelect,
   follow,
   formatTime,
@@ -76,7 +77,7 @@ function showSignedIn(signedIn) {
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   token = null;
-  connection?.dispose();
+  closeConnection(connection);
   connection = null;
   $("requests").replaceChildren();
   $("code").hidden = true;
@@ -246,7 +247,7 @@ async function answerRequest(requestId, answer, actions) {
 }
 
 function connect() {
-  connection?.dispose();
+  closeConnection(connection);
   connection = liveConnection(token, {
     onConnected: () => say($("connection"), "Live updates are on."),
     onRefused: () => signOut(),

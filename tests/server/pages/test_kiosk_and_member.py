@@ -25,7 +25,12 @@ from tests.factories import (
 )
 from tests.server.browser import Offline, screenshot
 from tests.server.conftest import LiveServer
-from tests.server.pages.screens import KioskScreen, MemberScreen, still_the_same_document
+from tests.server.pages.screens import (
+    KioskScreen,
+    MemberScreen,
+    open_page,
+    still_the_same_document,
+)
 
 # Voucher codes: 16 characters of an alphabet without 0, O, 1 and I.
 VOUCHER = re.compile(r"^Voucher [A-HJ-NP-Z2-9]{16}$")
@@ -145,5 +150,32 @@ async def test_a_donation_through_the_members_approval_and_one_from_their_page(
     )
     await playwright_expect(me.balance).to_have_text("300")
     assert await still_the_same_document(me.page)
+    member_browser.assert_clean()
+    kiosk_browser.assert_clean()
+
+
+async def test_a_wrong_password_and_a_forged_device_credential_are_refused(
+    server: LiveServer, member_browser: Offline, kiosk_browser: Offline
+) -> None:
+    # given
+    member = await create_member()
+    me = await open_page(member_browser, server, "/me")
+    kiosk = await open_page(kiosk_browser, server, "/kiosk")
+
+    # when: the member mistypes the password; the kiosk is given a credential of its own making
+    await me.get_by_label("Email").fill(member.email)
+    await me.get_by_label("Password").fill("not the password")
+    await me.get_by_role("button", name="Sign in").click()
+    await kiosk.get_by_label("Device credential").fill("eyJhbGciOiJIUzI1NiJ9.e30.forged")
+    await kiosk.get_by_role("button", name="Sign in").click()
+
+    # then: each says so, and stays signed out
+    await playwright_expect(me.get_by_role("alert")).to_contain_text("password")
+    await playwright_expect(kiosk.get_by_role("alert")).to_have_text(
+        "This credential was refused: it is not valid, or the device was revoked."
+    )
+    await playwright_expect(me.get_by_role("button", name="Sign out")).to_be_hidden()
+    await playwright_expect(kiosk.get_by_role("button", name="Sign out device")).to_be_hidden()
+    assert await kiosk.evaluate("localStorage.length") == 0
     member_browser.assert_clean()
     kiosk_browser.assert_clean()
