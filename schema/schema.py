@@ -34,6 +34,9 @@ from schema.limits import operation_timeout, query_limits, without_suggestions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
+from schema.notifications.mutations import NotificationMutations
+from schema.notifications.subscriptions import NotificationSubscriptions
+from schema.notifications.types import NotificationType
 from schema.persisted import AllowListOnly
 from schema.points.mutations import PointsMutations
 from schema.points.types import LedgerEntryType, PurchaseType
@@ -86,9 +89,13 @@ Mutation = merge_types(
         LeaderboardMutations,
         GamificationMutations,
         EcoActionKindMutations,
+        NotificationMutations,
     ),
 )
-Subscription = merge_types("Subscription", (RealtimeSubscriptions, RedemptionRequestSubscriptions))
+Subscription = merge_types(
+    "Subscription",
+    (RealtimeSubscriptions, RedemptionRequestSubscriptions, NotificationSubscriptions),
+)
 # Counted per call in Redis (see the module): logIn, signUp, redeemReward, recordPurchase, …
 limit_mutations(Mutation)
 
@@ -104,6 +111,7 @@ NODE_TYPES = [
     CauseType,
     MatchingCampaignType,
     DonationType,
+    NotificationType,
 ]
 
 

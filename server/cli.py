@@ -285,6 +285,25 @@ def cmd_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.notifications.scheduler import notify
+    from server.redis import create_redis
+
+    async def run() -> str:
+        redis = create_redis(settings)
+        try:
+            report = await notify(redis=redis)
+        finally:
+            await redis.aclose()
+        return (
+            f"Sent {len(report.created)} notices ({report.due} due: {report.already_sent} "
+            f"sent before, {report.not_wanted} turned off or without consent)."
+        )
+
+    print(_with_database(settings, run))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from server import worker
 
@@ -549,6 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
         "release till holds past their expiry (once)",
         "Points held for a kiosk or till redemption that was never completed go back.",
         cmd_expire_holds,
+    )
+    command(
+        "notify",
+        "send the member notices due now (each occasion once)",
+        "Points expiring, a tier at risk, a challenge ending, birthdays, in each member's\n"
+        "timezone (docs/notifications.md). Safe to run again and beside another run: each\n"
+        "occasion is inserted once. Run it every hour or so.",
+        cmd_notify,
     )
     command(
         "worker",

@@ -27,6 +27,7 @@ MODEL_CONCEPTS = (
     "events",
     "challenges",
     "badges",
+    "notifications",
     "privacy",
     "outbox",
     "webhooks",

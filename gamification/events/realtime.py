@@ -10,7 +10,8 @@ reconnects, refetches.
 Channels (names in `gamification.redis_keys`, each after `rt:<namespace>:`, the namespace
 being `LOYALTY_REDIS_CHANNEL_NAMESPACE`: see `_namespace`)
 - `member:<member id>`: the member's own stream; `topic` says what it is about
-  (pointsChanged, tierChanged, challengeProgress, badgeAwarded, redemptionRequest).
+  (pointsChanged, tierChanged, challengeProgress, badgeAwarded, redemptionRequest,
+  notification).
 - `lb:<board>:<period>`: a board changed (the notice carries no standings: subscribers
   read the top once per process, at most once per `realtime_leaderboard_interval_seconds`).
 - `cause:<cause id>`: a cause's totals changed.
@@ -63,6 +64,7 @@ class Topic(enum.StrEnum):
     LEADERBOARD_CHANGED = "leaderboardChanged"
     CAUSE_PROGRESS = "causeProgress"
     REQUEST_STATUS = "redemptionRequestStatus"
+    NOTIFICATION = "notification"
 
 
 @lru_cache(maxsize=1)

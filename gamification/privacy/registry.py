@@ -37,6 +37,7 @@ from gamification.earning.models import EcoAction, Purchase
 from gamification.events.models import DomainEvent
 from gamification.ledger.models import IdempotencyKey, LedgerAccount, LedgerEntry, PointsLot
 from gamification.members.models import Follow, Member
+from gamification.notifications.models import Notification, NotificationPreference
 from gamification.privacy.models import ConsentRecord, ErasureRecord
 from gamification.rewards.models import PointsHold, Redemption, RedemptionToken
 from gamification.tiers.models import MemberTier, QualifyingPointsBucket, TierChange
@@ -77,6 +78,14 @@ TABLES: Final[tuple[MemberTable, ...]] = (
         ConsentRecord, "consents", ("member_id",), Erasure.KEEP, note="what was agreed, when"
     ),
     MemberTable(Follow, "follows", ("follower_id", "followee_id"), Erasure.DELETE),
+    MemberTable(
+        Notification,
+        "notifications",
+        ("member_id",),
+        Erasure.DELETE,
+        note="notices sent to the member: nothing the books need",
+    ),
+    MemberTable(NotificationPreference, "notificationPreferences", ("member_id",), Erasure.DELETE),
     MemberTable(LedgerAccount, "ledgerAccounts", ("member_id",), Erasure.KEEP),
     MemberTable(
         LedgerEntry,

@@ -12,6 +12,7 @@ from schema.causes.member_fields import MemberCauseFields
 from schema.context import Info
 from schema.gamification.member_fields import MemberGamificationFields
 from schema.leaderboards.member_fields import MemberLeaderboardFields
+from schema.notifications.member_fields import MemberNotificationFields
 from schema.points.member_fields import MemberPointsFields
 from schema.relay import Node, register_node, to_global_id
 from schema.rewards.member_fields import MemberRewardFields
@@ -27,6 +28,7 @@ class MemberType(
     MemberCauseFields,
     MemberLeaderboardFields,
     MemberGamificationFields,
+    MemberNotificationFields,
 ):
     display_name: str
     email: str

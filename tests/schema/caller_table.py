@@ -365,6 +365,19 @@ ROWS: Final[tuple[Row, ...]] = (
         lambda w: {"challengeId": gid("Challenge", w.challenge_id)},
         "UNAUTHENTICATED ok ok ok ok FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN",
     ),
+    # Notifications: the caller's own notices and preferences.
+    _row(
+        "markNotificationsRead",
+        lambda w: {"upTo": gid("Notification", 1)},
+        "UNAUTHENTICATED ok ok ok ok FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN",
+        note="the caller's own notices only",
+    ),
+    _row(
+        "setNotificationPreferences",
+        lambda w: {"preferences": [{"kind": "BIRTHDAY", "enabled": False}]},
+        "UNAUTHENTICATED ok ok ok ok FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN",
+        note="the caller's own preferences",
+    ),
     # The brand's configuration: admins only.
     _row(
         "setEarnRule",

@@ -19,6 +19,8 @@ from gamification.earning.eco_actions import record_eco_action
 from gamification.ledger import points
 from gamification.members import follows
 from gamification.members.models import Member, Role
+from gamification.notifications import preferences as notification_preferences
+from gamification.notifications.models import Notification, NotificationKind
 from gamification.privacy import consents
 from gamification.privacy.models import ConsentChannel, ConsentKind
 from gamification.stores.models import Channel
@@ -131,6 +133,16 @@ async def busy_member(redis: Redis, settings: Settings, *, n: int) -> tuple[Memb
         points=20,
         reference=f"ask {name}",
         settings=settings,
+    )
+    await Notification.create(
+        member_id=member.id,
+        kind=NotificationKind.BIRTHDAY,
+        occasion=f"birthday:{member.id}:2027",
+        data={"year": 2027},
+        created_at=datetime.now(UTC),
+    )
+    await notification_preferences.set_preferences(
+        member.id, {NotificationKind.TIER_AT_RISK: False}
     )
     return member, Secrets(
         email=member.email,

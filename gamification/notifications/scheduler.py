@@ -1,0 +1,150 @@
+"""One run of the notification scheduler (`loyalty notify`): the occasions due now
+(`gamification.notifications.occasions`), less those the member turned off or has not
+consented to, each inserted once.
+
+Exactly once per occasion, however many runs overlap: a notice is inserted with
+`INSERT ... ON CONFLICT ("occasion") DO NOTHING RETURNING`, so of two runs inserting the same
+occasion at once one gets the row back and the other (waiting on the unique index until the
+first commits) gets nothing. Only the run that inserted a notice emits its webhook event, in the
+same transaction, and publishes it to the member's stream after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from gamification import sql
+from gamification.events import realtime
+from gamification.notifications import occasions as due_occasions
+from gamification.notifications import preferences
+from gamification.notifications.models import Notification, NotificationKind
+from gamification.notifications.occasions import Occasion
+
+_BATCH: Final = 200
+_COLUMNS: Final = 5  # member_id, kind, occasion, data, created_at
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedNotice:
+    """A notice this run inserted."""
+
+    id: int
+    member_id: int
+    kind: NotificationKind
+    occasion: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    def notice(self) -> realtime.Notice:
+        """The member's real-time notice (version: the notification's id)."""
+        return realtime.member_notice(
+            self.member_id,
+            realtime.Topic.NOTIFICATION,
+            self.id,
+            {"kind": self.kind.value, "data": self.data, "created_at": self.created_at.isoformat()},
+        )
+
+
+@dataclass(slots=True)
+class NotifyReport:
+    due: int = 0
+    not_wanted: int = 0  # turned off, or marketing without consent
+    created: list[CreatedNotice] = field(default_factory=list)
+
+    @property
+    def already_sent(self) -> int:
+        return self.due - self.not_wanted - len(self.created)
+
+
+async def _wanted(found: Sequence[Occasion]) -> list[Occasion]:
+    members = await due_occasions.recipients(o.member_id for o in found)
+    off = await preferences.turned_off(members)
+    wanted = []
+    for occasion in found:
+        member = members.get(occasion.member_id)
+        if member is not None and preferences.may_notify(
+            occasion.kind,
+            enabled=(occasion.member_id, occasion.kind) not in off,
+            marketing_consent=member.marketing_consent,
+        ):
+            wanted.append(occasion)
+    return wanted
+
+
+def _insert_statement(rows: int) -> str:
+    values = ", ".join(
+        "(" + ", ".join(f"${row * _COLUMNS + column + 1}" for column in range(_COLUMNS)) + ")"
+        for row in range(rows)
+    )
+    return (
+        'INSERT INTO "notification" ("member_id", "kind", "occasion", "data", "created_at") '
+        f'VALUES {values} ON CONFLICT ("occasion") DO NOTHING RETURNING "id", "occasion"'
+    )
+
+
+async def emit_webhook_events(conn: BaseDBAsyncClient, created: Sequence[CreatedNotice]) -> None:
+    """The notices' webhook events, in the transaction that inserted them: the one call site
+    for the outbox (`notification.created`), so that the brand's push or e-mail provider hears
+    of each notice exactly when it is committed."""
+    return None
+
+
+async def _insert(batch: Sequence[Occasion], now: datetime) -> list[CreatedNotice]:
+    values: list[Any] = []
+    for occasion in batch:
+        values += [
+            occasion.member_id,
+            occasion.kind.value,
+            occasion.key,
+            json.dumps(occasion.data, separators=(",", ":")),
+            now,
+        ]
+    by_key = {occasion.key: occasion for occasion in batch}
+    async with in_transaction() as conn:
+        rows = await sql.fetch(conn, _insert_statement(len(batch)), *values)
+        created = [
+            CreatedNotice(
+                int(row["id"]),
+                by_key[row["occasion"]].member_id,
+                by_key[row["occasion"]].kind,
+                row["occasion"],
+                by_key[row["occasion"]].data,
+                now,
+            )
+            for row in rows
+        ]
+        created.sort(key=lambda notice: notice.id)
+        await emit_webhook_events(conn, created)
+    return created
+
+
+async def notify(now: datetime | None = None, *, redis: Redis | None = None) -> NotifyReport:
+    """Insert every notice due at `now` that was not inserted before, and publish the new ones
+    on the members' streams (when `redis` is given). Safe to run twice at once."""
+    now = now or datetime.now(UTC)
+    found = await due_occasions.due(now)
+    wanted = await _wanted(found)
+    report = NotifyReport(due=len(found), not_wanted=len(found) - len(wanted))
+    for start in range(0, len(wanted), _BATCH):
+        batch = wanted[start : start + _BATCH]
+        # Occasions notified before cost only the check of their key: no transaction, and no
+        # id drawn from the sequence by an insert that conflicts.
+        known = set(
+            await Notification.filter(occasion__in=[o.key for o in batch]).values_list(
+                "occasion", flat=True
+            )
+        )
+        fresh = [occasion for occasion in batch if occasion.key not in known]
+        if fresh:
+            report.created += await _insert(fresh, now)
+    if redis is not None and report.created:
+        await realtime.publish(redis, [notice.notice() for notice in report.created])
+    return report

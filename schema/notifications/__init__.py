@@ -1,0 +1,2 @@
+"""GraphQL for member notifications: `me { notifications }`, preferences, marking read, and
+the `notifications` subscription."""
