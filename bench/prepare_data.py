@@ -40,7 +40,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from channels.credentials import issue_member_token
-from gamification import program_settings
+from gamification import program_settings, view_versions
 from gamification.actors import Actor, ActorKind
 from gamification.badges import awards as badges
 from gamification.badges.models import Badge, BadgeRule
@@ -490,6 +490,8 @@ async def prepare_home(args: argparse.Namespace) -> dict[str, Any]:
         redis = create_redis(settings)
         try:
             await reconcile.reconcile_member(redis, member.id)
+            # Likewise the member's view version: no home screen kept from before is served.
+            await view_versions.bump(redis, [member.id])
         finally:
             await redis.aclose()
     return {

@@ -128,8 +128,9 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.persisted = PersistedQueries(settings.persisted_queries, registered_set())
-        graphql_schema = cast("strawberry.Schema", self.schema)._schema
-        self.home_cache = HomeScreenCache(settings, graphql_schema, registered_set())
+        self.home_cache = HomeScreenCache(
+            settings, cast("strawberry.Schema", self.schema), registered_set()
+        )
 
     async def parse_http_body(  # type: ignore[override]
         self, request: LoyaltyRequestAdapter

@@ -49,12 +49,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from inspect import isawaitable
 from typing import Any, Final
 
+import strawberry
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLError,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -63,6 +65,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     VariableNode,
+    execute,
     parse,
     print_ast,
     visit,
@@ -70,6 +73,7 @@ from graphql import (
 from graphql.language import Visitor
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from strawberry.extensions import MaskErrors
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
@@ -77,6 +81,7 @@ from gamification import program_cache, redis_keys, view_versions
 from gamification.actors import ActorKind
 from gamification.members.models import Member
 from schema.context import Context
+from schema.errors import should_mask_error
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.response_cache")
@@ -98,13 +103,17 @@ Run = Callable[[GraphQLRequestData], Awaitable[ExecutionResult]]
 Path = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Plan:
     """How one registered document is served from the cache."""
 
     document_hash: str
     live_query: str | None  # the live selections alone; None when there are none
     live_paths: tuple[Path, ...]  # their response keys from the root
+
+    @cached_property
+    def live_document(self) -> DocumentNode | None:
+        return parse(self.live_query) if self.live_query is not None else None
 
 
 class _Unsupported(Exception):
@@ -241,9 +250,11 @@ class HomeScreenCache:
     """Serves `CACHED_OPERATIONS` from Redis (see the module)."""
 
     def __init__(
-        self, settings: Settings, schema: GraphQLSchema, registered: Mapping[str, str]
+        self, settings: Settings, schema: strawberry.Schema, registered: Mapping[str, str]
     ) -> None:
         self.seconds = settings.home_cache_seconds
+        self._schema = schema
+        self._masking = MaskErrors(should_mask_error=should_mask_error)
         self._plans: dict[str, Plan] = {}
         self._last_program_version: str | None = None
         for document_hash, document in registered.items():
@@ -253,7 +264,7 @@ class HomeScreenCache:
                 if isinstance(d, OperationDefinitionNode) and d.name is not None
             }
             if names & CACHED_OPERATIONS:
-                plan = plan_of(schema, document_hash, document)
+                plan = plan_of(schema._schema, document_hash, document)
                 if plan is None:
                     raise ValueError(f"{sorted(names)}: cannot be served from the cache")
                 self._plans[document] = plan
@@ -284,7 +295,7 @@ class HomeScreenCache:
         key = redis_keys.home_response(member_id, _fingerprint(plan, data.variables))
         lookup = await self._lookup(redis, key, member_id)
         if isinstance(lookup, str):
-            return await self._hit(plan, lookup, data, context, run)
+            return await self._hit(plan, lookup, data, context)
         result = await run(data)
         if lookup is not None and result.data is not None and not result.errors:
             await self._keep(redis, lookup, result.data)
@@ -360,23 +371,26 @@ class HomeScreenCache:
             logger.warning("home-screen response not kept: %r", error)
 
     async def _hit(
-        self, plan: Plan, body: str, data: GraphQLRequestData, context: Context, run: Run
+        self, plan: Plan, body: str, data: GraphQLRequestData, context: Context
     ) -> ExecutionResult:
         kept: dict[str, Any] = json.loads(body)
-        if plan.live_query is None:
+        if plan.live_document is None:
             return ExecutionResult(data=kept, errors=None)
         assert context.actor is not None
         context.loaders.member.prime(context.actor.id, _member_without_row(context.actor.id))
-        live = await run(
-            GraphQLRequestData(
-                query=plan.live_query,
-                variables=data.variables,
-                operation_name=data.operation_name,
-                extensions=None,
-                protocol=data.protocol,
-            )
+        # Straight through graphql-core: the live document is a part of a registered one, so it
+        # was parsed and validated with it; it reads no database (nothing for the operation's
+        # connection scope) and writes nothing. Its errors are masked as the schema's are.
+        live = execute(
+            self._schema._schema,
+            plan.live_document,
+            context_value=context,
+            variable_values=data.variables,
+            operation_name=data.operation_name,
         )
-        errors: list[GraphQLError] | None = live.errors
+        if isawaitable(live):
+            live = await live
+        errors = self._masking._process_errors(live.errors) if live.errors else None
         for path in plan.live_paths:
             _splice(kept, live.data, path)
-        return ExecutionResult(data=kept, errors=errors, extensions=live.extensions)
+        return ExecutionResult(data=kept, errors=errors)

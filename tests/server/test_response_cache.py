@@ -489,8 +489,7 @@ async def test_the_cache_can_be_turned_off(app: Starlette, world: World) -> None
     from server.response_cache import HomeScreenCache
 
     settings = world.settings.model_copy(update={"home_cache_seconds": 0})
-    schema = schema_for(settings)._schema
-    assert not HomeScreenCache(settings, schema, {}).enabled
+    assert not HomeScreenCache(settings, schema_for(settings), {}).enabled
 
 
 # --- what is kept, what is live -----------------------------------------------------------------
