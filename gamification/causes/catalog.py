@@ -20,7 +20,8 @@ from tortoise.transactions import in_transaction
 
 from gamification import program_cache
 from gamification.causes.models import Cause, CauseStatus, Donation
-from gamification.changes import UNCHANGED, Unchanged
+from gamification.changes import UNCHANGED, Unchanged, changed_fields
+from gamification.copies import copy_into
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.ledger.accounts import LockedAccount
 from gamification.ledger.models import AccountKind, LedgerAccount
@@ -193,20 +194,7 @@ def _columns(data: CauseInput) -> dict[str, Any]:
 
 
 def _input_of(cause: Cause) -> CauseInput:
-    return CauseInput(
-        name=cause.name,
-        impact_unit=cause.impact_unit,
-        points_per_unit=cause.points_per_unit,
-        description=cause.description,
-        image_url=cause.image_url,
-        partner=cause.partner,
-        goal_points=cause.goal_points,
-        starts_at=cause.starts_at,
-        ends_at=cause.ends_at,
-        accepts_after_goal=cause.accepts_after_goal,
-        min_donation=cause.min_donation,
-        donation_step=cause.donation_step,
-    )
+    return copy_into(CauseInput, cause, goal_units=None)  # the goal is stored in points
 
 
 async def locked_cause(cause_id: int, conn: BaseDBAsyncClient) -> Cause:
@@ -245,11 +233,7 @@ async def update_cause(
 
     Raises NotFound(CAUSE_NOT_FOUND), InvalidInput (see `check_cause`).
     """
-    given = {
-        f.name: getattr(changes, f.name)
-        for f in fields(changes)
-        if getattr(changes, f.name) is not UNCHANGED
-    }
+    given = changed_fields(changes)
     if "goal_units" in given:
         if "goal_points" in given:
             raise InvalidInput("Give the goal in points or in units, not both", field="goalUnits")

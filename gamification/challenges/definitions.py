@@ -26,6 +26,7 @@ from typing import Any, Final
 from gamification import program_cache
 from gamification.badges.models import Badge
 from gamification.challenges.models import Challenge, ChallengeStatus, GoalType, WindowKind
+from gamification.copies import copy_into
 from gamification.earning.models import EcoActionKind
 from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.events import progress as progress_updates
@@ -184,11 +185,13 @@ async def create_challenge(data: ChallengeInput) -> Challenge:
 
 
 def _input_of(challenge: Challenge) -> ChallengeInput:
-    values = {f.name: getattr(challenge, f.name) for f in fields(ChallengeInput)}
-    values["target"] = Decimal(values["target"])
-    if values["filter_min_amount"] is not None:
-        values["filter_min_amount"] = Decimal(values["filter_min_amount"])
-    return ChallengeInput(**values)
+    minimum = challenge.filter_min_amount
+    return copy_into(
+        ChallengeInput,
+        challenge,
+        target=Decimal(challenge.target),
+        filter_min_amount=Decimal(minimum) if minimum is not None else None,
+    )
 
 
 async def update_challenge(

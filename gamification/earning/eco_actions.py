@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gamification.actors import Actor
+from gamification.copies import copy_into
 from gamification.earning import rules as earning
 from gamification.earning.models import EcoAction, EcoActionKind
 from gamification.errors import Conflict, ErrorCode, InvalidInput, NotFound, Refused
@@ -116,15 +117,7 @@ async def update_kind(kind_id: int, changes: dict[str, Any]) -> EcoActionKind:
     kind = await EcoActionKind.get_or_none(id=kind_id)
     if kind is None:
         raise NotFound("No such eco action kind", code=ErrorCode.UNKNOWN_ECO_ACTION, field="id")
-    current = EcoActionKindInput(
-        code=kind.code,
-        name=kind.name,
-        points_per_unit=kind.points_per_unit,
-        unit=kind.unit,
-        max_quantity=kind.max_quantity,
-        active=kind.active,
-    )
-    data = _check_kind(replace(current, **changes))
+    data = _check_kind(replace(copy_into(EcoActionKindInput, kind), **changes))
     for name, value in asdict(data).items():
         setattr(kind, name, value)
     await kind.save()

@@ -21,7 +21,8 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gamification.actors import Actor
-from gamification.changes import UNCHANGED, Unchanged
+from gamification.changes import UNCHANGED, Unchanged, changed_fields
+from gamification.copies import copy_into
 from gamification.errors import ErrorCode, InvalidInput, NotFound, Refused
 from gamification.ledger import points
 from gamification.limits import MAX_INT32
@@ -183,23 +184,11 @@ def _columns(data: RewardInput) -> dict[str, Any]:
 
 
 def _input_of(reward: Reward) -> RewardInput:
-    return RewardInput(
-        name=reward.name,
-        kind=reward.kind,
-        cost_points=reward.cost_points,
-        description=reward.description,
-        image_url=reward.image_url,
-        category=reward.category,
-        stock=reward.stock,
-        per_member_limit=reward.per_member_limit,
-        limit_period=reward.limit_period,
+    return copy_into(
+        RewardInput,
+        reward,
         channels=tuple(Channel(c) for c in reward.channels),
         store_ids=tuple(reward.store_ids),
-        valid_from=reward.valid_from,
-        valid_to=reward.valid_to,
-        min_tier=reward.min_tier,
-        voucher_valid_days=reward.voucher_valid_days,
-        active=reward.active,
     )
 
 
@@ -227,11 +216,7 @@ async def update_reward(reward_id: int, changes: RewardChanges) -> Reward:
 
     Raises NotFound(REWARD_NOT_FOUND, UNKNOWN_STORE), InvalidInput (see `check_reward`).
     """
-    given = {
-        f.name: getattr(changes, f.name)
-        for f in fields(changes)
-        if getattr(changes, f.name) is not UNCHANGED
-    }
+    given = changed_fields(changes)
     async with in_transaction() as conn:
         # Locked against other admin changes. Redemptions do not lock the reward (they would
         # queue behind each other): one that read the reward just before a deactivation may

@@ -14,6 +14,7 @@ from gamification.causes import donations as causes_donations
 from gamification.causes import impact as causes_impact
 from gamification.causes import matching as causes_matching
 from gamification.causes import models as causes_models
+from gamification.copies import copy_into
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
 from schema.stores.types import Channel
@@ -49,13 +50,7 @@ class CauseProgress:
 
     @classmethod
     def of(cls, progress: causes_impact.CauseProgress) -> CauseProgress:
-        return cls(
-            member_points=progress.member_points,
-            matched_points=progress.matched_points,
-            donors=progress.donors,
-            impact_delivered=progress.impact_delivered,
-            percent_of_goal=progress.percent_of_goal,
-        )
+        return copy_into(cls, progress)
 
 
 @strawberry.type(
@@ -77,16 +72,13 @@ class MatchingCampaignType(Node):
     @classmethod
     def from_model(cls, campaign: causes_models.MatchingCampaign) -> MatchingCampaignType:
         cause_id: int = campaign.cause_id  # type: ignore[attr-defined]
-        return cls(
+        return copy_into(
+            cls,
+            campaign,
             id=to_global_id("MatchingCampaign", campaign.id),
             cause_id=to_global_id("Cause", cause_id),
             ratio=Decimal(campaign.ratio),
-            total_cap=campaign.total_cap,
-            per_member_cap=campaign.per_member_cap,
-            matched_total=campaign.matched_total,
             remaining=max(0, campaign.total_cap - campaign.matched_total),
-            starts_at=campaign.starts_at,
-            ends_at=campaign.ends_at,
         )
 
 
@@ -123,25 +115,14 @@ class CauseType(Node):
         campaign: causes_models.MatchingCampaign | None,
         now: datetime,
     ) -> CauseType:
-        return cls(
+        return copy_into(
+            cls,
+            cause,
             id=to_global_id("Cause", cause.id),
-            name=cause.name,
-            description=cause.description,
-            image_url=cause.image_url,
-            partner=cause.partner,
-            impact_unit=cause.impact_unit,
-            points_per_unit=cause.points_per_unit,
-            goal_points=cause.goal_points,
             status=causes_catalog.effective_status(cause, now),
             accepts_donations=causes_donations.accepts_donations(cause, now),
-            starts_at=cause.starts_at,
-            ends_at=cause.ends_at,
-            accepts_after_goal=cause.accepts_after_goal,
-            min_donation=cause.min_donation,
-            donation_step=cause.donation_step,
             progress=CauseProgress.of(causes_impact.progress_of(cause)),
             active_campaign=MatchingCampaignType.from_model(campaign) if campaign else None,
-            created_at=cause.created_at,
         )
 
     @classmethod
@@ -181,17 +162,12 @@ class DonationType(Node):
 
     @classmethod
     def from_model(cls, donation: causes_models.Donation, cause: CauseType) -> DonationType:
-        return cls(
+        return copy_into(
+            cls,
+            donation,
             id=to_global_id("Donation", donation.id),
             cause=cause,
-            points=donation.points,
-            matched_points=donation.matched_points,
-            match_capped=donation.match_capped,
             impact_units=Decimal(donation.impact_units),
-            channel=donation.channel,
-            created_at=donation.created_at,
-            entry_hash=donation.entry_hash,
-            reversed_at=donation.reversed_at,
         )
 
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from gamification.copies import copy_into
 from gamification.earning import eco_actions
 from gamification.earning import models as earning_models
 from gamification.errors import ErrorCode
@@ -36,16 +37,7 @@ class EcoActionKindType:
 
     @classmethod
     def from_model(cls, kind: earning_models.EcoActionKind) -> EcoActionKindType:
-        return cls(
-            id=to_global_id("EcoActionKind", kind.id),
-            code=kind.code,
-            name=kind.name,
-            unit=kind.unit,
-            points_per_unit=kind.points_per_unit,
-            max_quantity=kind.max_quantity,
-            active=kind.active,
-            created_at=kind.created_at,
-        )
+        return copy_into(cls, kind, id=to_global_id("EcoActionKind", kind.id))
 
 
 @strawberry.input

@@ -11,6 +11,7 @@ from gamification.badges import awards as badges
 from gamification.badges import models as badges_models
 from gamification.challenges import models as challenges_models
 from gamification.challenges import views as challenges_views
+from gamification.copies import copy_into
 from gamification.events import models as events_models
 from gamification.tiers import ladder as tiers
 from gamification.tiers import models as tiers_models
@@ -44,12 +45,10 @@ class TierType:
 
     @classmethod
     def from_model(cls, tier: tiers_models.Tier) -> TierType:
-        return cls(
-            name=tier.name,
-            rank=tier.rank,
-            threshold=tier.threshold,
+        return copy_into(
+            cls,
+            tier,
             earn_multiplier=Decimal(tier.earn_multiplier).quantize(Decimal("0.001")),
-            benefits=tier.benefits,
             benefit_flags=list(tier.benefit_flags),
         )
 
@@ -172,29 +171,12 @@ class ChallengeType(Node):
         view: challenges_views.ChallengeView | None = None,
     ) -> ChallengeType:
         minimum = challenge.filter_min_amount
-        return cls(
+        return copy_into(
+            cls,
+            challenge,
             id=to_global_id("Challenge", challenge.id),
-            title=challenge.title,
-            description=challenge.description,
-            image_url=challenge.image_url,
-            goal_type=challenge.goal_type,
             target=Decimal(challenge.target),
-            event_kind=challenge.event_kind,
-            filter_channel=challenge.filter_channel,
-            filter_category=challenge.filter_category,
-            filter_store_id=challenge.filter_store_id,
             filter_min_amount=Decimal(minimum) if minimum is not None else None,
-            filter_eco_kind=challenge.filter_eco_kind,
-            window_kind=challenge.window_kind,
-            starts_at=challenge.starts_at,
-            ends_at=challenge.ends_at,
-            min_tier=challenge.min_tier,
-            reward_points=challenge.reward_points,
-            max_completions=challenge.max_completions,
-            opt_in=challenge.opt_in,
-            hidden=challenge.hidden,
-            freezes_per_week=challenge.freezes_per_week,
-            status=challenge.status,
             progress=ChallengeProgress.from_view(view) if view else None,
         )
 
@@ -217,15 +199,11 @@ class BadgeType:
     @classmethod
     def of(cls, entry: badges.BadgeWithRarity) -> BadgeType:
         badge = entry.badge
-        return cls(
+        return copy_into(
+            cls,
+            badge,
             id=to_global_id("Badge", badge.id),
-            name=badge.name,
-            description=badge.description,
-            image_url=badge.image_url,
-            rule=badge.rule,
-            threshold=badge.threshold,
             level_thresholds=list(badge.level_thresholds),
-            tier_name=badge.tier_name,
             holders=entry.holders,
             rarity=entry.rarity,
         )

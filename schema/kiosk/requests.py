@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
 
@@ -111,6 +112,36 @@ RedemptionRequestPayload = payload_type(
 )
 
 
+async def _asked(
+    info: Info,
+    ask: Callable[..., Awaitable[tuple[requests.RedemptionRequest, bool]]],
+    *,
+    reference: str,
+    card_number: str | None,
+    member_id: strawberry.ID | None,
+    what: Callable[[], dict[str, Any]],
+) -> RedemptionRequestPayload:  # type: ignore[valid-type]
+    """The calling kiosk's request, made by `ask`, to the member it names by card or ID; `what`
+    gives what is asked for (read in the use case, so that a malformed ID is a payload error)."""
+    actor = info.context.require_actor()
+
+    async def asked() -> RedemptionRequestPayload:  # type: ignore[valid-type]
+        request, replayed = await ask(
+            redis=info.context.redis,
+            actor=actor,
+            card_number=card_number,
+            member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
+            reference=reference,
+            settings=info.context.settings,
+            **what(),
+        )
+        return RedemptionRequestPayload(
+            request=RedemptionRequestType.of(request), replayed=replayed
+        )
+
+    return await payload_of(RedemptionRequestPayload, asked)
+
+
 @strawberry.type
 class RedemptionRequestMutations:
     @strawberry.mutation(
@@ -128,24 +159,17 @@ class RedemptionRequestMutations:
         reward_id: strawberry.ID | None = None,
         points: int | None = None,
     ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
-        actor = info.context.require_actor()
-
-        async def ask() -> RedemptionRequestPayload:  # type: ignore[valid-type]
-            request, replayed = await requests.request_redemption(
-                redis=info.context.redis,
-                actor=actor,
-                card_number=card_number,
-                member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
-                reward_id=pk_of(reward_id, "Reward", field="rewardId") if reward_id else None,
-                points=points,
-                reference=reference,
-                settings=info.context.settings,
-            )
-            return RedemptionRequestPayload(
-                request=RedemptionRequestType.of(request), replayed=replayed
-            )
-
-        return await payload_of(RedemptionRequestPayload, ask)
+        return await _asked(
+            info,
+            requests.request_redemption,
+            reference=reference,
+            card_number=card_number,
+            member_id=member_id,
+            what=lambda: {
+                "reward_id": pk_of(reward_id, "Reward", field="rewardId") if reward_id else None,
+                "points": points,
+            },
+        )
 
     @strawberry.mutation(
         permission_classes=[IsDevice],
@@ -163,24 +187,14 @@ class RedemptionRequestMutations:
         card_number: str | None = None,
         member_id: strawberry.ID | None = None,
     ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
-        actor = info.context.require_actor()
-
-        async def ask() -> RedemptionRequestPayload:  # type: ignore[valid-type]
-            request, replayed = await requests.request_donation(
-                redis=info.context.redis,
-                actor=actor,
-                card_number=card_number,
-                member_id=pk_of(member_id, "Member", field="memberId") if member_id else None,
-                cause_id=pk_of(cause_id, "Cause", field="causeId"),
-                points=points,
-                reference=reference,
-                settings=info.context.settings,
-            )
-            return RedemptionRequestPayload(
-                request=RedemptionRequestType.of(request), replayed=replayed
-            )
-
-        return await payload_of(RedemptionRequestPayload, ask)
+        return await _asked(
+            info,
+            requests.request_donation,
+            reference=reference,
+            card_number=card_number,
+            member_id=member_id,
+            what=lambda: {"cause_id": pk_of(cause_id, "Cause", field="causeId"), "points": points},
+        )
 
     @strawberry.mutation(
         permission_classes=[IsPerson],

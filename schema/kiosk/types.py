@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from gamification.copies import copy_into
 from gamification.rewards import models as rewards_models
 from schema.context import Info
 from schema.relay import MAX_PK, Node, register_node, to_global_id
@@ -33,18 +34,12 @@ class PointsHoldType(Node):
 
     @classmethod
     def from_model(cls, hold: rewards_models.PointsHold) -> PointsHoldType:
-        return cls(
+        return copy_into(
+            cls,
+            hold,
             id=to_global_id("PointsHold", hold.id),
             member_id=to_global_id("Member", hold.member_id),  # type: ignore[attr-defined]
             store_id=to_global_id("Store", hold.store_id),
-            points=hold.points,
-            captured=hold.captured,
-            status=hold.status,
-            reference=hold.reference,
-            channel=hold.channel,
-            expires_at=hold.expires_at,
-            created_at=hold.created_at,
-            settled_at=hold.settled_at,
         )
 
 

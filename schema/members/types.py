@@ -7,6 +7,7 @@ from datetime import date, datetime
 import strawberry
 
 from gamification.actors import Actor
+from gamification.copies import copy_into
 from gamification.members import models as members_models
 from schema.causes.member_fields import MemberCauseFields
 from schema.context import Info
@@ -44,19 +45,7 @@ class MemberType(
 
     @classmethod
     def from_model(cls, member: members_models.Member) -> MemberType:
-        return cls(
-            pk=member.id,
-            id=to_global_id("Member", member.id),
-            display_name=member.display_name,
-            email=member.email,
-            birthday=member.birthday,
-            timezone=member.timezone,
-            marketing_consent=member.marketing_consent,
-            leaderboard_visible=member.leaderboard_visible,
-            role=member.role,
-            card_number=member.card_number,
-            created_at=member.created_at,
-        )
+        return copy_into(cls, member, pk=member.id, id=to_global_id("Member", member.id))
 
 
 def may_read_member(actor: Actor | None, member_id: int) -> bool:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import strawberry
 
+from gamification.copies import copy_into
 from gamification.earning import models as earning_models
 from gamification.ledger import models as ledger_models
 from gamification.ledger import overview as points_overview
@@ -85,20 +86,7 @@ class LedgerEntryType(Node):
 
     @classmethod
     def from_model(cls, entry: ledger_models.LedgerEntry) -> LedgerEntryType:
-        return cls(
-            id=to_global_id("LedgerEntry", entry.id),
-            seq=entry.seq,
-            kind=entry.kind,
-            points=entry.points,
-            held_change=entry.held_change,
-            channel=entry.channel,
-            reference_type=entry.reference_type,
-            reference_id=entry.reference_id,
-            reason=entry.reason,
-            created_at=entry.created_at,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+        return copy_into(cls, entry, id=to_global_id("LedgerEntry", entry.id))
 
 
 @strawberry.type(description="Whether the member's ledger hash chain verifies, and its head.")
@@ -135,18 +123,14 @@ class PurchaseType(Node):
 
     @classmethod
     def from_model(cls, purchase: earning_models.Purchase) -> PurchaseType:
-        return cls(
+        return copy_into(
+            cls,
+            purchase,
             id=to_global_id("Purchase", purchase.id),
-            external_id=purchase.external_id,
-            channel=purchase.channel,
             store_id=to_global_id("Store", purchase.store_id),  # type: ignore[attr-defined]
             member_id=to_global_id("Member", purchase.member_id),  # type: ignore[attr-defined]
             amount=Decimal(purchase.amount),
-            currency=purchase.currency,
-            occurred_at=purchase.occurred_at,
-            points_earned=purchase.points_earned,
             refunded_amount=Decimal(purchase.refunded_amount),
-            points_refunded=purchase.points_refunded,
         )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from gamification.copies import copy_into
 from gamification.rewards import catalog as rewards
 from gamification.rewards import models as rewards_models
 from gamification.stores import models as stores_models
@@ -50,25 +51,12 @@ class RewardType(Node):
 
     @classmethod
     def from_model(cls, reward: rewards_models.Reward) -> RewardType:
-        return cls(
+        return copy_into(
+            cls,
+            reward,
             id=to_global_id("Reward", reward.id),
-            name=reward.name,
-            description=reward.description,
-            image_url=reward.image_url,
-            category=reward.category,
-            kind=reward.kind,
-            cost_points=reward.cost_points,
-            stock=reward.stock,
-            per_member_limit=reward.per_member_limit,
-            limit_period=reward.limit_period,
             channels=[stores_models.Channel(c) for c in reward.channels],
             store_ids=[to_global_id("Store", pk) for pk in reward.store_ids],
-            valid_from=reward.valid_from,
-            valid_to=reward.valid_to,
-            min_tier=reward.min_tier,
-            voucher_valid_days=reward.voucher_valid_days,
-            active=reward.active,
-            created_at=reward.created_at,
         )
 
 
@@ -90,17 +78,11 @@ class RedemptionType(Node):
     def from_model(cls, redemption: rewards_models.Redemption) -> RedemptionType:
         """`redemption.reward` must have been fetched (see `gamification.rewards.catalog`)."""
         reward: rewards_models.Reward | None = redemption.reward
-        return cls(
+        return copy_into(
+            cls,
+            redemption,
             id=to_global_id("Redemption", redemption.id),
-            status=redemption.status,
-            voucher_code=redemption.voucher_code,
-            valid_until=redemption.valid_until,
-            points=redemption.points,
-            channel=redemption.channel,
             reward=RewardType.from_model(reward) if reward is not None else None,
-            created_at=redemption.created_at,
-            used_at=redemption.used_at,
-            cancelled_at=redemption.cancelled_at,
         )
 
     @classmethod

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from gamification.copies import copy_into
 from gamification.stores import models as stores_models
 from schema.context import Info
 from schema.relay import Node, register_node, to_global_id
@@ -21,12 +22,7 @@ class StoreType(Node):
 
     @classmethod
     def from_model(cls, store: stores_models.Store) -> StoreType:
-        return cls(
-            id=to_global_id("Store", store.id),
-            code=store.code,
-            name=store.name,
-            timezone=store.timezone,
-        )
+        return copy_into(cls, store, id=to_global_id("Store", store.id))
 
 
 @strawberry.type(name="Device", description="A kiosk, till or web-shop server. Admins only.")
@@ -39,13 +35,11 @@ class DeviceType(Node):
 
     @classmethod
     def from_model(cls, device: stores_models.Device) -> DeviceType:
-        return cls(
+        return copy_into(
+            cls,
+            device,
             id=to_global_id("Device", device.id),
-            name=device.name,
             store_id=to_global_id("Store", device.store_id),  # type: ignore[attr-defined]
-            channel=device.channel,
-            revoked_at=device.revoked_at,
-            created_at=device.created_at,
         )
 
 
