@@ -39,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A camera that shows a test pattern, allowed without asking (the kiosk's scanner).
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # Milliseconds, Playwright's unit: generous, the machine's CPUs are shared.

@@ -179,3 +179,40 @@ async def test_a_wrong_password_and_a_forged_device_credential_are_refused(
     assert await kiosk.evaluate("localStorage.length") == 0
     member_browser.assert_clean()
     kiosk_browser.assert_clean()
+
+
+# Chromium reads QR codes (BarcodeDetector) on macOS, ChromeOS and Android only: on Linux the
+# camera is real (Chromium's fake one) and the detector a stand-in that "sees" the code the test
+# puts in front of it, once the video plays.
+FAKE_DETECTOR = """
+window.BarcodeDetector = class {
+  constructor(options) { this.formats = options.formats; }
+  async detect(video) {
+    const seen = window.codeInFrontOfTheCamera;
+    return seen && video.readyState >= 2 ? [{ rawValue: seen, format: "qr_code" }] : [];
+  }
+};
+"""
+
+
+async def test_the_kiosk_scans_the_members_code_with_the_camera(
+    server: LiveServer, member_browser: Offline, kiosk_browser: Offline, settings: Settings
+) -> None:
+    # given: a member showing a code, and a kiosk whose browser reads QR codes
+    member = await _member(points=500)
+    await create_reward(name="Reusable tote bag", cost_points=300, channels=(Channel.KIOSK,))
+    kiosk = await create_device(channel=Channel.KIOSK)
+    await kiosk_browser.context.add_init_script(FAKE_DETECTOR)
+    me = await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD)
+    code = await me.show_code("A reward at the kiosk", reward="Reusable tote bag (300 points)")
+    kiosk_screen = await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings))
+
+    # when: the member holds the code up to the camera
+    await kiosk_screen.page.evaluate("code => { window.codeInFrontOfTheCamera = code; }", code)
+    await kiosk_screen.page.get_by_role("button", name="Scan with the camera").click()
+
+    # then: redeemed, without anyone typing
+    await playwright_expect(kiosk_screen.voucher).to_have_text(VOUCHER)
+    await playwright_expect(me.balance).to_have_text("200")
+    member_browser.assert_clean()
+    kiosk_browser.assert_clean()
