@@ -35,6 +35,7 @@ from gamification.events.models import DomainEvent, EventKind
 from gamification.ledger import accounts
 from gamification.members import state as member_state
 from gamification.members.models import Member, Role
+from gamification.outbox.emit import emit
 from gamification.tiers.models import Tier
 
 _NEEDS_THRESHOLD = frozenset({BadgeRule.PURCHASE_COUNT, BadgeRule.STREAK_DAYS})
@@ -165,6 +166,18 @@ async def award_in(
         return
     rows = await sql.fetch(account.conn, _NEW_AWARD, state.member_id, badge.id, level, account.now)
     if rows:
+        await emit(
+            account.conn,
+            type="badge.awarded",
+            member_id=state.member_id,
+            data={
+                "memberId": state.member_id,
+                "badgeId": badge.id,
+                "name": badge.name,
+                "level": level,
+            },
+            occurred_at=account.now,
+        )
         progress_updates.badge_awarded(
             progress_updates.Award(
                 member_id=state.member_id,

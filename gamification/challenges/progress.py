@@ -49,6 +49,7 @@ from gamification.ledger import accounts, movements
 from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import EntryKind
 from gamification.members import state as member_state
+from gamification.outbox.emit import emit
 from gamification.tiers import ladder as tiers
 
 
@@ -408,6 +409,20 @@ async def _complete(
         entry.id if entry else None,
         event.id,
         account.now,
+    )
+    await emit(
+        account.conn,
+        type="challenge.completed",
+        member_id=member_id,
+        data={
+            "memberId": member_id,
+            "challengeId": challenge.id,
+            "title": challenge.title,
+            "windowKey": progress.window_key,
+            "number": number,
+            "rewardPoints": challenge.reward_points,
+        },
+        occurred_at=account.now,
     )
     badge_id = challenge.reward_badge_id  # type: ignore[attr-defined]
     if badge_id is not None:

@@ -38,6 +38,7 @@ from gamification.errors import ErrorCode, InvalidInput, NotFound
 from gamification.ledger import accounts
 from gamification.ledger.entries import MAX_POINTS_PER_ENTRY
 from gamification.members import state as member_state
+from gamification.outbox.emit import emit
 from gamification.tiers import qualifying
 from gamification.tiers.models import MemberTier, Tier, TierChange, TierChangeReason
 from gamification.tiers.windows import period_end_after, period_window_start, window_start
@@ -372,6 +373,7 @@ async def set_tier_floor(
         if floor is not None and _rank(held) < floor.rank:
             status.tier_id = floor.id
             fields.append("tier_id")
+            await _tier_changed(conn, member_id, held, floor, TierChangeReason.FLOOR, now)
             await TierChange.create(
                 member_id=member_id,
                 from_tier_id=held.id if held else None,
@@ -383,6 +385,30 @@ async def set_tier_floor(
             )
         await status.save(using_db=conn, update_fields=fields)
         view_versions.member_view_changed(member_id)
+
+
+async def _tier_changed(
+    conn: BaseDBAsyncClient,
+    member_id: int,
+    held: Tier | None,
+    target: Tier | None,
+    reason: TierChangeReason,
+    now: datetime,
+) -> None:
+    """The `tier.changed` event of a floor or a downgrade, in the change's transaction
+    (upgrades are emitted by gamification.events.facts with the fact that caused them)."""
+    await emit(
+        conn,
+        type="tier.changed",
+        member_id=member_id,
+        data={
+            "memberId": member_id,
+            "tier": target.name if target else None,
+            "previousTier": held.name if held else None,
+            "reason": str(reason),
+        },
+        occurred_at=now,
+    )
 
 
 async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime) -> bool:
@@ -419,6 +445,8 @@ async def _evaluate_one(status_id: int, period_ends_at: datetime, now: datetime)
             using_db=conn, update_fields=["tier_id", "period_starts_at", "period_ends_at"]
         )
         view_versions.member_view_changed(member_id)  # a new period, maybe a new tier
+        if reason is TierChangeReason.DOWNGRADE:
+            await _tier_changed(conn, member_id, held, target, reason, now)
         await TierChange.create(
             member_id=member_id,
             from_tier_id=held.id if held else None,

@@ -186,7 +186,7 @@ ORDER BY d."event_seq"
 
 def lease_seconds() -> float:
     """How long an attempt may take before its delivery is claimed again."""
-    return 2 * program_settings.current().webhook_timeout_seconds + 5
+    return 2 * program_settings.current().webhook_timeout_seconds + 1
 
 
 async def claim_due(
