@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -230,107 +231,85 @@ async def test_a_purchase_below_the_minimum_spend_earns_nothing(app: Starlette) 
     await assert_nothing_written(purchases=1, entries=0)
 
 
-async def test_an_active_promotion_on_the_channel_multiplies_the_points(app: Starlette) -> None:
-    # given: double points at kiosks now, triple in the app (another channel)
-    await create_earn_rule(points_per_unit="1")
+@dataclass(frozen=True)
+class Promotion:
+    channel: str
+    multiplier: str
+    starts: timedelta  # from now
+    ends: timedelta
+
+
+@dataclass(frozen=True)
+class PromotionCase:
+    promotions: tuple[Promotion, ...]
+    points_earned: int
+    points_per_unit: str = "1"
+    category_multipliers: dict[str, str] | None = None
+    amount: str = "10.00"
+    line_items: tuple[dict[str, str], ...] = ()
+
+
+_DAY = timedelta(days=1)
+_PROMOTIONS = {
+    # Double points at kiosks now; triple in the app (another channel) does not apply.
+    "an active promotion on the channel multiplies the points": PromotionCase(
+        (Promotion("KIOSK", "2", -_DAY, _DAY), Promotion("APP", "3", -_DAY, _DAY)), 20
+    ),
+    "a promotion that has ended does not apply": PromotionCase(
+        (Promotion("KIOSK", "2", -8 * _DAY, -_DAY),), 10
+    ),
+    # Half a point per euro, a 1.5x kiosk promotion, three lines of 1.00 each:
+    # floor(3 * 0.5 * 1.5) = floor(2.25) = 2. Rounding each line (0 each) or before the
+    # promotion (floor(1.5) * 1.5 → 1) would earn less.
+    "points are rounded down once after every multiplier": PromotionCase(
+        (Promotion("KIOSK", "1.5", -timedelta(hours=1), timedelta(hours=1)),),
+        2,
+        points_per_unit="0.5",
+        category_multipliers={"snacks": "1"},
+        amount="3.00",
+        line_items=tuple({"category": "snacks", "amount": "1.00"} for _ in range(3)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_PROMOTIONS.values()), ids=list(_PROMOTIONS))
+async def test_promotions_multiply_the_points_of_their_channel_while_they_run(
+    app: Starlette, case: PromotionCase
+) -> None:
+    # given
+    await create_earn_rule(
+        points_per_unit=case.points_per_unit, category_multipliers=case.category_multipliers
+    )
     admin = await create_member(role=Role.ADMIN)
     now = datetime.now(UTC)
-    for channel, multiplier in (("KIOSK", "2"), ("APP", "3")):
+    for promotion in case.promotions:
         created = await execute(
             app,
             CREATE_EARN_PROMOTION,
             {
-                "name": f"{channel} week",
-                "channel": channel,
-                "multiplier": multiplier,
-                "startsAt": (now - timedelta(days=1)).isoformat(),
-                "endsAt": (now + timedelta(days=1)).isoformat(),
+                "name": f"{promotion.channel} promotion",
+                "channel": promotion.channel,
+                "multiplier": promotion.multiplier,
+                "startsAt": (now + promotion.starts).isoformat(),
+                "endsAt": (now + promotion.ends).isoformat(),
             },
             as_=admin,
         )
         assert created.data["createEarnPromotion"]["errors"] == []
     member = await create_member()
     kiosk = await create_device(channel=Channel.KIOSK)
+    extra = {"lineItems": list(case.line_items)} if case.line_items else {}
 
     # when
     result = await execute(
         app,
         RECORD_PURCHASE,
-        {"input": purchase_input(member=member, amount="10.00"), "key": "k-1"},
+        {"input": purchase_input(member=member, amount=case.amount, **extra), "key": "k-1"},
         as_=kiosk,
     )
 
     # then
-    assert result.data["recordPurchase"]["pointsEarned"] == 20
-
-
-async def test_a_promotion_that_has_ended_does_not_apply(app: Starlette) -> None:
-    # given
-    await create_earn_rule(points_per_unit="1")
-    admin = await create_member(role=Role.ADMIN)
-    now = datetime.now(UTC)
-    await execute(
-        app,
-        CREATE_EARN_PROMOTION,
-        {
-            "name": "Last week",
-            "channel": "KIOSK",
-            "multiplier": "2",
-            "startsAt": (now - timedelta(days=8)).isoformat(),
-            "endsAt": (now - timedelta(days=1)).isoformat(),
-        },
-        as_=admin,
-    )
-    member = await create_member()
-    kiosk = await create_device(channel=Channel.KIOSK)
-
-    # when
-    result = await execute(
-        app,
-        RECORD_PURCHASE,
-        {"input": purchase_input(member=member, amount="10.00"), "key": "k-1"},
-        as_=kiosk,
-    )
-
-    # then
-    assert result.data["recordPurchase"]["pointsEarned"] == 10
-
-
-async def test_points_are_rounded_down_once_after_every_multiplier(app: Starlette) -> None:
-    # given: half a point per euro and a 1.5x kiosk promotion; three lines of 1.00 each
-    await create_earn_rule(points_per_unit="0.5", category_multipliers={"snacks": "1"})
-    admin = await create_member(role=Role.ADMIN)
-    now = datetime.now(UTC)
-    await execute(
-        app,
-        CREATE_EARN_PROMOTION,
-        {
-            "name": "Kiosk boost",
-            "channel": "KIOSK",
-            "multiplier": "1.5",
-            "startsAt": (now - timedelta(hours=1)).isoformat(),
-            "endsAt": (now + timedelta(hours=1)).isoformat(),
-        },
-        as_=admin,
-    )
-    member = await create_member()
-    kiosk = await create_device(channel=Channel.KIOSK)
-    line_items = [{"category": "snacks", "amount": "1.00"} for _ in range(3)]
-
-    # when
-    result = await execute(
-        app,
-        RECORD_PURCHASE,
-        {
-            "input": purchase_input(member=member, amount="3.00", lineItems=line_items),
-            "key": "k-1",
-        },
-        as_=kiosk,
-    )
-
-    # then: floor(3 * 0.5 * 1.5) = floor(2.25) = 2. Rounding each line (0 each) or before the
-    # promotion (floor(1.5) * 1.5 → 1) would earn less.
-    assert result.data["recordPurchase"]["pointsEarned"] == 2
+    assert result.data["recordPurchase"]["pointsEarned"] == case.points_earned
 
 
 async def test_the_same_external_id_under_a_new_key_returns_the_first_purchase(
@@ -382,7 +361,24 @@ async def test_the_same_idempotency_key_and_input_replays_the_answer(app: Starle
     await assert_nothing_written(purchases=1, entries=1)
 
 
-async def test_the_same_external_id_with_another_amount_is_a_conflict(app: Starlette) -> None:
+@pytest.mark.parametrize(
+    ("retry", "code"),
+    [
+        pytest.param(
+            {"external_id": "R-1", "amount": "12.00", "key": "k-2"},
+            "PURCHASE_CONFLICT",
+            id="the same external id with another amount is a conflict",
+        ),
+        pytest.param(
+            {"external_id": "R-2", "amount": "50.00", "key": "k-1"},
+            "IDEMPOTENCY_KEY_REUSED",
+            id="the same idempotency key with other input is refused",
+        ),
+    ],
+)
+async def test_a_retry_that_differs_from_the_first_purchase_is_refused(
+    app: Starlette, retry: dict[str, str], code: str
+) -> None:
     # given
     await create_earn_rule()
     member = await create_member()
@@ -390,7 +386,7 @@ async def test_the_same_external_id_with_another_amount_is_a_conflict(app: Starl
     await execute(
         app,
         RECORD_PURCHASE,
-        {"input": purchase_input(member=member, external_id="R-7", amount="10.00"), "key": "k-1"},
+        {"input": purchase_input(member=member, external_id="R-1", amount="10.00"), "key": "k-1"},
         as_=kiosk,
     )
 
@@ -398,42 +394,19 @@ async def test_the_same_external_id_with_another_amount_is_a_conflict(app: Starl
     result = await execute(
         app,
         RECORD_PURCHASE,
-        {"input": purchase_input(member=member, external_id="R-7", amount="12.00"), "key": "k-2"},
+        {
+            "input": purchase_input(
+                member=member, external_id=retry["external_id"], amount=retry["amount"]
+            ),
+            "key": retry["key"],
+        },
         as_=kiosk,
     )
 
     # then
     payload = result.data["recordPurchase"]
     assert payload["purchase"] is None
-    assert [e["code"] for e in payload["errors"]] == ["PURCHASE_CONFLICT"]
-    await assert_nothing_written(purchases=1, entries=1)
-    assert (await points.summary(member.id)).balance == 10
-
-
-async def test_the_same_idempotency_key_with_other_input_is_refused(app: Starlette) -> None:
-    # given
-    await create_earn_rule()
-    member = await create_member()
-    kiosk = await create_device()
-    await execute(
-        app,
-        RECORD_PURCHASE,
-        {"input": purchase_input(member=member, external_id="R-1"), "key": "k-1"},
-        as_=kiosk,
-    )
-
-    # when
-    result = await execute(
-        app,
-        RECORD_PURCHASE,
-        {"input": purchase_input(member=member, external_id="R-2", amount="50.00"), "key": "k-1"},
-        as_=kiosk,
-    )
-
-    # then
-    assert [e["code"] for e in result.data["recordPurchase"]["errors"]] == [
-        "IDEMPOTENCY_KEY_REUSED"
-    ]
+    assert [e["code"] for e in payload["errors"]] == [code]
     await assert_nothing_written(purchases=1, entries=1)
     assert (await points.summary(member.id)).balance == 10
 
@@ -601,34 +574,23 @@ async def test_staff_naming_another_store_are_refused(app: Starlette) -> None:
     await assert_nothing_written()
 
 
-async def test_a_member_cannot_record_purchases(app: Starlette) -> None:
+@pytest.mark.parametrize(("caller", "code"), [("member", "FORBIDDEN"), (None, "UNAUTHENTICATED")])
+async def test_only_stores_record_purchases(app: Starlette, caller: str | None, code: str) -> None:
     # given
     await create_earn_rule()
     member = await create_member()
 
-    # when
+    # when: the member, or nobody signed in
     result = await execute(
-        app, RECORD_PURCHASE, {"input": purchase_input(member=member), "key": "k-1"}, as_=member
+        app,
+        RECORD_PURCHASE,
+        {"input": purchase_input(member=member), "key": "k-1"},
+        as_=member if caller else None,
     )
 
     # then
     assert result.data is None
-    assert [e.extensions["code"] for e in result.errors] == ["FORBIDDEN"]
-    await assert_nothing_written()
-
-
-async def test_an_anonymous_caller_cannot_record_purchases(app: Starlette) -> None:
-    # given
-    await create_earn_rule()
-    member = await create_member()
-
-    # when
-    result = await execute(
-        app, RECORD_PURCHASE, {"input": purchase_input(member=member), "key": "k-1"}
-    )
-
-    # then
-    assert [e.extensions["code"] for e in result.errors] == ["UNAUTHENTICATED"]
+    assert [e.extensions["code"] for e in result.errors] == [code]
     await assert_nothing_written()
 
 
