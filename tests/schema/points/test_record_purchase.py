@@ -298,7 +298,7 @@ async def test_promotions_multiply_the_points_of_their_channel_while_they_run(
         assert created.data["createEarnPromotion"]["errors"] == []
     member = await create_member()
     kiosk = await create_device(channel=Channel.KIOSK)
-    extra = {"lineItems": list(case.line_items)} if case.line_items else {}
+    extra: dict[str, Any] = {"lineItems": list(case.line_items)} if case.line_items else {}
 
     # when
     result = await execute(
