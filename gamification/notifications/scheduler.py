@@ -5,14 +5,21 @@ consented to, each inserted once.
 Exactly once per occasion, however many runs overlap: a notice is inserted with
 `INSERT ... ON CONFLICT ("occasion") DO NOTHING RETURNING`, so of two runs inserting the same
 occasion at once one gets the row back and the other (waiting on the unique index until the
-first commits) gets nothing. Only the run that inserted a notice emits its webhook event, in the
-same transaction, and publishes it to the member's stream after the commit.
+first commits) gets nothing. Only the run that inserted a notice emits its webhook event
+(`notification.created`, through the outbox) in the same transaction, and publishes it to the
+member's stream after the commit.
+
+In-app notices (the inbox and the subscription) follow the member's preferences, and birthday
+notices their marketing consent. The webhook event carries the channels (EMAIL, PUSH, SMS) the
+member's consent records give for its kind (notifications, or marketing for a birthday:
+`gamification.privacy.consents`): the brand's provider sends on those only, and on none when
+the list is empty.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -21,14 +28,18 @@ from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from gamification import sql
+from gamification import deferred_writes, sql
 from gamification.events import realtime
 from gamification.notifications import occasions as due_occasions
 from gamification.notifications import preferences
 from gamification.notifications.models import Notification, NotificationKind
 from gamification.notifications.occasions import Occasion
+from gamification.outbox.emit import emit
+from gamification.privacy import consents
+from gamification.privacy.models import ConsentKind
 
 _BATCH: Final = 200
+NOTIFICATION_CREATED: Final = "notification.created"
 _COLUMNS: Final = 5  # member_id, kind, occasion, data, created_at
 
 
@@ -90,14 +101,65 @@ def _insert_statement(rows: int) -> str:
     )
 
 
-async def emit_webhook_events(conn: BaseDBAsyncClient, created: Sequence[CreatedNotice]) -> None:
-    """The notices' webhook events, in the transaction that inserted them: the one call site
-    for the outbox (`notification.created`), so that the brand's push or e-mail provider hears
-    of each notice exactly when it is committed."""
-    return None
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def webhook_payload(notice: CreatedNotice, channels: Sequence[str]) -> dict[str, Any]:
+    """The `notification.created` event's payload (gamification.outbox.catalog)."""
+    return {
+        "memberId": notice.member_id,
+        "notificationId": notice.id,
+        "kind": notice.kind.value,
+        "occasion": notice.occasion,
+        "createdAt": notice.created_at.isoformat(),
+        "channels": list(channels),
+        "data": {_camel(key): value for key, value in notice.data.items()},
+    }
+
+
+async def consented_channels(member_ids: Iterable[int]) -> dict[tuple[int, ConsentKind], list[str]]:
+    """Per member and consent kind, the channels (EMAIL, PUSH, SMS) the member's latest consent
+    records give (`gamification.privacy.consents`): one read per member."""
+    found: dict[tuple[int, ConsentKind], list[str]] = {}
+    for member_id in sorted(set(member_ids)):
+        for state in await consents.current(member_id):
+            channels = found.setdefault((member_id, state.kind), [])
+            if state.given:
+                channels.append(state.channel.value)
+    return found
+
+
+def consent_kind(kind: NotificationKind) -> ConsentKind:
+    """Birthday notices are marketing; the others are about the member's own account."""
+    return ConsentKind.MARKETING if kind in preferences.MARKETING else ConsentKind.NOTIFICATIONS
+
+
+async def emit_webhook_events(
+    conn: BaseDBAsyncClient,
+    created: Sequence[CreatedNotice],
+    channels: dict[tuple[int, ConsentKind], list[str]],
+) -> None:
+    """The notices' `notification.created` events, written to the outbox in the transaction
+    that inserted them (one statement on PostgreSQL), for the brand's push or e-mail provider:
+    each names the channels the member consented to for it, the only ones it may be sent on."""
+    with deferred_writes.holding_back_writes(conn):
+        for notice in created:
+            await emit(
+                conn,
+                type=NOTIFICATION_CREATED,
+                member_id=notice.member_id,
+                data=webhook_payload(
+                    notice, channels.get((notice.member_id, consent_kind(notice.kind)), [])
+                ),
+                occurred_at=notice.created_at,
+            )
+        await deferred_writes.flush_held_writes(conn)
 
 
 async def _insert(batch: Sequence[Occasion], now: datetime) -> list[CreatedNotice]:
+    channels = await consented_channels(occasion.member_id for occasion in batch)
     values: list[Any] = []
     for occasion in batch:
         values += [
@@ -122,7 +184,7 @@ async def _insert(batch: Sequence[Occasion], now: datetime) -> list[CreatedNotic
             for row in rows
         ]
         created.sort(key=lambda notice: notice.id)
-        await emit_webhook_events(conn, created)
+        await emit_webhook_events(conn, created, channels)
     return created
 
 

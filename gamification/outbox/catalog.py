@@ -170,6 +170,30 @@ _TYPES: Final = (
         _object({"memberId": _ID, "badgeId": _ID, "name": _TEXT, "level": {"type": "integer"}}),
     ),
     EventType(
+        "notification.created",
+        1,
+        "A scheduled notice to the member (docs/notifications.md), for the brand's push or "
+        "e-mail provider: `kind` says which, `data` what it says (POINTS_EXPIRING: points, "
+        "expiresAt, lastDay; TIER_AT_RISK: tier, pointsNeeded, periodEndsAt, lastDay; "
+        "CHALLENGE_ENDING: challengeId, title, current, target, percent, streak, endsAt; "
+        "BIRTHDAY: year). `channels` are those the member's consent records give for it "
+        "(marketing for BIRTHDAY, notifications for the others): send on these only; none "
+        "means in-app only. Sent once per `occasion`.",
+        _object(
+            {
+                "memberId": _ID,
+                "notificationId": _ID,
+                "kind": {
+                    "enum": ["POINTS_EXPIRING", "TIER_AT_RISK", "CHALLENGE_ENDING", "BIRTHDAY"]
+                },
+                "occasion": _TEXT,
+                "createdAt": _TIME,
+                "channels": {"type": "array", "items": {"enum": ["EMAIL", "PUSH", "SMS"]}},
+                "data": {"type": "object"},
+            }
+        ),
+    ),
+    EventType(
         "webhook_endpoint.disabled",
         1,
         "A webhook endpoint was switched off after failing without a break (see "

@@ -17,7 +17,11 @@ from gamification.notifications.models import (
     NotificationKind,
     NotificationPreference,
 )
-from gamification.privacy import erasure
+from gamification.outbox import catalog
+from gamification.outbox.models import OutboxEvent
+from gamification.privacy import consents, erasure
+from gamification.privacy.models import ConsentChannel, ConsentKind
+from gamification.stores.models import Channel
 from tests.barriers import publish_barrier, until_barrier
 from tests.factories import OverrideSettings, actor_of, create_member, credit_points
 from tests.gamification.notifications.helpers import member_in, utc
@@ -156,3 +160,53 @@ async def test_an_erased_member_gets_no_notices_and_keeps_none() -> None:
     assert report.created == []
     assert not await Notification.filter(member_id=member.id).exists()
     assert not await NotificationPreference.filter(member_id=member.id).exists()
+
+
+async def test_each_notice_is_one_webhook_event_naming_the_consented_channels() -> None:
+    # given: push notifications consented, marketing by e-mail only
+    member = await member_in("UTC", birthday=date(1990, 3, 30))
+    await credit_points(member=member, points=15, expires_at=utc(2027, 4, 1))
+    for kind, channel in (
+        (ConsentKind.NOTIFICATIONS, ConsentChannel.PUSH),
+        (ConsentKind.MARKETING, ConsentChannel.EMAIL),
+    ):
+        await consents.set_consent(
+            member_id=member.id,
+            kind=kind,
+            channel=channel,
+            given=True,
+            text_version="v1",
+            source=Channel.APP,
+        )
+
+    # when: two runs
+    report = await scheduler.notify(NOON)
+    await scheduler.notify(NOON)
+
+    # then: one event per notice, shaped as the catalog says
+    events = await OutboxEvent.filter(type=scheduler.NOTIFICATION_CREATED).order_by("seq")
+    assert len(events) == len(report.created) == 2
+    schema = catalog.EVENT_TYPES[scheduler.NOTIFICATION_CREATED].schema
+    for event in events:
+        assert set(schema["required"]) <= set(event.payload) <= set(schema["properties"])
+        assert event.payload["kind"] in schema["properties"]["kind"]["enum"]
+    by_kind = {e.payload["kind"]: e.payload for e in events}
+    assert by_kind["POINTS_EXPIRING"]["channels"] == ["PUSH"]
+    assert by_kind["POINTS_EXPIRING"]["data"] == {
+        "points": 15,
+        "expiresAt": "2027-04-01T00:00:00+00:00",
+        "lastDay": "2027-03-31",
+    }
+    assert by_kind["BIRTHDAY"]["channels"] == ["EMAIL"]
+    assert {e.payload["notificationId"] for e in events} == {n.id for n in report.created}
+
+
+async def test_without_consent_records_the_event_names_no_channel() -> None:
+    member = await member_in("UTC")
+    await credit_points(member=member, points=15, expires_at=utc(2027, 4, 1))
+
+    await scheduler.notify(NOON)
+
+    [event] = await OutboxEvent.filter(type=scheduler.NOTIFICATION_CREATED)
+    assert event.payload["channels"] == []
+    assert event.member_id == member.id

@@ -11,6 +11,8 @@ import pytest
 
 from gamification.notifications import scheduler
 from gamification.notifications.models import Notification
+from gamification.notifications.scheduler import NOTIFICATION_CREATED
+from gamification.outbox.models import OutboxEvent
 from tests.factories import OverrideSettings, credit_points
 from tests.gamification.notifications.helpers import member_in, utc
 
@@ -39,3 +41,6 @@ async def test_four_runs_at_once_notify_each_occasion_once(
     assert set(reported) == set(rows)
     assert set(reported.values()) == {1}
     assert all(report.due == 120 for report in reports)
+    # and one webhook event each, from the run that inserted it
+    events = await OutboxEvent.filter(type=NOTIFICATION_CREATED)
+    assert sorted(str(e.payload["occasion"]) for e in events) == sorted(rows)
