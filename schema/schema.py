@@ -40,6 +40,7 @@ from schema.notifications.types import NotificationType
 from schema.persisted import AllowListOnly
 from schema.points.mutations import PointsMutations
 from schema.points.types import LedgerEntryType, PurchaseType
+from schema.privacy.mutations import PrivacyMutations
 from schema.rate_limits import limit_mutations
 from schema.realtime.extension import RealtimeNotices
 from schema.realtime.subscriptions import RealtimeSubscriptions
@@ -90,6 +91,7 @@ Mutation = merge_types(
         GamificationMutations,
         EcoActionKindMutations,
         NotificationMutations,
+        PrivacyMutations,
     ),
 )
 Subscription = merge_types(

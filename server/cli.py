@@ -222,6 +222,87 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export_member(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.errors import NotFound
+    from gamification.members.models import Member
+    from gamification.privacy import export
+
+    async def write() -> bool:
+        found = await Member.get_or_none(
+            **({"id": args.member} if isinstance(args.member, int) else {"email": args.member})
+        )
+        if found is None:
+            return False
+        # A file opened once, before the database is read; the writes are small and buffered.
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: ASYNC230, SIM115
+        try:
+            async for chunk in export.export_chunks(found.id):  # written as it is read
+                out.write(chunk)
+            out.write("\n")
+        except NotFound:
+            return False
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        return True
+
+    if not _with_database(settings, write):
+        print("No such member.", file=sys.stderr)
+        return EXIT_PROBLEM_FOUND
+    return 0
+
+
+def cmd_erase_member(args: argparse.Namespace, settings: Settings) -> int:
+    from channels.redemption_requests import forget_member
+    from gamification.errors import LoyaltyError
+    from gamification.members.models import Member
+    from gamification.privacy import erasure
+    from server.redis import MEMORY_SCHEME, create_redis
+
+    async def erase() -> str:
+        found = await Member.get_or_none(
+            **({"id": args.member} if isinstance(args.member, int) else {"email": args.member})
+        )
+        if found is None:
+            return "No such member."
+        try:
+            result = await erasure.erase_member(
+                actor=erasure.OPERATOR, member_id=found.id, reason=args.reason
+            )
+        except LoyaltyError as error:
+            return f"Refused: {error.message}"
+        if not settings.redis_url.startswith(MEMORY_SCHEME):
+            redis = create_redis(settings)
+            try:
+                await forget_member(redis, found.id)
+            finally:
+                await redis.aclose()
+        record = result.record
+        if result.already_erased:
+            print(f"Member {found.id} was erased already, at {record.erased_at.isoformat()}.")
+        else:
+            print(
+                f"Erased member {found.id}: {record.forfeited_points} points forfeited, "
+                f"{record.released_holds} holds released."
+            )
+        return ""
+
+    problem = _with_database(settings, erase)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_PROBLEM_FOUND
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from gamification.privacy import retention
+
+    purged = _with_database(settings, retention.purge)
+    for name, count in purged.items():
+        print(f"{name}: {count} deleted")
+    return 0
+
+
 def _with_progress_bar(
     settings: Settings,
     description: str,
@@ -611,6 +692,37 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_export_schema,
     )
     export.add_argument("--output", default="schema.graphql", help="file to write")
+    export_member = command(
+        "export-member",
+        "write everything held about a member as one JSON document",
+        "The document of docs/privacy.md#export, every section whole, written as it is read\n"
+        "(a large export never sits in memory). Exits 1 when there is no such member.",
+        cmd_export_member,
+    )
+    export_member.add_argument(
+        "--member", required=True, type=_member_reference, help="email, id or Member ID"
+    )
+    export_member.add_argument("--output", default=None, help="file to write (default: stdout)")
+    erase_member = command(
+        "erase-member",
+        "erase a member: personal data removed, points forfeited, tokens refused",
+        "See docs/privacy.md#erasure. Erasing an erased member changes nothing. Exits 1 when\n"
+        "there is no such member or the erasure is refused (staff and admin accounts).",
+        cmd_erase_member,
+    )
+    erase_member.add_argument(
+        "--member", required=True, type=_member_reference, help="email, id or Member ID"
+    )
+    erase_member.add_argument(
+        "--reason", required=True, help="why, for the erasure record (name nobody in it)"
+    )
+    command(
+        "purge",
+        "delete what is past retention (old codes, old idempotency keys)",
+        "Run it on a schedule (cron, a Kubernetes CronJob): see docs/privacy.md#retention and\n"
+        "LOYALTY_RETENTION_*.",
+        cmd_purge,
+    )
     return parser
 
 

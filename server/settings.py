@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # idempotency keys (requests and their answers) this many days after the request.
     retention_redemption_token_days: int = Field(default=7, ge=1, le=3650)
     retention_idempotency_key_days: int = Field(default=90, ge=1, le=3650)
+    # ... and the webhook delivery log (finished deliveries) and dispatched outbox events this
+    # many days after they were made or dispatched.
+    retention_delivery_log_days: int = Field(default=30, ge=1, le=3650)
 
     # Points.
     points_expiry_months: int = Field(default=12, ge=1, le=120)

@@ -4,8 +4,9 @@
   erased (`TABLES`, `MemberTable`, `Erasure`, `BY_MODEL`, `member_filter`)
 - `export`: the member's data as one JSON document (`export_chunks`, `export_document`,
   `row_of`; `FORMAT`, `VERSION`)
-- `erasure`: `erase_member` (→ `ErasureResult`), `is_erased`, `require_not_erased`,
-  `erased_email`, `erased_card_number`, `card_digest`; `ERASED_NAME`
+- `erasure`: `erase_member` (→ `ErasureResult`), `delete_own_account`, `is_erased`,
+  `require_not_erased`, `erased_email`, `erased_card_number`, `card_digest`; `ERASED_NAME`,
+  `OPERATOR`
 - `consents`: `set_consent`, `current` (→ `ConsentState`), `history`, `may_contact`,
   `withdraw_all`
 - `revocations`: erased members known per process (`erased_members`, `ErasedMembers`)

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from gamification.actors import Actor, ActorKind
@@ -32,6 +35,7 @@ from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger import accounts, movements
 from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import LedgerEntry
+from gamification.members import profiles
 from gamification.members.models import Member, RetiredCardNumber, Role
 from gamification.privacy import consents
 from gamification.privacy.models import ErasureRecord
@@ -43,6 +47,8 @@ from gamification.stores.models import Channel
 ERASED_NAME: Final = "Erased member"
 ERASED_EMAIL_DOMAIN: Final = "erased.invalid"  # RFC 2606: never a real address
 MAX_REASON: Final = 500
+# The operator at the command line (`loyalty erase-member`): an admin who is no member.
+OPERATOR: Final = Actor(kind=ActorKind.ADMIN, id=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +81,28 @@ def _who(actor: Actor, member_id: int, reason: str) -> tuple[str, int | None, st
             raise Refused(
                 "An admin's erasure needs a reason", code=ErrorCode.REASON_REQUIRED, field="reason"
             )
+        if actor == OPERATOR:
+            return "operator", None, reason[:MAX_REASON]
         return "admin", actor.id, reason[:MAX_REASON]
     if actor.kind is ActorKind.MEMBER and actor.id == member_id:
         return "member", None, ""
     raise Refused("Only the member or an admin erases a member", code=ErrorCode.ERASURE_REFUSED)
+
+
+async def _blank_json(
+    rows: QuerySet[Model], keys: tuple[tuple[str, str], ...], conn: BaseDBAsyncClient
+) -> None:
+    """Empty the given keys inside JSON columns, row by row (erasure is rare; the dialects'
+    JSON functions differ)."""
+    for row in await rows:
+        changed = []
+        for column, key in keys:
+            value = getattr(row, column)
+            if isinstance(value, dict) and value.get(key):
+                value[key] = ""
+                changed.append(column)
+        if changed:
+            await row.save(using_db=conn, update_fields=changed)
 
 
 async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> ErasureResult:
@@ -103,7 +127,7 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
             raise Refused(
                 "Staff and admin accounts are not erased here", code=ErrorCode.ERASURE_REFUSED
             )
-        origin = Origin.of(actor, Channel.SYSTEM)
+        origin = Origin.system() if actor == OPERATOR else Origin.of(actor, Channel.SYSTEM)
         holds = (
             await PointsHold.filter(member_id=member_id, status=HoldStatus.ACTIVE)
             .select_for_update()
@@ -128,7 +152,10 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
                 if table.erasure is Erasure.DELETE:
                     await rows.delete()
                 elif table.erasure is Erasure.BLANK:
-                    await rows.update(**dict.fromkeys(table.blank, ""))
+                    if table.blank:
+                        await rows.update(**dict.fromkeys(table.blank, ""))
+                    if table.blank_json:
+                        await _blank_json(rows, table.blank_json, conn)
         await consents.withdraw_all(conn, member_id, now=now)
         await RetiredCardNumber.bulk_create(
             [RetiredCardNumber(digest=card_digest(member.card_number))],
@@ -164,6 +191,25 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
         )
     erased_members.add(member_id)
     return ErasureResult(record, False, written)
+
+
+async def delete_own_account(*, actor: Actor, password: str) -> ErasureResult:
+    """The member erases their own account, re-entering their password as proof that the
+    signed-in person is the account's owner (not someone holding their unlocked phone).
+    Accounts without a password (an external identity) are erased by an admin.
+
+    Raises Refused(INVALID_CREDENTIALS) for a wrong password or an account without one,
+    Refused(ERASURE_REFUSED) for staff, admins and devices."""
+    if actor.kind is not ActorKind.MEMBER:
+        raise Refused("Only members delete their account here", code=ErrorCode.ERASURE_REFUSED)
+    member = await Member.get_or_none(id=actor.id)
+    if member is None or member.erased_at is not None:
+        existing = await ErasureRecord.get_or_none(member_id=actor.id)
+        if existing is not None:
+            return ErasureResult(existing, True, [])
+        raise NotFound("Member not found", field="memberId")
+    await profiles.authenticate(email=member.email, password=password)
+    return await erase_member(actor=actor, member_id=actor.id)
 
 
 async def is_erased(member_id: int) -> bool:

@@ -52,7 +52,7 @@ class ErasureRecord(Model):
     member: fields.OneToOneRelation[Member] = fields.OneToOneField(
         "models.Member", related_name="erasure", on_delete=fields.RESTRICT
     )
-    requested_by = fields.CharField(max_length=16)  # "member" or "admin"
+    requested_by = fields.CharField(max_length=16)  # "member", "admin" or "operator" (CLI)
     admin_id = fields.IntField(null=True)
     reason = fields.CharField(max_length=500, default="")  # the admin's, for the audit
     forfeited_points = fields.BigIntField(default=0)

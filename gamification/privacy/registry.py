@@ -38,9 +38,11 @@ from gamification.events.models import DomainEvent
 from gamification.ledger.models import IdempotencyKey, LedgerAccount, LedgerEntry, PointsLot
 from gamification.members.models import Follow, Member
 from gamification.notifications.models import Notification, NotificationPreference
+from gamification.outbox.models import OutboxEvent
 from gamification.privacy.models import ConsentRecord, ErasureRecord
 from gamification.rewards.models import PointsHold, Redemption, RedemptionToken
 from gamification.tiers.models import MemberTier, QualifyingPointsBucket, TierChange
+from gamification.webhooks.models import WebhookDelivery
 
 
 class Erasure(enum.StrEnum):
@@ -57,6 +59,8 @@ class MemberTable:
     member_paths: tuple[str, ...]  # filters, each given the member's id; rows match any
     erasure: Erasure
     blank: tuple[str, ...] = ()  # BLANK: the columns emptied
+    # BLANK: keys emptied inside JSON columns, as (column, key)
+    blank_json: tuple[tuple[str, str], ...] = ()
     # Columns never exported (secrets, and salts that would make digests guessable).
     withheld: tuple[str, ...] = ()
     note: str = ""
@@ -129,6 +133,21 @@ TABLES: Final[tuple[MemberTable, ...]] = (
     MemberTable(TierChange, "tierHistory", ("member_id",), Erasure.KEEP),
     MemberTable(QualifyingPointsBucket, "qualifyingPoints", ("member_id",), Erasure.KEEP),
     MemberTable(ErasureRecord, "erasure", ("member_id",), Erasure.KEEP),
+    MemberTable(
+        OutboxEvent,
+        "outboxEvents",
+        ("member_id",),
+        Erasure.BLANK,
+        blank_json=(("payload", "reason"),),
+        note="events about the member; an entry's free-text reason is blanked in the payload",
+    ),
+    MemberTable(
+        WebhookDelivery,
+        "webhookDeliveries",
+        ("member_id",),
+        Erasure.KEEP,
+        note="the delivery log: ids, status and times (what was sent is the event's payload)",
+    ),
 )
 
 BY_MODEL: Final = {table.model: table for table in TABLES}

@@ -5,9 +5,12 @@ are kept after that date:
 - redemption tokens (the app's one-time codes), `LOYALTY_RETENTION_REDEMPTION_TOKEN_DAYS` after
   they expired, used or not;
 - idempotency keys (stored requests and their answers), `LOYALTY_RETENTION_IDEMPOTENCY_KEY_DAYS`
-  after the request: a client retries within minutes, not months.
+  after the request: a client retries within minutes, not months;
+- the webhook delivery log (deliveries that succeeded or were given up) and outbox events
+  already handed on, `LOYALTY_RETENTION_DELIVERY_LOG_DAYS` after they were made or dispatched
+  (pending deliveries and undispatched events are never purged).
 Kiosk requests live in Redis and expire there by themselves (an hour after their deadline).
-A table added later whose rows only matter for a while (delivery logs) adds its rule here.
+A table added later whose rows only matter for a while adds its rule here.
 
 Rows go in batches of `_BATCH`, each its own statement, so a purge never holds long locks.
 """
@@ -15,7 +18,7 @@ Rows go in batches of `_BATCH`, each its own statement, so a purge never holds l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -23,7 +26,9 @@ from tortoise.models import Model
 
 from gamification import program_settings
 from gamification.ledger.models import IdempotencyKey
+from gamification.outbox.models import OutboxEvent
 from gamification.rewards.models import RedemptionToken
+from gamification.webhooks.models import DeliveryStatus, WebhookDelivery
 from server.settings import Settings
 
 _BATCH: Final = 1000
@@ -35,6 +40,7 @@ class PurgeRule:
     model: type[Model]
     dated_by: str  # the column a row's age is counted from
     days: Callable[[Settings], int]
+    only: dict[str, object] = field(default_factory=dict)  # rows that may go at all
 
 
 RULES: Final[tuple[PurgeRule, ...]] = (
@@ -50,6 +56,19 @@ RULES: Final[tuple[PurgeRule, ...]] = (
         "created_at",
         lambda s: s.retention_idempotency_key_days,
     ),
+    PurgeRule(
+        "webhook_deliveries",
+        WebhookDelivery,
+        "created_at",
+        lambda s: s.retention_delivery_log_days,
+        only={"status__in": [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED]},
+    ),
+    PurgeRule(
+        "outbox_events",
+        OutboxEvent,
+        "dispatched_at",
+        lambda s: s.retention_delivery_log_days,
+    ),
 )
 
 
@@ -58,7 +77,7 @@ async def _purge(rule: PurgeRule, cutoff: datetime) -> int:
     deleted = 0
     while True:
         ids = await (
-            rule.model.filter(**{f"{rule.dated_by}__lt": cutoff})
+            rule.model.filter(**{f"{rule.dated_by}__lt": cutoff}, **rule.only)
             .order_by(pk)
             .limit(_BATCH)
             .values_list(pk, flat=True)

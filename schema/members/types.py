@@ -15,6 +15,7 @@ from schema.gamification.member_fields import MemberGamificationFields
 from schema.leaderboards.member_fields import MemberLeaderboardFields
 from schema.notifications.member_fields import MemberNotificationFields
 from schema.points.member_fields import MemberPointsFields
+from schema.privacy.member_fields import MemberPrivacyFields
 from schema.relay import Node, register_node, to_global_id
 from schema.rewards.member_fields import MemberRewardFields
 
@@ -30,6 +31,7 @@ class MemberType(
     MemberLeaderboardFields,
     MemberGamificationFields,
     MemberNotificationFields,
+    MemberPrivacyFields,
 ):
     display_name: str
     email: str

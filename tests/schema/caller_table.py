@@ -123,6 +123,7 @@ OK: Final = "ok"
 ADMIN_ONLY: Final = (
     "UNAUTHENTICATED FORBIDDEN FORBIDDEN FORBIDDEN ok FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN"
 )
+PERSONS_OWN: Final = "UNAUTHENTICATED ok ok ok ok FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN"
 
 
 def _purchase(w: World) -> dict[str, Any]:
@@ -471,6 +472,29 @@ ROWS: Final[tuple[Row, ...]] = (
         "updateEcoActionKind",
         lambda w: {"id": gid("EcoActionKind", w.eco_kind_id), "input": {"pointsPerUnit": 6}},
         ADMIN_ONLY,
+    ),
+    # Privacy (docs/privacy.md).
+    _row(
+        "setConsent",
+        lambda w: {"kind": "MARKETING", "channel": "EMAIL", "given": True, "textVersion": "v1"},
+        PERSONS_OWN,
+        note="the caller's own consent",
+    ),
+    _row("requestMyData", lambda w: {}, PERSONS_OWN, note="the caller's own data"),
+    _row("exportMember", lambda w: {"memberId": gid("Member", w.member.id)}, ADMIN_ONLY),
+    _row(
+        "deleteMyAccount",
+        lambda w: {"password": "correct horse battery"},
+        "UNAUTHENTICATED ok ok ERASURE_REFUSED ERASURE_REFUSED "
+        "FORBIDDEN FORBIDDEN FORBIDDEN FORBIDDEN",
+        debit_proof={"member": "M's password, re-entered: the points are forfeited"},
+        note="the caller's own account (another member erases only theirs)",
+    ),
+    _row(
+        "eraseMember",
+        lambda w: {"memberId": gid("Member", w.member.id), "reason": "asked at the desk"},
+        ADMIN_ONLY,
+        debit_proof={"admin": "an admin's erasure, with a reason: the points are forfeited"},
     ),
 )
 

@@ -31,10 +31,11 @@ async def test_old_codes_and_old_idempotency_keys_go_and_recent_ones_stay(
     purged = await retention.purge(now=now)
 
     # then
-    assert purged == {"redemption_tokens": 1, "idempotency_keys": 1}
+    assert purged["redemption_tokens"] == 1
+    assert purged["idempotency_keys"] == 1
     assert await RedemptionToken.filter(member_id=member.id).count() == 1
     assert await IdempotencyKey.filter(scope=f"member:{member.id}").values_list(
         "key", flat=True
     ) == ["young"]
     # and again: nothing more
-    assert await retention.purge(now=now) == {"redemption_tokens": 0, "idempotency_keys": 0}
+    assert set((await retention.purge(now=now)).values()) == {0}
