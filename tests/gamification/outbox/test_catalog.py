@@ -16,6 +16,7 @@ from gamification.earning.purchases import refund_purchase
 from gamification.events.models import EventKind
 from gamification.ledger import points
 from gamification.members.models import Role
+from gamification.notifications import scheduler
 from gamification.outbox import catalog
 from gamification.outbox.models import OutboxEvent
 from gamification.rewards import holds
@@ -93,6 +94,7 @@ async def test_every_event_of_a_journey_matches_its_schema() -> None:
         actor=actor_of(admin), member_id=member.id, points=-1, reason="fix", idempotency_key="a1"
     )
     await credit_points(member=member, points=7, expires_at=datetime.now(UTC) + timedelta(days=1))
+    await scheduler.notify()  # the points expiring tomorrow: a notice
     await points.expire_points(now=datetime.now(UTC) + timedelta(days=2))
     await ladder.set_tier_floor(member.id, "Gold")
 
