@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,19 +146,6 @@ async def test_a_retry_with_the_same_key_replays_the_hold(
     assert (await points.summary(member.id)).held == 150
 
 
-async def test_holding_more_than_the_token_authorises_is_refused(
-    app: Starlette, settings: Settings
-) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    token = await issue_redemption_token(member=member, settings=settings, points=100)
-
-    result = await _hold(app, till, token, amount=101)
-
-    assert _codes(result) == ["HOLD_EXCEEDS_TOKEN"]
-    await assert_nothing_held(member)
-
-
 async def test_a_hold_of_exactly_what_the_token_authorises_is_placed(
     app: Starlette, settings: Settings
 ) -> None:
@@ -169,56 +158,6 @@ async def test_a_hold_of_exactly_what_the_token_authorises_is_placed(
     assert result.data["holdPoints"]["errors"] == []
     assert result.data["holdPoints"]["hold"]["points"] == 100
     assert (await points.summary(member.id)).held == 100
-
-
-async def test_holding_more_than_is_available_is_refused(
-    app: Starlette, settings: Settings
-) -> None:
-    member = await _member_with(100)
-    till = await create_device(channel=Channel.POS)
-    token = await issue_redemption_token(member=member, settings=settings, points=200)
-
-    result = await _hold(app, till, token, amount=150)
-
-    assert _codes(result) == ["INSUFFICIENT_POINTS"]
-    await assert_nothing_held(member, balance=100)
-
-
-async def test_a_reward_token_cannot_hold_points(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    reward = await Reward.create(name="Tote", kind=RewardKind.PRODUCT, cost_points=100)
-    token = await issue_redemption_token(member=member, settings=settings, reward_id=reward.id)
-
-    result = await _hold(app, till, token, amount=100)
-
-    assert _codes(result) == ["TOKEN_WRONG_PURPOSE"]
-    await assert_nothing_held(member)
-
-
-async def test_an_expired_token_cannot_hold_points(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    token = await issue_redemption_token(
-        member=member, settings=settings, points=200, now=datetime.now(UTC) - timedelta(hours=1)
-    )
-
-    result = await _hold(app, till, token)
-
-    assert _codes(result) == ["TOKEN_EXPIRED"]
-    await assert_nothing_held(member)
-
-
-async def test_a_forged_token_cannot_hold_points(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    token = await issue_redemption_token(member=member, settings=settings, points=200)
-    version, row_id, expiry, signature = token.split(".")
-
-    result = await _hold(app, till, f"{version}.{row_id}.{expiry}.{signature[::-1]}")
-
-    assert _codes(result) == ["TOKEN_INVALID"]
-    await assert_nothing_held(member)
 
 
 @pytest.mark.parametrize(
@@ -238,15 +177,69 @@ async def test_a_malformed_hold_is_refused(
     await assert_nothing_held(member)
 
 
-async def test_a_web_shop_server_cannot_hold_points(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    web = await create_device(channel=Channel.WEB)
+# The member's token, made for the case.
+Token = Callable[[Member, Settings], Awaitable[str]]
+
+
+def points_token(points: int, *, issued: timedelta = timedelta(0)) -> Token:
+    async def make(member: Member, settings: Settings) -> str:
+        now = datetime.now(UTC) - issued
+        return await issue_redemption_token(
+            member=member, settings=settings, points=points, now=now
+        )
+
+    return make
+
+
+async def reward_token(member: Member, settings: Settings) -> str:
+    reward = await Reward.create(name="Tote", kind=RewardKind.PRODUCT, cost_points=100)
+    return await issue_redemption_token(member=member, settings=settings, reward_id=reward.id)
+
+
+async def forged_token(member: Member, settings: Settings) -> str:
     token = await issue_redemption_token(member=member, settings=settings, points=200)
+    version, row_id, expiry, signature = token.split(".")
+    return f"{version}.{row_id}.{expiry}.{signature[::-1]}"
 
-    result = await _hold(app, web, token)
 
-    assert _codes(result) == ["CHANNEL_MISMATCH"]
-    await assert_nothing_held(member)
+@dataclass(frozen=True)
+class HoldRefusal:
+    code: str
+    token: Token
+    amount: int = 150
+    balance: int = 500
+    channel: Channel = Channel.POS
+
+
+_REFUSALS = {
+    "holding more than the token authorises": HoldRefusal(
+        "HOLD_EXCEEDS_TOKEN", points_token(100), amount=101
+    ),
+    "holding more than is available": HoldRefusal(
+        "INSUFFICIENT_POINTS", points_token(200), balance=100
+    ),
+    "a reward token": HoldRefusal("TOKEN_WRONG_PURPOSE", reward_token, amount=100),
+    "an expired token": HoldRefusal("TOKEN_EXPIRED", points_token(200, issued=timedelta(hours=1))),
+    "a forged token": HoldRefusal("TOKEN_INVALID", forged_token),
+    "a web shop server": HoldRefusal("CHANNEL_MISMATCH", points_token(200), channel=Channel.WEB),
+}
+
+
+@pytest.mark.parametrize("case", list(_REFUSALS.values()), ids=list(_REFUSALS))
+async def test_a_hold_is_refused_and_holds_nothing(
+    app: Starlette, settings: Settings, case: HoldRefusal
+) -> None:
+    # given
+    member = await _member_with(case.balance)
+    device = await create_device(channel=case.channel)
+    token = await case.token(member, settings)
+
+    # when
+    result = await _hold(app, device, token, amount=case.amount)
+
+    # then
+    assert _codes(result) == [case.code]
+    await assert_nothing_held(member, balance=case.balance)
 
 
 async def test_a_member_cannot_hold_points(app: Starlette, settings: Settings) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -145,48 +147,6 @@ async def test_a_used_token_is_refused(app: Starlette, settings: Settings) -> No
     await assert_books_balance()
 
 
-async def test_an_expired_token_is_refused(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    token = await issue_redemption_token(
-        member=member,
-        settings=settings,
-        points=75,
-        now=datetime.now(UTC) - timedelta(seconds=settings.redemption_token_ttl_seconds + 1),
-    )
-
-    result = await _redeem(app, kiosk, token)
-
-    assert _codes(result) == ["TOKEN_EXPIRED"]
-    await assert_nothing_changed(member)
-
-
-async def test_a_forged_token_is_refused(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    genuine = await issue_redemption_token(member=member, settings=settings, points=75)
-    other = settings.model_copy(
-        update={"jwt_secret": SecretStr("not-the-service-secret-but-32-bytes-long")}
-    )
-    claims = read_redemption_token(genuine, settings)
-    forged = sign_redemption_token(claims.token_id, claims.expires_at, other)
-
-    result = await _redeem(app, kiosk, forged)
-
-    assert _codes(result) == ["TOKEN_INVALID"]
-    await assert_nothing_changed(member)
-
-
-async def test_an_access_token_is_refused(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(500)
-    kiosk = await create_device(channel=Channel.KIOSK)
-
-    result = await _redeem(app, kiosk, issue_member_token(member, settings))
-
-    assert _codes(result) == ["TOKEN_INVALID"]
-    await assert_nothing_changed(member)
-
-
 async def test_a_member_cannot_redeem_a_token_themselves(
     app: Starlette, settings: Settings
 ) -> None:
@@ -200,29 +160,66 @@ async def test_a_member_cannot_redeem_a_token_themselves(
     await assert_nothing_changed(member)
 
 
-@pytest.mark.parametrize("channel", [Channel.POS, Channel.WEB])
-async def test_only_kiosks_redeem_tokens(
-    app: Starlette, settings: Settings, channel: Channel
-) -> None:
-    member = await _member_with(500)
-    device = await create_device(channel=channel)
-    token = await issue_redemption_token(member=member, settings=settings, points=75)
+# The token the device presents, made for the case.
+Token = Callable[[Member, Settings], Awaitable[str]]
 
+
+async def points_token(member: Member, settings: Settings) -> str:
+    return await issue_redemption_token(member=member, settings=settings, points=75)
+
+
+async def expired_token(member: Member, settings: Settings) -> str:
+    issued = datetime.now(UTC) - timedelta(seconds=settings.redemption_token_ttl_seconds + 1)
+    return await issue_redemption_token(member=member, settings=settings, points=75, now=issued)
+
+
+async def forged_token(member: Member, settings: Settings) -> str:
+    """A genuine token's claims signed with another secret."""
+    genuine = await points_token(member, settings)
+    other = settings.model_copy(
+        update={"jwt_secret": SecretStr("not-the-service-secret-but-32-bytes-long")}
+    )
+    claims = read_redemption_token(genuine, settings)
+    return sign_redemption_token(claims.token_id, claims.expires_at, other)
+
+
+async def access_token(member: Member, settings: Settings) -> str:
+    return issue_member_token(member, settings)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    token: Token = points_token
+    channel: Channel = Channel.KIOSK
+    balance: int = 500
+
+
+_REFUSALS = {
+    "an expired token": Refusal("TOKEN_EXPIRED", expired_token),
+    "a forged token": Refusal("TOKEN_INVALID", forged_token),
+    "an access token": Refusal("TOKEN_INVALID", access_token),
+    "at a till: only kiosks redeem tokens": Refusal("CHANNEL_MISMATCH", channel=Channel.POS),
+    "by a web shop: only kiosks redeem tokens": Refusal("CHANNEL_MISMATCH", channel=Channel.WEB),
+    "too few points, leaving the token usable": Refusal("INSUFFICIENT_POINTS", balance=50),
+}
+
+
+@pytest.mark.parametrize("case", list(_REFUSALS.values()), ids=list(_REFUSALS))
+async def test_a_refused_token_changes_nothing(
+    app: Starlette, settings: Settings, case: Refusal
+) -> None:
+    # given
+    member = await _member_with(case.balance)
+    device = await create_device(channel=case.channel)
+    token = await case.token(member, settings)
+
+    # when
     result = await _redeem(app, device, token)
 
-    assert _codes(result) == ["CHANNEL_MISMATCH"]
-    await assert_nothing_changed(member)
-
-
-async def test_too_few_points_leave_the_token_usable(app: Starlette, settings: Settings) -> None:
-    member = await _member_with(50)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    token = await issue_redemption_token(member=member, settings=settings, points=75)
-
-    result = await _redeem(app, kiosk, token)
-
-    assert _codes(result) == ["INSUFFICIENT_POINTS"]
-    await assert_nothing_changed(member, balance=50)
+    # then
+    assert _codes(result) == [case.code]
+    await assert_nothing_changed(member, balance=case.balance)
 
 
 async def test_a_key_reused_for_another_token_is_refused(
