@@ -5,10 +5,6 @@ TypeScript client generated from schema.graphql with graphql-codegen compiles un
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +13,7 @@ from graphql import OperationDefinitionNode, parse, validate
 
 from server.settings import Settings
 from tests.factories import schema_for
+from tests.server.node import installed_node_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "clients" / "typescript"
@@ -26,7 +23,6 @@ OPERATION_FILES = sorted(
         *(ROOT / "clients" / "operations").rglob("*.graphql"),
     ]
 )
-NPM_TIMEOUT_SECONDS = 300
 STEP_TIMEOUT_SECONDS = 180
 
 
@@ -50,31 +46,6 @@ def test_there_are_examples_for_the_app_the_kiosk_and_the_admin_console() -> Non
     assert {"HomeScreen", "RedeemWithToken", "Members"} <= names
 
 
-def _node_required() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
-
-
-def _npm_ci(npm: str) -> None:
-    lock_file = KIT / "package-lock.json"
-    stamp = KIT / "node_modules" / ".installed-lock-sha256"
-    wanted = hashlib.sha256(lock_file.read_bytes()).hexdigest()
-    with lock_file.open("rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if stamp.exists() and stamp.read_text() == wanted:
-                return
-            subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=KIT,
-                check=True,
-                timeout=NPM_TIMEOUT_SECONDS,
-                capture_output=True,
-            )
-            stamp.write_text(wanted)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, cwd=KIT, capture_output=True, text=True, timeout=STEP_TIMEOUT_SECONDS
@@ -82,13 +53,7 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_generated_typescript_client_compiles_strictly() -> None:
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        message = "Node.js and npm are needed for the TypeScript client kit"
-        if _node_required():
-            pytest.fail(f"{message} (they are on CI's machines)")
-        pytest.skip(message)
-    _npm_ci(npm)
+    npm = installed_node_modules("the TypeScript client kit", KIT).npm
 
     generated = _run(npm, "run", "--silent", "generate")
     assert generated.returncode == 0, generated.stdout + generated.stderr

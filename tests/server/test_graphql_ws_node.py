@@ -54,8 +54,8 @@ class NodeClient:
 
 @pytest.fixture(scope="module")
 def node_client() -> NodeClient:
-    node = installed_node_modules("the graphql-ws client test")
-    return NodeClient(node=node, script=JS_DIR / "subscribe.mjs")
+    tools = installed_node_modules("the graphql-ws client test")
+    return NodeClient(node=tools.node, script=JS_DIR / "subscribe.mjs")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ other did without a reload. Screenshots of both at their sizes go to artifacts/s
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from playwright.async_api import expect as playwright_expect
 
@@ -36,23 +37,42 @@ from tests.server.pages.screens import (
 VOUCHER = re.compile(r"^Voucher [A-HJ-NP-Z2-9]{16}$")
 
 
-async def _member(points: int) -> Member:
+@dataclass(frozen=True)
+class SideBySide:
+    member: Member
+    me: MemberScreen
+    kiosk: KioskScreen
+
+
+async def _side_by_side(
+    server: LiveServer,
+    member_browser: Offline,
+    kiosk_browser: Offline,
+    settings: Settings,
+    *,
+    points: int,
+) -> SideBySide:
+    """A member with `points` signed in on their page, and a kiosk signed in on its own (after
+    the catalog it shows is made)."""
     member = await create_member(email="maya@example.com", display_name="Maya Green")
     await credit_points(member=member, points=points)
-    return member
+    kiosk = await create_device(channel=Channel.KIOSK)
+    return SideBySide(
+        member=member,
+        me=await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD),
+        kiosk=await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings)),
+    )
 
 
 async def test_the_kiosk_redeems_the_code_the_member_shows_and_the_balance_follows(
     server: LiveServer, member_browser: Offline, kiosk_browser: Offline, settings: Settings
 ) -> None:
-    # given: a member with 500 points on their page, a kiosk reward, a signed-in kiosk
-    member = await _member(points=500)
+    # given: a kiosk reward, a member with 500 points on their page, a signed-in kiosk
     await create_reward(name="Reusable tote bag", cost_points=300, channels=(Channel.KIOSK,))
     await create_eco_kind(code="recycling", points_per_unit=5)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    me = await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD)
+    both = await _side_by_side(server, member_browser, kiosk_browser, settings, points=500)
+    member, me, kiosk_screen = both.member, both.me, both.kiosk
     await playwright_expect(me.balance).to_have_text("500")
-    kiosk_screen = await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings))
 
     # when: the member shows a code for the reward and the kiosk takes it (typed, as a scanner
     # would fill it in)
@@ -84,13 +104,11 @@ async def test_the_kiosk_asks_the_member_approves_and_the_kiosk_shows_the_vouche
     server: LiveServer, member_browser: Offline, kiosk_browser: Offline, settings: Settings
 ) -> None:
     # given: a member on their page, and a kiosk that knows their card number
-    member = await _member(points=400)
     await create_reward(
         name="Free coffee", cost_points=150, kind=RewardKind.VOUCHER, channels=(Channel.KIOSK,)
     )
-    kiosk = await create_device(channel=Channel.KIOSK)
-    me = await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD)
-    kiosk_screen = await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings))
+    both = await _side_by_side(server, member_browser, kiosk_browser, settings, points=400)
+    member, me, kiosk_screen = both.member, both.me, both.kiosk
 
     # when: the kiosk asks the member to approve the reward
     await kiosk_screen.ask(member.card_number, "Redeem Free coffee (150 points)")
@@ -122,10 +140,8 @@ async def test_a_donation_through_the_members_approval_and_one_from_their_page(
 ) -> None:
     # given: a cause, a member with 600 points on their page, a kiosk
     await create_cause(name="Plant native trees", impact_unit="trees", points_per_unit=100)
-    member = await _member(points=600)
-    kiosk = await create_device(channel=Channel.KIOSK)
-    me = await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD)
-    kiosk_screen = await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings))
+    both = await _side_by_side(server, member_browser, kiosk_browser, settings, points=600)
+    member, me, kiosk_screen = both.member, both.me, both.kiosk
 
     # when: the kiosk asks the member to donate 200 points, and the member approves
     await kiosk_screen.ask(member.card_number, "Donate to Plant native trees", points=200)
@@ -199,13 +215,11 @@ async def test_the_kiosk_scans_the_members_code_with_the_camera(
     server: LiveServer, member_browser: Offline, kiosk_browser: Offline, settings: Settings
 ) -> None:
     # given: a member showing a code, and a kiosk whose browser reads QR codes
-    member = await _member(points=500)
     await create_reward(name="Reusable tote bag", cost_points=300, channels=(Channel.KIOSK,))
-    kiosk = await create_device(channel=Channel.KIOSK)
     await kiosk_browser.context.add_init_script(FAKE_DETECTOR)
-    me = await MemberScreen.signed_in(member_browser, server, member.email, PASSWORD)
+    both = await _side_by_side(server, member_browser, kiosk_browser, settings, points=500)
+    me, kiosk_screen = both.me, both.kiosk
     code = await me.show_code("A reward at the kiosk", reward="Reusable tote bag (300 points)")
-    kiosk_screen = await KioskScreen.signed_in(kiosk_browser, server, device_token(kiosk, settings))
 
     # when: the member holds the code up to the camera
     await kiosk_screen.page.evaluate("code => { window.codeInFrontOfTheCamera = code; }", code)
