@@ -47,7 +47,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import segno
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -371,6 +371,49 @@ async def _run_with_token(
     )
 
 
+W = TypeVar("W")
+
+# What a token pays for, in the transaction that uses it up: what it wrote, and the answer
+# stored with the idempotency key.
+Effect = Callable[[BaseDBAsyncClient, UsedToken, datetime], Awaitable[tuple[W, dict[str, Any]]]]
+
+
+async def _use_token(
+    *,
+    actor: Actor,
+    claims: RedemptionClaims,
+    key: str,
+    operation: str,
+    effect: Effect[W],
+    purpose: Purpose = Purpose.REDEEM,
+    hold_points: int | None = None,
+    request: dict[str, Any] | None = None,
+) -> tuple[W | None, dict[str, Any], bool]:
+    """Use the token up for `purpose` and run `effect`, in one transaction, once per
+    idempotency key (see `_run_with_token`). Return what `effect` wrote (None when the answer
+    is a replay: read it back from the answer), the stored answer, and whether it is a replay.
+
+    Raises what `consume_token`, `_run_with_token` and `effect` raise."""
+    written: list[W] = []
+
+    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        now = _utcnow()
+        used = await consume_token(conn, claims, now, purpose=purpose, hold_points=hold_points)
+        made, answer = await effect(conn, used, now)
+        written.append(made)
+        return answer
+
+    answer, replayed = await _run_with_token(
+        actor=actor,
+        claims=claims,
+        key=key,
+        operation=operation,
+        request={"token": str(claims.token_id), **(request or {})},
+        work=work,
+    )
+    return (None if replayed else written[-1]), answer, replayed
+
+
 def _kiosk_origin(actor: Actor) -> int:
     """The store of a kiosk. Raises Refused(CHANNEL_MISMATCH / STORE_MISMATCH) otherwise."""
     channel = actor.channel if actor.is_device else None
@@ -395,9 +438,9 @@ async def redeem_with_token(
     store_id = _kiosk_origin(actor)
     claims = read_redemption_token(token, settings)
 
-    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        now = _utcnow()
-        used = await consume_token(conn, claims, now)
+    async def redeem(
+        conn: BaseDBAsyncClient, used: UsedToken, now: datetime
+    ) -> tuple[Redemption, dict[str, Any]]:
         redemption = await redemptions.redeem_in(
             conn,
             actor,
@@ -411,20 +454,13 @@ async def redeem_with_token(
             ),
             now,
         )
-        written.append(redemption)
-        return {"redemption_id": redemption.id}
+        return redemption, {"redemption_id": redemption.id}
 
-    written: list[Redemption] = []
-    answer, replayed = await _run_with_token(
-        actor=actor,
-        claims=claims,
-        key=idempotency_key,
-        operation="redeemWithToken",
-        request={"token": str(claims.token_id)},
-        work=work,
+    written, answer, replayed = await _use_token(
+        actor=actor, claims=claims, key=idempotency_key, operation="redeemWithToken", effect=redeem
     )
-    if not replayed:
-        return written[-1], replayed  # as written, its reward loaded: nothing to read back
+    if written is not None:
+        return written, replayed  # as written, its reward loaded: nothing to read back
     return await Redemption.get(id=answer["redemption_id"]), replayed
 
 
@@ -441,9 +477,9 @@ async def donate_with_token(
     _kiosk_origin(actor)
     claims = read_redemption_token(token, settings)
 
-    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        now = _utcnow()
-        used = await consume_token(conn, claims, now, purpose=Purpose.DONATE)
+    async def donate(
+        conn: BaseDBAsyncClient, used: UsedToken, now: datetime
+    ) -> tuple[Donation, dict[str, Any]]:
         assert used.cause_id is not None
         assert used.points is not None
         donation, balance = await causes_donations.donate_in(
@@ -455,19 +491,19 @@ async def donate_with_token(
             channel=Channel.KIOSK,
             now=now,
         )
-        written.append(donation)
-        return {"donation_id": donation.id, "balance": balance}
+        return donation, {"donation_id": donation.id, "balance": balance}
 
-    written: list[Donation] = []
-    answer, replayed = await _run_with_token(
+    written, answer, replayed = await _use_token(
         actor=actor,
         claims=claims,
         key=idempotency_key,
         operation="donateWithToken",
-        request={"token": str(claims.token_id)},
-        work=work,
+        effect=donate,
+        purpose=Purpose.DONATE,
     )
-    return await causes_donations.donation_result(answer, replayed, written)
+    return await causes_donations.donation_result(
+        answer, replayed, [written] if written is not None else []
+    )
 
 
 async def hold_points_with_token(
@@ -492,35 +528,32 @@ async def hold_points_with_token(
     # The member comes from the token's row, read when the token is used.
     request = holds.check_hold_request(holds.HoldRequest(0, points, reference, ttl_seconds))
 
-    async def work(conn: BaseDBAsyncClient) -> dict[str, Any]:
-        now = _utcnow()
-        used = await consume_token(
-            conn, claims, now, purpose=Purpose.HOLD, hold_points=request.points
-        )
-        hold = await holds.place_hold_in(
+    async def hold(
+        conn: BaseDBAsyncClient, used: UsedToken, now: datetime
+    ) -> tuple[PointsHold, dict[str, Any]]:
+        placed = await holds.place_hold_in(
             conn,
             actor,
             replace(request, member_id=used.member_id),
             now,
             consent.by_one_time_code(used.member_id),
         )
-        written.append(hold)
-        return {"hold_id": hold.id}
+        return placed, {"hold_id": placed.id}
 
-    written: list[PointsHold] = []
-    answer, replayed = await _run_with_token(
+    written, answer, replayed = await _use_token(
         actor=actor,
         claims=claims,
         key=idempotency_key,
         operation="holdPoints",
+        effect=hold,
+        purpose=Purpose.HOLD,
+        hold_points=request.points,
         request={
-            "token": str(claims.token_id),
             "points": request.points,
             "reference": request.reference,
             "ttl": request.ttl_seconds,
         },
-        work=work,
     )
-    if not replayed:
-        return written[-1], replayed
+    if written is not None:
+        return written, replayed
     return await PointsHold.get(id=answer["hold_id"]), replayed
