@@ -108,6 +108,7 @@ class Plan:
     """How one registered document is served from the cache."""
 
     document_hash: str
+    operation_name: str | None
     live_query: str | None  # the live selections alone; None when there are none
     live_paths: tuple[Path, ...]  # their response keys from the root
 
@@ -128,6 +129,7 @@ def plan_of(schema: GraphQLSchema, document_hash: str, document: str) -> Plan | 
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         return None
     [operation] = operations
+    name = operation.name.value if operation.name else None
     root = schema.query_type
     if root is None:
         return None
@@ -136,7 +138,7 @@ def plan_of(schema: GraphQLSchema, document_hash: str, document: str) -> Plan | 
     except _Unsupported:
         return None
     if pruned is None:
-        return Plan(document_hash, None, ())
+        return Plan(document_hash, name, None, ())
     used = _variables_in(pruned)
     live = OperationDefinitionNode(
         operation=OperationType.QUERY,
@@ -147,7 +149,7 @@ def plan_of(schema: GraphQLSchema, document_hash: str, document: str) -> Plan | 
         directives=(),
         selection_set=pruned,
     )
-    return Plan(document_hash, print_ast(DocumentNode(definitions=(live,))), tuple(paths))
+    return Plan(document_hash, name, print_ast(DocumentNode(definitions=(live,))), tuple(paths))
 
 
 def _live_selections(
@@ -281,6 +283,8 @@ class HomeScreenCache:
         actor = context.actor
         if plan is None or actor is None or actor.kind is not ActorKind.MEMBER:
             return None
+        if data.operation_name not in (None, plan.operation_name):
+            return None  # refused as usual: the document has no such operation
         return plan
 
     async def answer(self, data: GraphQLRequestData, context: Context, run: Run) -> ExecutionResult:
@@ -351,20 +355,14 @@ class HomeScreenCache:
             async with redis.pipeline(transaction=False) as pipe:
                 # A version proposed by this reader becomes current unless a write set one
                 # meanwhile (then this label never matches, as it should not).
-                if lookup.member_key is not None:
-                    pipe.set(
-                        lookup.member_key,
-                        member_version,
-                        nx=True,
-                        ex=view_versions.VERSION_TTL_SECONDS,
-                    )
-                if lookup.program_key is not None:
-                    pipe.set(
-                        lookup.program_key,
-                        program_version,
-                        nx=True,
-                        ex=view_versions.VERSION_TTL_SECONDS,
-                    )
+                for proposed_key, version in (
+                    (lookup.member_key, member_version),
+                    (lookup.program_key, program_version),
+                ):
+                    if proposed_key is not None:
+                        pipe.set(
+                            proposed_key, version, nx=True, ex=view_versions.VERSION_TTL_SECONDS
+                        )
                 pipe.set(lookup.key, f"{lookup.label}\n{body}", px=milliseconds)
                 await pipe.execute()
         except RedisError as error:

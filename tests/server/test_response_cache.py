@@ -485,6 +485,24 @@ async def test_a_refused_token_is_refused_on_a_kept_copy(
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def test_another_operation_name_is_refused_on_a_kept_copy(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given: the member's home screen is kept
+    await _home(client, world.tokens["member"])
+
+    # when
+    response = await client.post(
+        "/graphql",
+        json={"query": HOME_SCREEN, "operationName": "Other"},
+        headers=bearer(world.tokens["member"]),
+    )
+
+    # then: as without a kept copy
+    assert response.status_code == 400
+    assert "errors" in response.json()
+
+
 async def test_the_cache_can_be_turned_off(app: Starlette, world: World) -> None:
     from server.response_cache import HomeScreenCache
 
