@@ -53,6 +53,10 @@ class LedgerAccount(Model):
     entry_count = fields.BigIntField(default=0)
     head_hash = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Set when the member was erased (gamification.privacy.erasure): nothing is credited to a
+    # closed account any more (`movements.credit`), so no points accrue to nobody; it holds
+    # none to spend.
+    closed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "ledger_account"

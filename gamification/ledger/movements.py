@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from gamification import deferred_writes
-from gamification.errors import ErrorCode, Refused
+from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger.accounts import LockedAccount
 from gamification.ledger.consent import (
     Correction,
@@ -186,8 +186,12 @@ async def credit(
     counts_as_earned: bool = True,
     counter_account_id: int | None = None,
 ) -> LedgerEntry:
-    """Add points in a new lot. Outstanding clawbacks are repaid from it first."""
+    """Add points in a new lot. Outstanding clawbacks are repaid from it first.
+
+    Raises NotFound(MEMBER_ERASED) for a closed account (an erased member's)."""
     _check_amount(points)
+    if account.row.closed_at is not None:
+        raise NotFound("This member was erased", code=ErrorCode.MEMBER_ERASED, field="memberId")
     entry = await append_entry(
         account,
         kind=kind,

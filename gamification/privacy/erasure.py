@@ -7,6 +7,7 @@ docs/ledger.md#lock-order):
 2. every table of `gamification.privacy.registry` handled as it says: free text blanked
    (entry reasons with their salts, so the hash chain still verifies; hold references,
    reversal reasons), follows, unused codes and retry keys deleted, the rest kept;
+   the account is closed: nothing is credited to it any more (MEMBER_ERASED);
 3. consents still given are withdrawn (new records), the card number retired (its SHA-256 kept
    so it is never issued again), the member row anonymised and marked erased;
 4. an `ErasureRecord` written: the proof, and what makes erasing again a no-op.
@@ -34,7 +35,7 @@ from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger import accounts, movements
 from gamification.ledger.entries import Origin, Reference
-from gamification.ledger.models import LedgerEntry
+from gamification.ledger.models import LedgerAccount, LedgerEntry
 from gamification.members import profiles
 from gamification.members.models import Member, RetiredCardNumber, Role
 from gamification.privacy import consents
@@ -146,6 +147,7 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
         if forfeited is not None:
             written.append(forfeited)
         await accounts.save_account(account)
+        await LedgerAccount.filter(id=account.row.id).using_db(conn).update(closed_at=now)
         for table in TABLES:
             for path in table.member_paths:
                 rows = table.model.filter(**member_filter(table, path, member_id)).using_db(conn)

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from channels import redemption_requests
 from channels.credentials import InvalidCredential, authenticate_bearer
 from gamification.actors import Actor, ActorKind
-from gamification.errors import ErrorCode, Refused
+from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger import points
 from gamification.ledger.accounts import program_account_id
 from gamification.ledger.entries import derived_balances
@@ -23,7 +23,14 @@ from gamification.privacy.models import ConsentChannel, ConsentKind
 from gamification.rewards.models import HoldStatus, PointsHold
 from gamification.stores.models import Channel
 from server.settings import Settings
-from tests.factories import actor_of, create_device, create_member, member_token
+from tests.factories import (
+    actor_of,
+    create_device,
+    create_earn_rule,
+    create_member,
+    create_purchase,
+    member_token,
+)
 from tests.gamification.privacy.helpers import (
     busy_member,
     every_text_in_redis,
@@ -185,3 +192,19 @@ async def test_an_erased_member_s_export_says_so_and_names_nobody(
     # then
     assert json.loads(text)["erased"] is True
     assert not secrets.found_in(text)
+
+
+async def test_nothing_is_credited_to_an_erased_member_afterwards(
+    redis: Redis, settings: Settings
+) -> None:
+    # given
+    member = await create_member()
+    till = await create_device(channel=Channel.POS)
+    await create_earn_rule()
+    await erasure.erase_member(actor=actor_of(member), member_id=member.id)
+
+    # when / then: a purchase by member id (a till that still knew it) is refused
+    with pytest.raises(NotFound) as refused:
+        await create_purchase(member=member, recorded_by=till)
+    assert refused.value.code is ErrorCode.MEMBER_ERASED
+    assert (await points.summary(member.id)).balance == 0
