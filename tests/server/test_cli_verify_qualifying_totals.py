@@ -4,30 +4,11 @@ as people run it (see tests/server/test_cli.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-from pathlib import Path
-
 from tortoise import connections
 
 from gamification import sql
 from tests.factories import create_earn_rule, create_member, create_purchase
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _verify_ledger(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "verify-ledger"],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.server.helpers import loyalty_command
 
 
 async def test_verify_ledger_passes_when_the_totals_match_the_events(
@@ -38,7 +19,7 @@ async def test_verify_ledger_passes_when_the_totals_match_the_events(
     await create_purchase(member=await create_member(), amount="30.00")
 
     # when
-    result = await _verify_ledger(service_env)
+    result = await loyalty_command(service_env, "verify-ledger")
 
     # then
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,7 +46,7 @@ async def test_verify_ledger_reports_a_total_that_differs_from_the_events(
     )
 
     # when
-    result = await _verify_ledger(service_env)
+    result = await loyalty_command(service_env, "verify-ledger")
 
     # then
     assert result.returncode == 1, result.stdout + result.stderr

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from gamification.tiers import ladder as tiers
 from gamification.tiers.models import MemberTier
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _evaluate_tiers_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "evaluate-tiers"],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.server.helpers import loyalty_command
 
 
 async def test_the_command_lowers_an_ended_period_once(service_env: dict[str, str]) -> None:
@@ -40,8 +22,8 @@ async def test_the_command_lowers_an_ended_period_once(service_env: dict[str, st
     )
 
     # when
-    first = await _evaluate_tiers_command(service_env)
-    second = await _evaluate_tiers_command(service_env)
+    first = await loyalty_command(service_env, "evaluate-tiers")
+    second = await loyalty_command(service_env, "evaluate-tiers")
 
     # then
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr

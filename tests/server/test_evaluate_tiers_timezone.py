@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gamification.tiers import ladder as tiers
 from gamification.tiers.models import MemberTier, TierChange, TierChangeReason
 from tests.factories import create_earn_rule, create_member, create_purchase, create_tier_ladder
+from tests.server.helpers import loyalty_command
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 
 
@@ -39,16 +35,7 @@ async def test_the_command_evaluates_the_programs_local_year(service_env: dict[s
     }
 
     # when
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "evaluate-tiers"],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = await loyalty_command(env, "evaluate-tiers")
 
     # then: kept, and the next period ends at local midnight on 31 December 2026
     assert done.returncode == 0, done.stderr

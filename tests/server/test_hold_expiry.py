@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -18,8 +15,8 @@ from gamification.stores.models import Channel
 from server.app import run_expiry_schedule
 from tests.factories import create_device, create_member, credit_points, hold_member_points
 from tests.invariants import assert_books_balance
+from tests.server.helpers import loyalty_command
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
 
@@ -33,26 +30,13 @@ async def _expired_hold() -> tuple[Member, PointsHold]:
     return member, hold
 
 
-async def _expire_holds_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "expire-holds"],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_the_command_releases_expired_holds_once(service_env: dict[str, str]) -> None:
     # given
     member, hold = await _expired_hold()
 
     # when
-    first = await _expire_holds_command(service_env)
-    second = await _expire_holds_command(service_env)
+    first = await loyalty_command(service_env, "expire-holds")
+    second = await loyalty_command(service_env, "expire-holds")
 
     # then
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr

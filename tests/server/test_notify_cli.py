@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from gamification.notifications.models import Notification, NotificationKind
 from tests.factories import create_member, credit_points
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _notify_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "notify"],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.server.helpers import loyalty_command
 
 
 async def test_two_runs_at_once_send_a_notice_once(service_env: dict[str, str]) -> None:
@@ -33,7 +16,9 @@ async def test_two_runs_at_once_send_a_notice_once(service_env: dict[str, str]) 
     await credit_points(member=member, points=80, expires_at=datetime.now(UTC) + timedelta(days=2))
 
     # when
-    first, second = await asyncio.gather(_notify_command(service_env), _notify_command(service_env))
+    first, second = await asyncio.gather(
+        loyalty_command(service_env, "notify"), loyalty_command(service_env, "notify")
+    )
 
     # then
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
