@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -643,45 +644,44 @@ async def test_a_till_holds_points_with_a_token_and_uses_it_up(settings: Setting
     await assert_books_balance()
 
 
-async def test_a_hold_beyond_what_the_token_authorises_is_refused(settings: Settings) -> None:
+async def _points_token(member: Member, settings: Settings) -> str:
+    return await issue_redemption_token(member=member, settings=settings, points=100)
+
+
+async def _reward_token(member: Member, settings: Settings) -> str:
+    reward = await _reward()
+    return await issue_redemption_token(member=member, settings=settings, reward_id=reward.id)
+
+
+@pytest.mark.parametrize(
+    ("token_for", "hold", "code"),
+    [
+        pytest.param(_points_token, 101, "HOLD_EXCEEDS_TOKEN", id="beyond what it authorises"),
+        pytest.param(_reward_token, 100, "TOKEN_WRONG_PURPOSE", id="a reward token"),
+    ],
+)
+async def test_a_refused_hold_leaves_the_token_usable(
+    settings: Settings,
+    token_for: Callable[[Member, Settings], Awaitable[str]],
+    hold: int,
+    code: str,
+) -> None:
     member = await _member_with(500)
     till = await create_device(channel=Channel.POS)
-    token = await issue_redemption_token(member=member, settings=settings, points=100)
+    token = await token_for(member, settings)
 
     with pytest.raises(LoyaltyError) as refused:
         await tokens.hold_points_with_token(
             actor=actor_of(till),
             token=token,
-            points=101,
+            points=hold,
             reference="sale-1",
             ttl_seconds=300,
             idempotency_key="h-1",
             settings=settings,
         )
 
-    assert refused.value.code == "HOLD_EXCEEDS_TOKEN"
+    assert refused.value.code == code
     assert (await RedemptionToken.get(member_id=member.id)).used_at is None
     assert await PointsHold.all().count() == 0
     assert (await points.summary(member.id)).held == 0
-
-
-async def test_a_reward_token_cannot_hold_points(settings: Settings) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    reward = await _reward()
-    token = await issue_redemption_token(member=member, settings=settings, reward_id=reward.id)
-
-    with pytest.raises(LoyaltyError) as refused:
-        await tokens.hold_points_with_token(
-            actor=actor_of(till),
-            token=token,
-            points=100,
-            reference="sale-1",
-            ttl_seconds=300,
-            idempotency_key="h-1",
-            settings=settings,
-        )
-
-    assert refused.value.code == "TOKEN_WRONG_PURPOSE"
-    assert (await RedemptionToken.get(member_id=member.id)).used_at is None
-    assert await PointsHold.all().count() == 0
