@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -16,21 +13,7 @@ from gamification.privacy import export
 from server.settings import Settings
 from tests.factories import create_member
 from tests.gamification.privacy.helpers import busy_member
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _loyalty(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=_PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.server.helpers import loyalty_command as _loyalty
 
 
 async def test_export_member_writes_the_whole_document_to_a_file(
