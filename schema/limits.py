@@ -20,6 +20,7 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.types.graphql import OperationType
 
+from schema.error_contract import coded_rule
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty")
@@ -136,11 +137,11 @@ def query_limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
 
     They go first in the schema's list: the length check must run before the parser cache."""
     rules: list[type[ASTValidationRule]] = [
-        max_depth_rule(settings.query_max_depth, None),
-        max_aliases_rule(settings.query_max_aliases),
+        coded_rule(max_depth_rule(settings.query_max_depth, None), "QUERY_TOO_DEEP"),
+        coded_rule(max_aliases_rule(settings.query_max_aliases), "TOO_MANY_ALIASES"),
     ]
     if not settings.introspection_enabled:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules.append(coded_rule(NoSchemaIntrospectionCustomRule, "INTROSPECTION_DISABLED"))
     return [
         partial(
             DocumentSizeLimiter,

@@ -20,6 +20,7 @@ from schema.causes.mutations import CauseMutations
 from schema.causes.queries import CauseQueries
 from schema.causes.types import CauseType, DonationType, MatchingCampaignType
 from schema.context import Info
+from schema.error_contract import ErrorContract, complete
 from schema.errors import should_mask_error
 from schema.gamification.eco_action_kinds import EcoActionKindMutations, EcoActionKindQueries
 from schema.gamification.mutations import GamificationMutations
@@ -123,9 +124,13 @@ class LoyaltySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        if self.hide_suggestions:
-            for error in errors:
+        for error in errors:
+            if self.hide_suggestions:
                 error.message = without_suggestions(error.message)
+            if error.path is None:
+                # A refusal raised before execution never reaches ErrorContract's exit: here.
+                # (A resolver's error is completed there, once masking has given its code.)
+                complete(error)
         # Strawberry logs every error with a traceback; ours are expected (auth, validation,
         # domain failures) and the unexpected ones are logged where they are masked
         # (schema.errors.should_mask_error), so there is nothing left to log here.
@@ -141,6 +146,8 @@ def build_schema(
     # validation caches live at module level, keyed by size, so they survive across requests.
     extensions: list[Callable[[], SchemaExtension]] = [
         *outermost,
+        # Every top-level error leaves with its code and `retryable` (schema.error_contract).
+        ErrorContract,
         *query_limits(settings),
         partial(MaskErrors, should_mask_error=should_mask_error),
         partial(ParserCache, maxsize=1024),

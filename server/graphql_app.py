@@ -65,8 +65,10 @@ _ALLOWED_METHODS = "GET, POST"
 def _refusal(status_code: int, message: str, code: str | None = None) -> JSONResponse:
     """A request error as a GraphQL response document (no `data`: nothing was executed)."""
     code = code or _REFUSAL_CODES.get(status_code, "BAD_REQUEST")
+    # Sending the document with its hash answers PERSISTED_QUERY_NOT_FOUND; nothing else helps.
+    retryable = code == "PERSISTED_QUERY_NOT_FOUND"
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        {"errors": [{"message": message, "extensions": {"code": code, "retryable": retryable}}]},
         status_code=status_code,
         headers={"Allow": _ALLOWED_METHODS} if status_code == 405 else None,
     )

@@ -49,7 +49,7 @@ def _too_large(max_bytes: int) -> bytes:
             "errors": [
                 {
                     "message": f"The request body is larger than {max_bytes} bytes.",
-                    "extensions": {"code": "REQUEST_TOO_LARGE"},
+                    "extensions": {"code": "REQUEST_TOO_LARGE", "retryable": False},
                 }
             ],
         }

@@ -60,6 +60,7 @@ from strawberry.extensions import SchemaExtension
 from tortoise import connections
 
 from gamification.actors import Actor
+from schema.error_contract import complete
 from server.settings import Settings
 
 OPERATION_NAMES_KEPT: Final = 200
@@ -137,16 +138,23 @@ class OperationMetrics(SchemaExtension):
         started = time.perf_counter()
         context = self.execution_context.context
         actor = getattr(context, "actor", None)
-        member_token = member_var.set(pseudonym(actor, context.settings) if actor else None)
-        name_token = operation_var.set(self.execution_context.operation_name)
+        member_var.set(pseudonym(actor, context.settings) if actor else None)
+        operation_var.set(self.execution_context.operation_name)
+        refused: list[GraphQLError] = []
         try:
             yield
+        except GraphQLError as error:  # a refusal before execution (a limit)
+            complete(error)
+            refused.append(error)
+            raise
         finally:
-            operation_var.reset(name_token)
-            member_var.reset(member_token)
-            self._record(time.perf_counter() - started)
+            # Not `reset(token)`: an abandoned operation's generator may be closed later, from
+            # another context, where its tokens are not valid.
+            operation_var.set(None)
+            member_var.set(None)
+            self._record(time.perf_counter() - started, refused)
 
-    def _record(self, seconds: float) -> None:
+    def _record(self, seconds: float, refused: list[GraphQLError]) -> None:
         execution = self.execution_context
         try:
             kind = execution.operation_type.value
@@ -159,6 +167,7 @@ class OperationMetrics(SchemaExtension):
         errors = {
             id(error): error
             for error in (
+                *refused,
                 *(execution.pre_execution_errors or ()),
                 *(getattr(result, "errors", None) or ()),
             )

@@ -33,7 +33,7 @@ async def test_an_unexpected_error_is_masked(
     # then
     assert result.data is None
     assert [e.message for e in result.errors] == ["Unexpected error."]
-    assert not result.errors[0].extensions
+    assert result.errors[0].extensions == {"code": "INTERNAL", "retryable": False}
     formatted = str(result.errors[0].formatted)
     assert not [text for text in _SECRETS if text in formatted]
     # ... while the operators still get the whole story in the logs
@@ -66,7 +66,11 @@ async def test_a_domain_error_in_a_query_keeps_its_code(app: Starlette) -> None:
     # then
     assert result.data is None
     assert [e.message for e in result.errors] == ["Member not found"]
-    assert result.errors[0].extensions == {"code": "NOT_FOUND", "field": "memberId"}
+    assert result.errors[0].extensions == {
+        "code": "NOT_FOUND",
+        "field": "memberId",
+        "retryable": False,
+    }
 
 
 async def test_errors_about_the_request_itself_are_not_masked(app: Starlette) -> None:

@@ -141,4 +141,4 @@ async def test_a_document_over_the_length_limit_is_refused_before_parsing(app: S
 
     # then
     assert [e.message for e in result.errors] == ["The document is longer than 10000 characters."]
-    assert result.errors[0].extensions == {"code": "QUERY_TOO_LONG"}
+    assert result.errors[0].extensions == {"code": "QUERY_TOO_LONG", "retryable": False}

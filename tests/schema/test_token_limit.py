@@ -67,7 +67,7 @@ async def test_one_token_over_the_limit_is_refused_with_a_code(app: Starlette) -
     assert [(e.message, e.extensions) for e in result.errors] == [
         (
             f"The document has more than {MAX_TOKENS} tokens.",
-            {"code": "QUERY_TOO_MANY_TOKENS"},
+            {"code": "QUERY_TOO_MANY_TOKENS", "retryable": False},
         )
     ]
 
@@ -92,7 +92,7 @@ async def test_a_refusal_by_the_token_limit_lexes_nothing(
     result = await _execute(app, flood)
 
     # then
-    assert result.errors[0].extensions == {"code": "QUERY_TOO_MANY_TOKENS"}
+    assert result.errors[0].extensions == {"code": "QUERY_TOO_MANY_TOKENS", "retryable": False}
     assert lexed == 0
 
 

@@ -174,7 +174,10 @@ async def test_production_has_no_ide(app: Starlette) -> None:
 async def test_an_over_long_document_is_refused_over_http(client: httpx.AsyncClient) -> None:
     response = await client.post("/graphql", json={"query": "{" + " " * 20_000 + "__typename }"})
 
-    assert response.json()["errors"][0]["extensions"] == {"code": "QUERY_TOO_LONG"}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "QUERY_TOO_LONG",
+        "retryable": False,
+    }
 
 
 async def test_a_lost_database_while_authenticating_is_a_retryable_503(

@@ -27,7 +27,7 @@ async def test_malformed_json_is_a_bad_request(client: httpx.AsyncClient) -> Non
     assert response.status_code == 400
     assert _refusal(response) == {
         "message": "Unable to parse request body as JSON",
-        "extensions": {"code": "BAD_REQUEST"},
+        "extensions": {"code": "BAD_REQUEST", "retryable": False},
     }
 
 
@@ -42,7 +42,10 @@ async def test_a_body_that_is_not_json_is_refused(
     response = await client.post("/graphql", content=b"{ __typename }", headers=headers)
 
     assert response.status_code == 415
-    assert _refusal(response)["extensions"] == {"code": "UNSUPPORTED_MEDIA_TYPE"}
+    assert _refusal(response)["extensions"] == {
+        "code": "UNSUPPORTED_MEDIA_TYPE",
+        "retryable": False,
+    }
 
 
 async def test_json_with_a_charset_is_served(client: httpx.AsyncClient) -> None:
@@ -64,7 +67,7 @@ async def test_a_batch_is_a_bad_request(client: httpx.AsyncClient) -> None:
     assert response.status_code == 400
     assert _refusal(response) == {
         "message": "Batching is not enabled",
-        "extensions": {"code": "BAD_REQUEST"},
+        "extensions": {"code": "BAD_REQUEST", "retryable": False},
     }
 
 
@@ -77,7 +80,7 @@ async def test_a_missing_query_is_a_bad_request(
     response = await client.post("/graphql", json=body)
 
     assert response.status_code == 400
-    assert _refusal(response)["extensions"] == {"code": "BAD_REQUEST"}
+    assert _refusal(response)["extensions"] == {"code": "BAD_REQUEST", "retryable": False}
 
 
 async def test_a_get_without_a_query_is_a_bad_request(client: httpx.AsyncClient) -> None:
@@ -86,7 +89,7 @@ async def test_a_get_without_a_query_is_a_bad_request(client: httpx.AsyncClient)
     assert response.status_code == 400
     assert _refusal(response) == {
         "message": "No GraphQL query found in the request",
-        "extensions": {"code": "BAD_REQUEST"},
+        "extensions": {"code": "BAD_REQUEST", "retryable": False},
     }
 
 
@@ -98,7 +101,7 @@ async def test_other_methods_are_not_allowed(client: httpx.AsyncClient, method: 
 
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
-    assert _refusal(response)["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
+    assert _refusal(response)["extensions"] == {"code": "METHOD_NOT_ALLOWED", "retryable": False}
 
 
 async def test_a_mutation_over_get_is_a_bad_request_document(client: httpx.AsyncClient) -> None:
@@ -107,4 +110,4 @@ async def test_a_mutation_over_get_is_a_bad_request_document(client: httpx.Async
     )
 
     assert response.status_code == 400
-    assert _refusal(response)["extensions"] == {"code": "BAD_REQUEST"}
+    assert _refusal(response)["extensions"] == {"code": "BAD_REQUEST", "retryable": False}

@@ -63,7 +63,7 @@ async def test_an_unknown_hash_asks_for_the_document(client: httpx.AsyncClient) 
         "errors": [
             {
                 "message": "PersistedQueryNotFound",
-                "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+                "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND", "retryable": True},
             }
         ]
     }
@@ -94,7 +94,10 @@ async def test_a_hash_that_is_not_the_documents_is_refused(client: httpx.AsyncCl
     unknown = await client.post("/graphql", json={"extensions": _apq(document_hash(ME))})
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["extensions"] == {"code": "PERSISTED_QUERY_HASH_MISMATCH"}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "PERSISTED_QUERY_HASH_MISMATCH",
+        "retryable": False,
+    }
     assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
@@ -108,7 +111,10 @@ async def test_a_malformed_extension_is_refused(client: httpx.AsyncClient, exten
     )
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["extensions"] == {"code": "PERSISTED_QUERY_INVALID"}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "PERSISTED_QUERY_INVALID",
+        "retryable": False,
+    }
 
 
 async def test_requests_without_the_extension_run_as_before(client: httpx.AsyncClient) -> None:
@@ -157,7 +163,10 @@ async def test_the_allowlist_refuses_other_documents_and_registrations(
 
     for response in (as_text, registering, later):
         assert response.status_code == 400
-        assert response.json()["errors"][0]["extensions"] == {"code": "PERSISTED_QUERY_NOT_ALLOWED"}
+        assert response.json()["errors"][0]["extensions"] == {
+            "code": "PERSISTED_QUERY_NOT_ALLOWED",
+            "retryable": False,
+        }
 
 
 async def test_the_allowlist_is_enforced_by_the_schema_that_websockets_use(
@@ -177,6 +186,9 @@ async def test_the_allowlist_is_enforced_by_the_schema_that_websockets_use(
 
     # then: the unregistered document is refused; the registered one runs (and asks for a token)
     assert refused.errors is not None
-    assert refused.errors[0].extensions == {"code": "PERSISTED_QUERY_NOT_ALLOWED"}
+    assert refused.errors[0].extensions == {
+        "code": "PERSISTED_QUERY_NOT_ALLOWED",
+        "retryable": False,
+    }
     assert registered.errors is not None
-    assert registered.errors[0].extensions == {"code": "UNAUTHENTICATED"}
+    assert registered.errors[0].extensions == {"code": "UNAUTHENTICATED", "retryable": False}

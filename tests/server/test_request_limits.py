@@ -20,7 +20,7 @@ TOO_LARGE = {
     "errors": [
         {
             "message": f"The request body is larger than {MAX_BYTES} bytes.",
-            "extensions": {"code": "REQUEST_TOO_LARGE"},
+            "extensions": {"code": "REQUEST_TOO_LARGE", "retryable": False},
         }
     ],
 }

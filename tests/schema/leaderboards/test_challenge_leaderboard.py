@@ -127,10 +127,18 @@ async def test_a_hidden_challenge_does_not_leak(app: Starlette, till: Device) ->
         assert refused.errors is not None
         assert absent.errors is not None
         assert refused.errors[0].message == absent.errors[0].message
-        assert refused.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+        assert refused.errors[0].extensions == {
+            "code": "UNKNOWN_BOARD",
+            "field": "board",
+            "retryable": False,
+        }
     rank = await my_rank(app, maya, board=board_of(challenge))
     assert rank.errors is not None
-    assert rank.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+    assert rank.errors[0].extensions == {
+        "code": "UNKNOWN_BOARD",
+        "field": "board",
+        "retryable": False,
+    }
     # and Noor, who earned it, and admins read it
     for as_ in (noor, admin):
         result = await read_board(app, as_=as_, board=board_of(challenge))
@@ -155,7 +163,11 @@ async def test_an_unknown_challenge_board_is_a_typed_error(app: Starlette, board
 
     for answer in (result, rank):
         assert answer.errors is not None
-        assert answer.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+        assert answer.errors[0].extensions == {
+            "code": "UNKNOWN_BOARD",
+            "field": "board",
+            "retryable": False,
+        }
     assert result.data == {"leaderboard": None}
 
 
@@ -166,7 +178,11 @@ async def test_a_challenge_board_has_only_the_all_time_period(app: Starlette) ->
     result = await read_board(app, as_=member, board=board_of(challenge), period="MONTH")
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNKNOWN_PERIOD", "field": "period"}
+    assert result.errors[0].extensions == {
+        "code": "UNKNOWN_PERIOD",
+        "field": "period",
+        "retryable": False,
+    }
 
 
 async def test_changing_the_target_recomputes_the_board(app: Starlette, till: Device) -> None:

@@ -151,4 +151,4 @@ async def test_devices_cannot_follow(app: Starlette) -> None:
     result = await execute(app, FOLLOW, {"memberId": to_global_id("Member", ana.id)}, as_=kiosk)
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "FORBIDDEN"}
+    assert result.errors[0].extensions == {"code": "FORBIDDEN", "retryable": False}

@@ -187,7 +187,7 @@ async def test_anonymous_callers_are_refused(app: Starlette) -> None:
     )
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNAUTHENTICATED"}
+    assert result.errors[0].extensions == {"code": "UNAUTHENTICATED", "retryable": False}
 
 
 @pytest.mark.parametrize(
@@ -207,14 +207,22 @@ async def test_an_unknown_board_is_a_typed_error(app: Starlette, board: str) -> 
 
     assert result.data == {"leaderboard": None}
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+    assert result.errors[0].extensions == {
+        "code": "UNKNOWN_BOARD",
+        "field": "board",
+        "retryable": False,
+    }
 
 
 async def test_the_friends_board_needs_a_member(app: Starlette, till: Device) -> None:
     result = await read_board(app, as_=till, board="friends")
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+    assert result.errors[0].extensions == {
+        "code": "UNKNOWN_BOARD",
+        "field": "board",
+        "retryable": False,
+    }
 
 
 async def test_a_period_the_board_does_not_have_is_a_typed_error(app: Starlette) -> None:
@@ -226,7 +234,11 @@ async def test_a_period_the_board_does_not_have_is_a_typed_error(app: Starlette)
     )
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNKNOWN_PERIOD", "field": "period"}
+    assert result.errors[0].extensions == {
+        "code": "UNKNOWN_PERIOD",
+        "field": "period",
+        "retryable": False,
+    }
 
 
 async def test_an_unknown_period_is_refused_before_execution(app: Starlette) -> None:
@@ -247,7 +259,11 @@ async def test_a_page_size_over_the_maximum_is_a_typed_error(
     result = await read_board(app, as_=member, first=app.state.settings.max_page_size + 1)
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "PAGE_SIZE_TOO_LARGE", "field": "first"}
+    assert result.errors[0].extensions == {
+        "code": "PAGE_SIZE_TOO_LARGE",
+        "field": "first",
+        "retryable": False,
+    }
 
 
 async def test_a_foreign_cursor_is_a_typed_error(app: Starlette) -> None:
@@ -256,7 +272,11 @@ async def test_a_foreign_cursor_is_a_typed_error(app: Starlette) -> None:
     result = await read_board(app, as_=member, after="not-a-cursor")
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "INVALID_CURSOR", "field": "after"}
+    assert result.errors[0].extensions == {
+        "code": "INVALID_CURSOR",
+        "field": "after",
+        "retryable": False,
+    }
 
 
 async def test_without_redis_earning_succeeds_and_the_board_is_unavailable(
@@ -281,7 +301,7 @@ async def test_without_redis_earning_succeeds_and_the_board_is_unavailable(
     assert updates.missed_updates() == missed + 1
     assert during.data == {"leaderboard": None}
     assert during.errors is not None
-    assert during.errors[0].extensions == {"code": "UNAVAILABLE"}
+    assert during.errors[0].extensions == {"code": "UNAVAILABLE", "retryable": True}
     behind = (await read_board(app, as_=late)).data["leaderboard"]
     assert [e["score"] for e in behind["entries"]] == [10]
     # and a rebuild with a working client restores the exact board
@@ -298,5 +318,5 @@ async def test_an_unreachable_redis_answers_unavailable(app: Starlette) -> None:
     result = await read_board(app, as_=member)
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNAVAILABLE"}
+    assert result.errors[0].extensions == {"code": "UNAVAILABLE", "retryable": True}
     assert "unavailable" in result.errors[0].message

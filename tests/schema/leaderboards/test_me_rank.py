@@ -90,7 +90,11 @@ async def test_negative_or_too_many_neighbours_are_a_typed_error(
     result = await my_rank(app, members[0], above=above, below=below)
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "INVALID_INPUT", "field": field}
+    assert result.errors[0].extensions == {
+        "code": "INVALID_INPUT",
+        "field": field,
+        "retryable": False,
+    }
     assert result.data["me"]["displayName"] == "Player 1"  # only the rank is lost
 
 
@@ -100,5 +104,9 @@ async def test_my_rank_on_an_unknown_board_is_a_typed_error(app: Starlette) -> N
     result = await my_rank(app, member, board="tiers")
 
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "UNKNOWN_BOARD", "field": "board"}
+    assert result.errors[0].extensions == {
+        "code": "UNKNOWN_BOARD",
+        "field": "board",
+        "retryable": False,
+    }
     assert result.data["me"]["rank"] is None

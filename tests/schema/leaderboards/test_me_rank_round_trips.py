@@ -135,7 +135,9 @@ async def test_a_refused_neighbours_argument_leaves_the_others_answered(
     result = await execute(app, query, as_=members[1])
 
     assert result.errors is not None
-    assert [e.extensions for e in result.errors] == [{"code": "INVALID_INPUT", "field": "above"}]
+    assert [e.extensions for e in result.errors] == [
+        {"code": "INVALID_INPUT", "field": "above", "retryable": False}
+    ]
     assert result.data["me"]["rank"] is None  # `bad` is not nullable: its parent goes
     ok = await execute(app, query.replace("above: 99", "above: 0"), as_=members[1])
     assert ok.errors is None

@@ -390,4 +390,6 @@ async def test_expiring_soon_outside_its_window_is_refused(app: Starlette, days:
     result = await execute(app, MY_EXPIRING_SOON, {"days": days}, as_=member)
 
     # then
-    assert [e.extensions for e in result.errors] == [{"code": "INVALID_INPUT", "field": "days"}]
+    assert [e.extensions for e in result.errors] == [
+        {"code": "INVALID_INPUT", "field": "days", "retryable": False}
+    ]
