@@ -13,6 +13,7 @@ from gamification.causes import donations as causes_donations
 from gamification.causes.models import Cause, MatchingCampaign
 from gamification.errors import LoyaltyError
 from gamification.ledger import points
+from gamification.members.models import Member
 from gamification.stores.models import Channel
 from tests.factories import consent_of, create_member
 from tests.gamification.ledger.helpers import earn
@@ -31,29 +32,46 @@ async def _cause() -> Cause:
     )
 
 
-async def test_a_matched_donation_moves_points_and_writes_a_receipt() -> None:
-    # given
+async def _member_with(balance: int) -> Member:
     member = await create_member()
-    await earn(member, 2000, expires_at=NOW + timedelta(days=90), now=NOW)
-    cause = await _cause()
-    await MatchingCampaign.create(
+    await earn(member, balance, expires_at=NOW + timedelta(days=90), now=NOW)
+    return member
+
+
+async def _campaign(cause: Cause, *, ratio: str, total_cap: int) -> MatchingCampaign:
+    """A campaign running now, with no per-member cap."""
+    return await MatchingCampaign.create(
         cause=cause,
-        ratio=Decimal("1"),
-        total_cap=700,
+        ratio=Decimal(ratio),
+        total_cap=total_cap,
         per_member_cap=None,
         starts_at=NOW - timedelta(days=1),
         ends_at=NOW + timedelta(days=1),
     )
 
-    # when
-    result = await causes_donations.donate_points(
+
+async def _donate(
+    member: Member, cause: Cause, amount: int, *, key: str
+) -> causes_donations.DonationResult:
+    """The member donates in the app, with their own consent."""
+    return await causes_donations.donate_points(
         actor=Actor(kind=ActorKind.MEMBER, id=member.id),
         member_consent=consent_of(member.id),
         cause_id=cause.id,
-        points=1000,
+        points=amount,
         channel=Channel.APP,
-        idempotency_key="d1",
+        idempotency_key=key,
     )
+
+
+async def test_a_matched_donation_moves_points_and_writes_a_receipt() -> None:
+    # given
+    member = await _member_with(2000)
+    cause = await _cause()
+    await _campaign(cause, ratio="1", total_cap=700)
+
+    # when
+    result = await _donate(member, cause, 1000, key="d1")
 
     # then: the cap cut the match and the receipt says so
     receipt = result.donation
@@ -71,25 +89,10 @@ async def test_a_matched_donation_moves_points_and_writes_a_receipt() -> None:
 
 
 async def test_reversal_restores_points_totals_and_cap_exactly_once() -> None:
-    member = await create_member()
-    await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
+    member = await _member_with(1000)
     cause = await _cause()
-    campaign = await MatchingCampaign.create(
-        cause=cause,
-        ratio=Decimal("2"),
-        total_cap=10_000,
-        per_member_cap=None,
-        starts_at=NOW - timedelta(days=1),
-        ends_at=NOW + timedelta(days=1),
-    )
-    donated = await causes_donations.donate_points(
-        actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-        member_consent=consent_of(member.id),
-        cause_id=cause.id,
-        points=500,
-        channel=Channel.APP,
-        idempotency_key="d1",
-    )
+    campaign = await _campaign(cause, ratio="2", total_cap=10_000)
+    donated = await _donate(member, cause, 500, key="d1")
 
     await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=donated.donation.id, reason="fraud", idempotency_key="r1"
@@ -111,29 +114,14 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given: a cause without goal or campaign, and a member who gave to it once already
-    member = await create_member()
-    await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
+    member = await _member_with(1000)
     cause = await _cause()
-    await causes_donations.donate_points(
-        actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-        member_consent=consent_of(member.id),
-        cause_id=cause.id,
-        points=100,
-        channel=Channel.APP,
-        idempotency_key="first",
-    )
+    await _donate(member, cause, 100, key="first")
 
     # when
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
-        await causes_donations.donate_points(
-            actor=Actor(kind=ActorKind.MEMBER, id=member.id),
-            member_consent=consent_of(member.id),
-            cause_id=cause.id,
-            points=200,
-            channel=Channel.APP,
-            idempotency_key="second",
-        )
+        await _donate(member, cause, 200, key="second")
 
     # then: the cause is read (not locked for update) and its totals change once, held back
     # to the statement that claims the idempotency key (on SQLite, sent just before it)
@@ -158,18 +146,9 @@ async def test_a_donation_adds_to_the_causes_totals_only_in_its_last_statement(
 
 async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() -> None:
     # given: a member's only gift to a cause, reversed
-    member = await create_member()
-    await earn(member, 1000, expires_at=NOW + timedelta(days=90), now=NOW)
+    member = await _member_with(1000)
     cause = await _cause()
-    me = Actor(kind=ActorKind.MEMBER, id=member.id)
-    first = await causes_donations.donate_points(
-        actor=me,
-        member_consent=consent_of(member.id),
-        cause_id=cause.id,
-        points=100,
-        channel=Channel.APP,
-        idempotency_key="g1",
-    )
+    first = await _donate(member, cause, 100, key="g1")
     await causes_donations.reverse_donation(
         actor=ADMIN, donation_id=first.donation.id, reason="mistake", idempotency_key="r1"
     )
@@ -177,14 +156,7 @@ async def test_a_donor_whose_gift_was_reversed_counts_again_when_giving_again() 
 
     # when: they give again, twice
     for key in ("g2", "g3"):
-        await causes_donations.donate_points(
-            actor=me,
-            member_consent=consent_of(member.id),
-            cause_id=cause.id,
-            points=100,
-            channel=Channel.APP,
-            idempotency_key=key,
-        )
+        await _donate(member, cause, 100, key=key)
 
     # then: a donor again, once
     stored = await Cause.get(id=cause.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -228,43 +230,92 @@ async def test_another_device_of_the_same_store_may_capture() -> None:
     assert captured.status is HoldStatus.CAPTURED
 
 
-async def test_capturing_more_than_held_changes_nothing() -> None:
+# What happens to the hold before the refused settlement.
+Before = Callable[[Device, PointsHold], Awaitable[object]]
+
+
+async def _nothing(till: Device, hold: PointsHold) -> None:
+    return None
+
+
+def _captured(amount: int) -> Before:
+    async def step(till: Device, hold: PointsHold) -> PointsHold:
+        return await _capture(till, hold, amount, key="c-0")
+
+    return step
+
+
+async def _released(till: Device, hold: PointsHold) -> PointsHold:
+    return await _release(till, hold, key="r-0")
+
+
+async def _expired(till: Device, hold: PointsHold) -> int:
+    return await holds.expire_holds()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """`settle` (capture `amount`, or release) refused with `code` after `before`; then the
+    hold has `status` and the member (balance, held, available) `summary`."""
+
+    settle: str
+    code: str
+    status: HoldStatus
+    summary: tuple[int, int, int]
+    amount: int = 100
+    before: Before = _nothing
+    placed: timedelta = timedelta(0)  # how long ago the (five-minute) hold was placed
+
+
+_ACTIVE = (HoldStatus.ACTIVE, (500, 200, 300))
+_REFUSALS = {
+    "capturing more than held": Refusal("capture", "CAPTURE_EXCEEDS_HOLD", *_ACTIVE, amount=201),
+    "capturing nothing": Refusal("capture", "INVALID_AMOUNT", *_ACTIVE, amount=0),
+    "capturing less than nothing": Refusal("capture", "INVALID_AMOUNT", *_ACTIVE, amount=-1),
+    "capturing twice": Refusal(
+        "capture", "HOLD_NOT_ACTIVE", HoldStatus.CAPTURED, (400, 0, 400), before=_captured(100)
+    ),
+    "capturing after release": Refusal(
+        "capture", "HOLD_NOT_ACTIVE", HoldStatus.RELEASED, (500, 0, 500), before=_released
+    ),
+    "releasing after capture": Refusal(
+        "release", "HOLD_NOT_ACTIVE", HoldStatus.CAPTURED, (350, 0, 350), before=_captured(150)
+    ),
+    "releasing twice": Refusal(
+        "release", "HOLD_NOT_ACTIVE", HoldStatus.RELEASED, (500, 0, 500), before=_released
+    ),
+    "releasing an expired hold": Refusal(
+        "release",
+        "HOLD_NOT_ACTIVE",
+        HoldStatus.EXPIRED,
+        (500, 0, 500),
+        before=_expired,
+        placed=AN_HOUR_AGO,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_REFUSALS.values()), ids=list(_REFUSALS))
+async def test_a_refused_settlement_changes_nothing(case: Refusal) -> None:
+    # given
     member = await _member_with(500)
     till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
+    hold = await hold_member_points(
+        member=member, device=till, points=200, now=datetime.now(UTC) - case.placed
+    )
+    await case.before(till, hold)
+    keys = await IdempotencyKey.all().count()
 
+    settle = _capture(till, hold, case.amount) if case.settle == "capture" else _release(till, hold)
+
+    # when
     with pytest.raises(LoyaltyError) as refused:
-        await _capture(till, hold, 201)
+        await settle
 
-    assert refused.value.code == "CAPTURE_EXCEEDS_HOLD"
-    assert await IdempotencyKey.all().count() == 0
-    await assert_unchanged(hold, member, status=HoldStatus.ACTIVE, summary=(500, 200, 300))
-
-
-@pytest.mark.parametrize("amount", [0, -1])
-async def test_capturing_nothing_is_refused(amount: int) -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _capture(till, hold, amount)
-
-    assert refused.value.code == "INVALID_AMOUNT"
-    await assert_unchanged(hold, member, status=HoldStatus.ACTIVE, summary=(500, 200, 300))
-
-
-async def test_capturing_twice_is_refused() -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
-    await _capture(till, hold, 100, key="c-1")
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _capture(till, hold, 100, key="c-2")
-
-    assert refused.value.code == "HOLD_NOT_ACTIVE"
-    await assert_unchanged(hold, member, status=HoldStatus.CAPTURED, summary=(400, 0, 400))
+    # then: no answer stored for the key either
+    assert refused.value.code == case.code
+    assert await IdempotencyKey.all().count() == keys
+    await assert_unchanged(hold, member, status=case.status, summary=case.summary)
 
 
 async def test_a_retried_capture_replays_the_first_answer() -> None:
@@ -280,19 +331,6 @@ async def test_a_retried_capture_replays_the_first_answer() -> None:
     assert replayed
     assert again.captured == 100
     assert await _summary(member) == (400, 0, 400)
-
-
-async def test_capturing_after_release_is_refused() -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
-    await _release(till, hold)
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _capture(till, hold, 100)
-
-    assert refused.value.code == "HOLD_NOT_ACTIVE"
-    await assert_unchanged(hold, member, status=HoldStatus.RELEASED, summary=(500, 0, 500))
 
 
 async def test_capturing_after_expiry_releases_the_hold_and_says_so() -> None:
@@ -361,32 +399,6 @@ async def test_releasing_gives_every_held_point_back() -> None:
     await assert_books_balance()
 
 
-async def test_releasing_after_capture_is_refused() -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
-    await _capture(till, hold, 150)
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _release(till, hold)
-
-    assert refused.value.code == "HOLD_NOT_ACTIVE"
-    await assert_unchanged(hold, member, status=HoldStatus.CAPTURED, summary=(350, 0, 350))
-
-
-async def test_releasing_twice_is_refused() -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(member=member, device=till, points=200)
-    await _release(till, hold, key="r-1")
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _release(till, hold, key="r-2")
-
-    assert refused.value.code == "HOLD_NOT_ACTIVE"
-    await assert_unchanged(hold, member, status=HoldStatus.RELEASED, summary=(500, 0, 500))
-
-
 # Expiry
 
 
@@ -421,21 +433,6 @@ async def test_expiry_leaves_settled_holds_alone() -> None:
 
     assert released == 0
     await assert_unchanged(hold, member, status=HoldStatus.CAPTURED, summary=(300, 0, 300))
-
-
-async def test_an_expired_hold_cannot_be_released_again() -> None:
-    member = await _member_with(500)
-    till = await create_device(channel=Channel.POS)
-    hold = await hold_member_points(
-        member=member, device=till, points=200, now=datetime.now(UTC) - AN_HOUR_AGO
-    )
-    await holds.expire_holds()
-
-    with pytest.raises(LoyaltyError) as refused:
-        await _release(till, hold)
-
-    assert refused.value.code == "HOLD_NOT_ACTIVE"
-    await assert_unchanged(hold, member, status=HoldStatus.EXPIRED, summary=(500, 0, 500))
 
 
 async def test_points_are_not_expired_while_held_and_expire_once_released() -> None:
