@@ -222,7 +222,7 @@ def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRu
 
     class Coded(rule):  # type: ignore[valid-type, misc]
         def __init__(self, context: ValidationContext) -> None:
-            super().__init__(_CodingContext(context, code))  # type: ignore[arg-type]
+            super().__init__(_CodingContext(context, code))
 
     Coded.__name__ = Coded.__qualname__ = f"{rule.__name__}Coded"
     return Coded

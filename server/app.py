@@ -28,8 +28,8 @@ from server.database import close_database, database_is_reachable, init_database
 from server.graphiql import assets_mount
 from server.graphql_app import LoyaltyGraphQL
 from server.limits import RequestBodyLimit, RequestTimeout
-from server.pages import routes as reference_pages
 from server.observability import RequestId, metrics_endpoint
+from server.pages import routes as reference_pages
 from server.pubsub import Broker
 from server.redis import (
     MEMORY_SCHEME,
