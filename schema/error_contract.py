@@ -194,6 +194,15 @@ PAYLOAD_CODES: Final[dict[ErrorCode, str]] = {
     ErrorCode.ECO_ACTION_KIND_TAKEN: "An eco action kind with this code exists.",
     ErrorCode.BADGE_NAME_TAKEN: "A badge with this name exists.",
     ErrorCode.INVALID_BADGE: "The badge's definition is invalid; `field` says where.",
+    # webhooks (docs/webhooks.md)
+    ErrorCode.INVALID_WEBHOOK_URL: "Not an http(s) URL with a host (or it carries credentials).",
+    ErrorCode.WEBHOOK_TARGET_REFUSED: "The URL's host is, or resolves to, a private, loopback, "
+    "link-local or otherwise non-public address (or does not resolve).",
+    ErrorCode.UNKNOWN_EVENT_TYPE: "An event type the catalog (docs/events.md) does not name.",
+    ErrorCode.WEBHOOK_ENDPOINT_NOT_FOUND: "No webhook endpoint with this id.",
+    ErrorCode.WEBHOOK_DELIVERY_NOT_FOUND: "No webhook delivery with this id.",
+    ErrorCode.INVALID_TIME_RANGE: "`since` is not before `until`, or the range holds too many "
+    "events.",
 }
 
 

@@ -53,6 +53,9 @@ from schema.stores.mutations import StoreMutations
 from schema.stores.queries import StoreQueries
 from schema.stores.types import DeviceType, StoreType
 from schema.view_versions import ViewVersionBumps
+from schema.webhooks.mutations import WebhookMutations
+from schema.webhooks.queries import WebhookQueries
+from schema.webhooks.types import WebhookDeliveryType, WebhookEndpointType
 from server.settings import PersistedQueryMode, Settings
 
 
@@ -76,6 +79,7 @@ Query = merge_types(
         LeaderboardQueries,
         GamificationQueries,
         EcoActionKindQueries,
+        WebhookQueries,
     ),
 )
 Mutation = merge_types(
@@ -93,6 +97,7 @@ Mutation = merge_types(
         EcoActionKindMutations,
         NotificationMutations,
         PrivacyMutations,
+        WebhookMutations,
     ),
 )
 Subscription = merge_types(
@@ -115,6 +120,8 @@ NODE_TYPES = [
     MatchingCampaignType,
     DonationType,
     NotificationType,
+    WebhookEndpointType,
+    WebhookDeliveryType,
 ]
 
 

@@ -70,6 +70,8 @@ class World:
     challenge_id: int
     eco_kind_code: str
     eco_kind_id: int
+    webhook_endpoint_id: int
+    webhook_delivery_id: int  # of an event of M's, to that endpoint
     n: int  # unique per world
 
     def caller(self, kind: str) -> Member | Device | None:
@@ -495,6 +497,41 @@ ROWS: Final[tuple[Row, ...]] = (
         lambda w: {"memberId": gid("Member", w.member.id), "reason": "asked at the desk"},
         ADMIN_ONLY,
         debit_proof={"admin": "an admin's erasure, with a reason: the points are forfeited"},
+    ),
+    # Webhooks: admins only; no points move.
+    _row(
+        "createWebhookEndpoint",
+        lambda w: {"url": "https://93.184.215.14/hooks", "eventTypes": ["points.changed"]},
+        ADMIN_ONLY,
+    ),
+    _row(
+        "updateWebhookEndpoint",
+        lambda w: {"id": gid("WebhookEndpoint", w.webhook_endpoint_id), "description": "CRM"},
+        ADMIN_ONLY,
+    ),
+    _row(
+        "deactivateWebhookEndpoint",
+        lambda w: {"id": gid("WebhookEndpoint", w.webhook_endpoint_id)},
+        ADMIN_ONLY,
+    ),
+    _row(
+        "deleteWebhookEndpoint",
+        lambda w: {"id": gid("WebhookEndpoint", w.webhook_endpoint_id)},
+        ADMIN_ONLY,
+    ),
+    _row(
+        "replayWebhookDelivery",
+        lambda w: {"id": gid("WebhookDelivery", w.webhook_delivery_id)},
+        ADMIN_ONLY,
+    ),
+    _row(
+        "replayWebhookDeliveries",
+        lambda w: {
+            "endpointId": gid("WebhookEndpoint", w.webhook_endpoint_id),
+            "since": _later(-1),
+            "until": _later(1),
+        },
+        ADMIN_ONLY,
     ),
 )
 

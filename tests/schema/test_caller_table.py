@@ -16,6 +16,8 @@ from channels import redemption_requests
 from gamification.ledger import points
 from gamification.members.models import Role
 from gamification.stores.models import Channel
+from gamification.webhooks import deliveries, endpoints
+from gamification.webhooks.models import WebhookDelivery
 from server.settings import Settings
 from tests.factories import (
     actor_of,
@@ -64,6 +66,10 @@ async def _world(app: Starlette, settings: Settings) -> World:
         reference=f"world-{n}",
         settings=settings,
     )
+    endpoint = await endpoints.create_endpoint(url="https://93.184.215.14/hooks")
+    await deliveries.fan_out()
+    delivery = await WebhookDelivery.filter(endpoint_id=endpoint.id, member_id=member.id).first()
+    assert delivery is not None
     return World(
         member=member,
         other=other,
@@ -90,6 +96,8 @@ async def _world(app: Starlette, settings: Settings) -> World:
         challenge_id=(await create_challenge(opt_in=True)).id,
         eco_kind_code=eco_kind.code,
         eco_kind_id=eco_kind.id,
+        webhook_endpoint_id=endpoint.id,
+        webhook_delivery_id=delivery.id,
         n=n,
     )
 

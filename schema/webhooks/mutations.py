@@ -1,0 +1,160 @@
+"""Admin mutations: webhook endpoints (register, change, switch off, delete) and replays."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from gamification.changes import UNCHANGED
+from gamification.webhooks import deliveries, endpoints
+from schema.context import Info
+from schema.errors import UserError, errors_of
+from schema.permissions import IsAdmin
+from schema.relay import pk_of
+from schema.webhooks.types import WebhookDeliveryType, WebhookEndpointType
+
+
+@strawberry.type
+class WebhookEndpointPayload:
+    endpoint: WebhookEndpointType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateWebhookEndpointPayload:
+    endpoint: WebhookEndpointType | None = None
+    secret: str | None = strawberry.field(
+        default=None,
+        description="The signing secret (`whsec_…`) receivers verify `webhook-signature` "
+        "with. Shown once, here.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class WebhookDeliveryPayload:
+    delivery: WebhookDeliveryType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ReplayWebhookDeliveriesPayload:
+    replayed: int = strawberry.field(default=0, description="How many events go out again.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _given(value: Any) -> Any:
+    return UNCHANGED if value is strawberry.UNSET or value is None else value
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Register a receiver of events (`eventTypes` empty: every type). The URL "
+        "must be http(s) and reach a public address (WEBHOOK_TARGET_REFUSED otherwise).",
+    )
+    async def create_webhook_endpoint(
+        self,
+        info: Info,
+        url: str,
+        event_types: list[str] | None = None,
+        description: str = "",
+    ) -> CreateWebhookEndpointPayload:
+        endpoint, errors = await errors_of(
+            lambda: endpoints.create_endpoint(
+                url=url, event_types=event_types or (), description=description
+            )
+        )
+        if endpoint is None:
+            return CreateWebhookEndpointPayload(errors=errors)
+        return CreateWebhookEndpointPayload(
+            endpoint=WebhookEndpointType.from_model(endpoint), secret=endpoint.secret
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Change an endpoint; `active: true` switches it on again after it was "
+        "switched off (its pending deliveries go out).",
+    )
+    async def update_webhook_endpoint(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        url: str | None = strawberry.UNSET,
+        event_types: list[str] | None = strawberry.UNSET,
+        description: str | None = strawberry.UNSET,
+        active: bool | None = strawberry.UNSET,
+    ) -> WebhookEndpointPayload:
+        async def update() -> WebhookEndpointType:
+            endpoint = await endpoints.update_endpoint(
+                pk_of(id, "WebhookEndpoint"),
+                url=_given(url),
+                event_types=_given(event_types),
+                description=_given(description),
+                active=_given(active),
+            )
+            return WebhookEndpointType.from_model(endpoint)
+
+        endpoint, errors = await errors_of(update)
+        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Stop sending to an endpoint (kept, with its log).",
+    )
+    async def deactivate_webhook_endpoint(
+        self, info: Info, id: strawberry.ID
+    ) -> WebhookEndpointPayload:
+        async def deactivate() -> WebhookEndpointType:
+            endpoint = await endpoints.deactivate_endpoint(pk_of(id, "WebhookEndpoint"))
+            return WebhookEndpointType.from_model(endpoint)
+
+        endpoint, errors = await errors_of(deactivate)
+        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin], description="Delete an endpoint and its delivery log."
+    )
+    async def delete_webhook_endpoint(
+        self, info: Info, id: strawberry.ID
+    ) -> WebhookEndpointPayload:
+        async def delete() -> WebhookEndpointType:
+            endpoint = await endpoints.delete_endpoint(pk_of(id, "WebhookEndpoint"))
+            return WebhookEndpointType.from_model(endpoint)
+
+        endpoint, errors = await errors_of(delete)
+        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Send one delivery again, now, with a fresh count of attempts.",
+    )
+    async def replay_webhook_delivery(
+        self, info: Info, id: strawberry.ID
+    ) -> WebhookDeliveryPayload:
+        async def replay() -> WebhookDeliveryType:
+            delivery = await deliveries.replay_delivery(pk_of(id, "WebhookDelivery"))
+            return WebhookDeliveryType.from_model(delivery)
+
+        delivery, errors = await errors_of(replay)
+        return WebhookDeliveryPayload(delivery=delivery, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Send an endpoint every event of its types that occurred in [since, "
+        "until) again (events from before it existed included).",
+    )
+    async def replay_webhook_deliveries(
+        self, info: Info, endpoint_id: strawberry.ID, since: datetime, until: datetime
+    ) -> ReplayWebhookDeliveriesPayload:
+        replayed, errors = await errors_of(
+            lambda: deliveries.replay_range(
+                pk_of(endpoint_id, "WebhookEndpoint", field="endpointId"),
+                since=since,
+                until=until,
+            )
+        )
+        return ReplayWebhookDeliveriesPayload(replayed=replayed or 0, errors=errors)
