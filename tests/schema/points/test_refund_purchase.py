@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 
 from gamification.earning.models import Purchase
@@ -138,48 +141,74 @@ async def test_a_partial_refund_then_the_rest(app: Starlette) -> None:
     await assert_books_balance()
 
 
-async def test_a_refund_larger_than_the_purchase_is_refused(app: Starlette) -> None:
-    # given
+@dataclass(frozen=True)
+class RefundRefusal:
+    """After a first refund of `before` (if any, key r-1), a refund of `amount` under `key` is
+    refused with `code`; what stays is the first refund: `refunded` of the purchase, `entries`
+    ledger entries (the purchase's and the first refund's) and the member's `balance`."""
+
+    amount: str
+    key: str
+    code: str
+    balance: int
+    before: str | None = None
+
+    @property
+    def refunded(self) -> Decimal:
+        return Decimal(self.before or "0")
+
+    @property
+    def entries(self) -> int:
+        return 2 if self.before else 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            RefundRefusal("10.01", "r-1", "REFUND_EXCEEDS_PURCHASE", 10),
+            id="larger than the purchase",
+        ),
+        pytest.param(
+            RefundRefusal("5.00", "r-2", "REFUND_EXCEEDS_PURCHASE", 4, before="6.00"),
+            id="larger than what is left",
+        ),
+        pytest.param(
+            RefundRefusal("5.00", "r-1", "IDEMPOTENCY_KEY_REUSED", 6, before="4.00"),
+            id="the same key with another amount",
+        ),
+    ],
+)
+async def test_a_refused_refund_changes_nothing(app: Starlette, case: RefundRefusal) -> None:
+    # given: a purchase of 10.00 that earned 10 points
     await create_earn_rule()
     member = await create_member()
     kiosk = await create_device()
     purchase = await create_purchase(member=member, recorded_by=kiosk, amount="10.00")
+    if case.before:
+        first = await execute(
+            app,
+            REFUND_PURCHASE,
+            refund_variables(purchase, amount=case.before, key="r-1"),
+            as_=kiosk,
+        )
+        assert first.data["refundPurchase"]["errors"] == []
 
     # when
     result = await execute(
-        app, REFUND_PURCHASE, refund_variables(purchase, amount="10.01", key="r-1"), as_=kiosk
+        app,
+        REFUND_PURCHASE,
+        refund_variables(purchase, amount=case.amount, key=case.key),
+        as_=kiosk,
     )
 
     # then
-    payload = result.data["refundPurchase"]
-    assert [e["code"] for e in payload["errors"]] == ["REFUND_EXCEEDS_PURCHASE"]
-    assert await LedgerEntry.all().count() == 1
-    assert (await points.summary(member.id)).balance == 10
-    assert (await Purchase.get(id=purchase.id)).points_refunded == 0
-
-
-async def test_a_refund_larger_than_what_is_left_is_refused(app: Starlette) -> None:
-    # given: 6.00 of 10.00 already refunded
-    await create_earn_rule()
-    member = await create_member()
-    kiosk = await create_device()
-    purchase = await create_purchase(member=member, recorded_by=kiosk, amount="10.00")
-    await execute(
-        app, REFUND_PURCHASE, refund_variables(purchase, amount="6.00", key="r-1"), as_=kiosk
-    )
-
-    # when
-    result = await execute(
-        app, REFUND_PURCHASE, refund_variables(purchase, amount="5.00", key="r-2"), as_=kiosk
-    )
-
-    # then
-    assert [e["code"] for e in result.data["refundPurchase"]["errors"]] == [
-        "REFUND_EXCEEDS_PURCHASE"
-    ]
-    assert await LedgerEntry.all().count() == 2
-    assert (await points.summary(member.id)).balance == 4
-    assert str((await Purchase.get(id=purchase.id)).refunded_amount) == "6.00"
+    assert [e["code"] for e in result.data["refundPurchase"]["errors"]] == [case.code]
+    assert await LedgerEntry.all().count() == case.entries
+    assert (await points.summary(member.id)).balance == case.balance
+    stored = await Purchase.get(id=purchase.id)
+    assert Decimal(stored.refunded_amount) == case.refunded
+    assert stored.points_refunded == 10 - case.balance
 
 
 async def test_refunding_an_unknown_purchase_is_not_found(app: Starlette) -> None:
@@ -319,28 +348,6 @@ async def test_retrying_a_refund_with_the_same_key_claws_back_once(app: Starlett
     assert retry.data["refundPurchase"]["replayed"] is True
     assert retry.data["refundPurchase"]["pointsClawedBack"] == 4
     assert await LedgerEntry.filter(kind=EntryKind.REFUND).count() == 1
-    assert (await points.summary(member.id)).balance == 6
-
-
-async def test_the_same_refund_key_with_another_amount_is_refused(app: Starlette) -> None:
-    # given
-    await create_earn_rule()
-    member = await create_member()
-    kiosk = await create_device()
-    purchase = await create_purchase(member=member, recorded_by=kiosk, amount="10.00")
-    await execute(
-        app, REFUND_PURCHASE, refund_variables(purchase, amount="4.00", key="r-1"), as_=kiosk
-    )
-
-    # when
-    result = await execute(
-        app, REFUND_PURCHASE, refund_variables(purchase, amount="5.00", key="r-1"), as_=kiosk
-    )
-
-    # then
-    assert [e["code"] for e in result.data["refundPurchase"]["errors"]] == [
-        "IDEMPOTENCY_KEY_REUSED"
-    ]
     assert (await points.summary(member.id)).balance == 6
 
 
