@@ -194,6 +194,10 @@ PAYLOAD_CODES: Final[dict[ErrorCode, str]] = {
     ErrorCode.ECO_ACTION_KIND_TAKEN: "An eco action kind with this code exists.",
     ErrorCode.BADGE_NAME_TAKEN: "A badge with this name exists.",
     ErrorCode.INVALID_BADGE: "The badge's definition is invalid; `field` says where.",
+    # privacy (docs/privacy.md)
+    ErrorCode.MEMBER_ERASED: "The member's account was erased; nothing more can be done with it.",
+    ErrorCode.ERASURE_REFUSED: "Only the member themself or an admin may erase an account.",
+    ErrorCode.INVALID_CONSENT: "The consent's kind, channel or wording version is not valid.",
     # webhooks (docs/webhooks.md)
     ErrorCode.INVALID_WEBHOOK_URL: "Not an http(s) URL with a host (or it carries credentials).",
     ErrorCode.WEBHOOK_TARGET_REFUSED: "The URL's host is, or resolves to, a private, loopback, "
