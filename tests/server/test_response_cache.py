@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from tortoise import connections
 
 from gamification import redis_keys, view_versions
+from gamification.challenges.models import Challenge
 from gamification.events.models import EventKind
 from gamification.ledger import points
 from gamification.members.models import Member, Role
@@ -329,6 +330,26 @@ async def test_a_second_read_is_served_from_the_kept_copy(
 
     # then: the kept copy answers
     assert await _home(client, token) == first
+
+
+async def test_a_program_change_made_by_another_process_shows_at_once(
+    app: Starlette, client: httpx.AsyncClient, redis: Redis, world: World
+) -> None:
+    # given: the home screen is kept, and the challenges are cached in this process
+    token = world.tokens["member"]
+    before = await _home(client, token)
+
+    # when: another process renames a challenge (its row changes, this process's cache of the
+    # challenges does not) and bumps the program's version after its commit
+    await Challenge.filter(title="Check in twice").update(title="Renamed elsewhere")
+    await view_versions.bump(redis, program=True)
+
+    # then: a new copy, computed from the program as it now is
+    after = await _home(client, token)
+    titles = [edge["node"]["title"] for edge in after["me"]["challenges"]["edges"]]
+    assert "Renamed elsewhere" in titles
+    assert after != before
+    assert after == await _fresh(app, world.member)
 
 
 # --- scheduled jobs ---------------------------------------------------------------------------
