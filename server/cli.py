@@ -275,6 +275,7 @@ def cmd_erase_member(args: argparse.Namespace, settings: Settings) -> int:
             redis = create_redis(settings)
             try:
                 await forget_member(redis, found.id)
+                await erasure.forget_cached_views(redis, found.id)
             finally:
                 await redis.aclose()
         record = result.record

@@ -13,7 +13,8 @@ docs/ledger.md#lock-order):
 4. an `ErasureRecord` written: the proof, and what makes erasing again a no-op.
 
 What lives outside the database is the caller's, after commit: pending kiosk requests are
-declined and their Redis state removed (`channels.redemption_requests.forget_member`); the
+declined and their Redis state removed (`channels.redemption_requests.forget_member`), the
+member's kept home-screen responses deleted (`forget_cached_views`); the
 member's access tokens stop working in this process at once and in others within
 `LOYALTY_ERASED_MEMBER_CACHE_SECONDS` (`gamification.privacy.revocations`). Leaderboards hold
 member ids and scores only, and show an erased member as hidden.
@@ -26,11 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from gamification import redis_keys
 from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger import accounts, movements
@@ -212,6 +215,16 @@ async def delete_own_account(*, actor: Actor, password: str) -> ErasureResult:
         raise NotFound("Member not found", field="memberId")
     await profiles.authenticate(email=member.email, password=password)
     return await erase_member(actor=actor, member_id=actor.id)
+
+
+async def forget_cached_views(redis: Redis, member_id: int) -> int:
+    """After an erasure committed: delete the member's kept home-screen responses and view
+    version (`server.response_cache`'s `{view}` keys), which hold their name and card number
+    until they expire otherwise. Returns the keys deleted."""
+    names = [redis_keys.member_view_version(member_id)]
+    pattern = redis_keys.home_response(member_id, "*")
+    names += [key async for key in redis.scan_iter(match=pattern, count=1000)]
+    return int(await redis.delete(*names))
 
 
 async def is_erased(member_id: int) -> bool:

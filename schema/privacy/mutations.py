@@ -50,9 +50,11 @@ async def _erased(info: Info, result: erasure.ErasureResult) -> object:
     member_id: int = result.record.member_id  # type: ignore[attr-defined]
     try:
         await redemption_requests.forget_member(info.context.redis, member_id)
+        await erasure.forget_cached_views(info.context.redis, member_id)
     except (RedisError, OSError, LoyaltyError):
-        # The erasure committed; the requests expire in Redis by themselves within the hour.
-        logger.exception("could not clear an erased member's kiosk requests")
+        # The erasure committed; the requests expire in Redis by themselves within the hour,
+        # the kept responses within LOYALTY_HOME_CACHE_SECONDS.
+        logger.exception("could not clear an erased member's Redis state")
     record = result.record
     return ErasurePayload(
         erasure=ErasureType(

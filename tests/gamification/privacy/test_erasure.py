@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from channels import redemption_requests
 from channels.credentials import InvalidCredential, authenticate_bearer
+from gamification import redis_keys
 from gamification.actors import Actor, ActorKind
 from gamification.errors import ErrorCode, NotFound, Refused
 from gamification.ledger import points
@@ -48,6 +49,7 @@ async def _erase(
     """As the API and the CLI do it: the erasure, then Redis after commit."""
     result = await erasure.erase_member(actor=actor, member_id=member_id, reason=reason)
     await redemption_requests.forget_member(redis, member_id)
+    await erasure.forget_cached_views(redis, member_id)
     return result
 
 
@@ -61,6 +63,10 @@ async def test_nothing_names_the_member_after_erasure_and_the_ledger_verifies(
     before = await derived_balances()
     balance = (await points.summary(member.id)).balance
     assert [s for t in await every_text_in_the_database() for s in secrets.found_in(t[2])]
+    # a kept home screen (server.response_cache), as the app's last read left it
+    kept = f'{{"me":{{"displayName":"{secrets.name}","cardNumber":"{secrets.card_number}"}}}}'
+    await redis.set(redis_keys.home_response(member.id, "f" * 64), kept)
+    await redis.set(redis_keys.member_view_version(member.id), "v1")
 
     # when
     result = await _erase(redis, actor_of(member), member.id)
