@@ -125,15 +125,12 @@ class ChallengeProgress:
 
     @classmethod
     def from_view(cls, view: challenges_views.ChallengeView) -> ChallengeProgress:
-        return cls(
-            joined=view.joined,
+        return copy_into(
+            cls,
+            view,
             current=view.current.quantize(_CENTS),
             target=view.target.quantize(_CENTS),
-            percent=view.percent,
-            completions=view.completions,
-            completed_at=view.completed_at,
             streak_length=view.streak,
-            ends_at=view.ends_at,
         )
 
 

@@ -115,15 +115,14 @@ RedemptionRequestPayload = payload_type(
 async def _asked(
     info: Info,
     ask: Callable[..., Awaitable[tuple[requests.RedemptionRequest, bool]]],
-    *,
-    reference: str,
-    card_number: str | None,
-    member_id: strawberry.ID | None,
+    by: tuple[str, str | None, strawberry.ID | None],
     what: Callable[[], dict[str, Any]],
 ) -> RedemptionRequestPayload:  # type: ignore[valid-type]
-    """The calling kiosk's request, made by `ask`, to the member it names by card or ID; `what`
-    gives what is asked for (read in the use case, so that a malformed ID is a payload error)."""
+    """The calling kiosk's request, made by `ask`, under its reference to the member it names
+    by card or ID (`by`); `what` gives what is asked for (read in the use case, so that a
+    malformed ID is a payload error)."""
     actor = info.context.require_actor()
+    reference, card_number, member_id = by
 
     async def asked() -> RedemptionRequestPayload:  # type: ignore[valid-type]
         request, replayed = await ask(
@@ -162,10 +161,8 @@ class RedemptionRequestMutations:
         return await _asked(
             info,
             requests.request_redemption,
-            reference=reference,
-            card_number=card_number,
-            member_id=member_id,
-            what=lambda: {
+            (reference, card_number, member_id),
+            lambda: {
                 "reward_id": pk_of(reward_id, "Reward", field="rewardId") if reward_id else None,
                 "points": points,
             },
@@ -190,10 +187,8 @@ class RedemptionRequestMutations:
         return await _asked(
             info,
             requests.request_donation,
-            reference=reference,
-            card_number=card_number,
-            member_id=member_id,
-            what=lambda: {"cause_id": pk_of(cause_id, "Cause", field="causeId"), "points": points},
+            (reference, card_number, member_id),
+            lambda: {"cause_id": pk_of(cause_id, "Cause", field="causeId"), "points": points},
         )
 
     @strawberry.mutation(
