@@ -226,7 +226,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=15, ge=1, le=100)
     webhook_backoff_base_seconds: float = Field(default=5.0, ge=0, le=3600)
     webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0, le=86_400)
-    webhook_endpoint_concurrency: int = Field(default=4, ge=1, le=100)
+    webhook_endpoint_concurrency: int = Field(default=16, ge=1, le=100)
     webhook_disable_after_failures: int = Field(default=50, ge=1)
     webhook_disable_after_minutes: float = Field(default=24 * 60, ge=0)
     webhook_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)

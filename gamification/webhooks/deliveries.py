@@ -57,6 +57,7 @@ class Claimed:
     version: int
     occurred_at: datetime
     data: dict[str, Any]
+    endpoint_failing: bool = False  # its failure count is not 0: a success resets it
 
 
 def _moment(value: Any) -> datetime:
@@ -175,7 +176,7 @@ GROUP BY "endpoint_id"
 
 _CLAIMED: Final = """
 SELECT d."id", d."endpoint_id", d."attempts", e."url", e."secret", o."event_id", o."type",
-    o."version", o."occurred_at", o."payload"
+    o."version", o."occurred_at", o."payload", e."consecutive_failures"
 FROM "webhook_delivery" d
 JOIN "webhook_endpoint" e ON e."id" = d."endpoint_id"
 JOIN "outbox_event" o ON o."seq" = d."event_seq"
@@ -248,6 +249,7 @@ async def claim_due(
             version=int(row["version"]),
             occurred_at=_moment(row["occurred_at"]),
             data=_json(row["payload"]),
+            endpoint_failing=int(row["consecutive_failures"]) > 0,
         )
         for row in rows
     ]
@@ -269,27 +271,21 @@ async def record_success(
 ) -> bool:
     """The receiver answered 2xx. False when the lease was no longer ours (nothing written)."""
     now = now or datetime.now(UTC)
-    async with in_transaction() as conn:
-        updated = (
-            await WebhookDelivery.filter(
-                id=claimed.delivery_id, attempts=claimed.attempts, status=DeliveryStatus.PENDING
-            )
-            .using_db(conn)
-            .update(
-                status=DeliveryStatus.SUCCEEDED,
-                leased_until=None,
-                response_code=response_code,
-                latency_ms=latency_ms,
-                delivered_at=now,
-                last_error="",
-            )
+    # One statement (no transaction) in the common case: the endpoint was not failing.
+    updated = await WebhookDelivery.filter(
+        id=claimed.delivery_id, attempts=claimed.attempts, status=DeliveryStatus.PENDING
+    ).update(
+        status=DeliveryStatus.SUCCEEDED,
+        leased_until=None,
+        response_code=response_code,
+        latency_ms=latency_ms,
+        delivered_at=now,
+        last_error="",
+    )
+    if updated and claimed.endpoint_failing:
+        await WebhookEndpoint.filter(id=claimed.endpoint_id, consecutive_failures__gt=0).update(
+            consecutive_failures=0, failing_since=None
         )
-        if updated:
-            await (
-                WebhookEndpoint.filter(id=claimed.endpoint_id, consecutive_failures__gt=0)
-                .using_db(conn)
-                .update(consecutive_failures=0, failing_since=None)
-            )
     return bool(updated)
 
 

@@ -16,7 +16,6 @@ with backoff (`gamification.webhooks.deliveries`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -41,6 +40,10 @@ class Worker:
         self._client = client
         self._rng = rng or random.Random()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._finished = asyncio.Event()  # an attempt ended: there may be room (or order) again
+        # Fan out when the last fan-out found events, or after an idle wait: not on every
+        # round of a busy worker whose outbox is empty (each costs a transaction).
+        self._fan_out_due = True
 
     async def run(self, stop: asyncio.Event) -> None:
         owned = self._client is None
@@ -48,24 +51,37 @@ class Worker:
             self._client = httpx.AsyncClient(follow_redirects=False)
         try:
             while not stop.is_set():
-                busy = await self.step()
-                if not busy:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            stop.wait(), program_settings.current().webhook_poll_interval_seconds
-                        )
+                self._finished.clear()
+                if not await self.step():
+                    await self._idle(stop)
+                    self._fan_out_due = True
             await self.drain()
         finally:
             if owned:
                 await self._client.aclose()
                 self._client = None
 
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Until the poll interval has passed, `stop` is set or an attempt has ended (the
+        member's next event may go, an endpoint has room again)."""
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._finished.wait())]
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=program_settings.current().webhook_poll_interval_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for wait in waits:
+                wait.cancel()
+
     async def step(self) -> bool:
         """One round: fan out, then start the attempts there is room for. True when it found
         something to do (the loop goes again at once)."""
         settings = program_settings.current()
         try:
-            fanned = await deliveries.fan_out()
+            fanned = await deliveries.fan_out() if self._fan_out_due else 0
+            self._fan_out_due = fanned > 0
             room = settings.webhook_batch_size - len(self._in_flight)
             claimed = await deliveries.claim_due(room)
         except Exception:  # a database hiccup: log it, try again next round
@@ -93,6 +109,8 @@ class Worker:
             logger.exception(
                 "webhook delivery %s: recording its outcome failed", claimed.delivery_id
             )
+        finally:
+            self._finished.set()
 
     async def _attempt(self, claimed: deliveries.Claimed) -> None:
         settings = program_settings.current()

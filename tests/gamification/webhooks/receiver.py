@@ -53,6 +53,7 @@ class Receiver:
     unverified: int = 0
     answer: Callable[[Received], int] = lambda received: 200
     delay: float = 0.0
+    on_accept: Callable[[Received], object] | None = None  # told of each accepted request
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,6 +78,8 @@ class Receiver:
         status = self.answer(received)
         if 200 <= status < 300:
             self.accepted.append(received)
+            if self.on_accept is not None:
+                self.on_accept(received)
         if 300 <= status < 400:
             return Response(status_code=status, headers={"location": "http://127.0.0.1:1/"})
         return Response(status_code=status)
