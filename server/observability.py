@@ -158,7 +158,7 @@ class OperationMetrics(SchemaExtension):
         execution = self.execution_context
         try:
             kind = execution.operation_type.value
-        except (RuntimeError, AttributeError):  # not parsed: no operation to name
+        except Exception:  # not parsed, or no operation by that name: nothing to name
             kind = "unknown"
         name = _names.label(execution.operation_name)
         result = execution.result

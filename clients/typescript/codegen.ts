@@ -22,6 +22,8 @@ const config: CodegenConfig = {
           DateTime: "string",
           // A decimal number as a string, never a float: "12.50"
           Decimal: "string",
+          // Any JSON value (ECMA-404): narrow it where it is read
+          JSON: "unknown",
         },
         enumsAsTypes: true,
         useTypeImports: true,
