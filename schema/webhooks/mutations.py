@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import strawberry
 
 from gamification.changes import UNCHANGED
 from gamification.webhooks import deliveries, endpoints
+from gamification.webhooks.models import WebhookEndpoint
 from schema.context import Info
 from schema.errors import UserError, errors_of
 from schema.permissions import IsAdmin
@@ -43,6 +45,15 @@ class WebhookDeliveryPayload:
 class ReplayWebhookDeliveriesPayload:
     replayed: int = strawberry.field(default=0, description="How many events go out again.")
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _endpoint_payload(
+    change: Callable[[], Awaitable[WebhookEndpoint]],
+) -> WebhookEndpointPayload:
+    """Run an endpoint use case: the endpoint it left, or the errors of an expected failure."""
+    endpoint, errors = await errors_of(change)
+    shown = WebhookEndpointType.from_model(endpoint) if endpoint is not None else None
+    return WebhookEndpointPayload(endpoint=shown, errors=errors)
 
 
 def _given(value: Any) -> Any:
@@ -88,18 +99,15 @@ class WebhookMutations:
         description: str | None = strawberry.UNSET,
         active: bool | None = strawberry.UNSET,
     ) -> WebhookEndpointPayload:
-        async def update() -> WebhookEndpointType:
-            endpoint = await endpoints.update_endpoint(
+        return await _endpoint_payload(
+            lambda: endpoints.update_endpoint(
                 pk_of(id, "WebhookEndpoint"),
                 url=_given(url),
                 event_types=_given(event_types),
                 description=_given(description),
                 active=_given(active),
             )
-            return WebhookEndpointType.from_model(endpoint)
-
-        endpoint, errors = await errors_of(update)
-        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+        )
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -108,12 +116,9 @@ class WebhookMutations:
     async def deactivate_webhook_endpoint(
         self, info: Info, id: strawberry.ID
     ) -> WebhookEndpointPayload:
-        async def deactivate() -> WebhookEndpointType:
-            endpoint = await endpoints.deactivate_endpoint(pk_of(id, "WebhookEndpoint"))
-            return WebhookEndpointType.from_model(endpoint)
-
-        endpoint, errors = await errors_of(deactivate)
-        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+        return await _endpoint_payload(
+            lambda: endpoints.deactivate_endpoint(pk_of(id, "WebhookEndpoint"))
+        )
 
     @strawberry.mutation(
         permission_classes=[IsAdmin], description="Delete an endpoint and its delivery log."
@@ -121,12 +126,9 @@ class WebhookMutations:
     async def delete_webhook_endpoint(
         self, info: Info, id: strawberry.ID
     ) -> WebhookEndpointPayload:
-        async def delete() -> WebhookEndpointType:
-            endpoint = await endpoints.delete_endpoint(pk_of(id, "WebhookEndpoint"))
-            return WebhookEndpointType.from_model(endpoint)
-
-        endpoint, errors = await errors_of(delete)
-        return WebhookEndpointPayload(endpoint=endpoint, errors=errors)
+        return await _endpoint_payload(
+            lambda: endpoints.delete_endpoint(pk_of(id, "WebhookEndpoint"))
+        )
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -135,12 +137,11 @@ class WebhookMutations:
     async def replay_webhook_delivery(
         self, info: Info, id: strawberry.ID
     ) -> WebhookDeliveryPayload:
-        async def replay() -> WebhookDeliveryType:
-            delivery = await deliveries.replay_delivery(pk_of(id, "WebhookDelivery"))
-            return WebhookDeliveryType.from_model(delivery)
-
-        delivery, errors = await errors_of(replay)
-        return WebhookDeliveryPayload(delivery=delivery, errors=errors)
+        delivery, errors = await errors_of(
+            lambda: deliveries.replay_delivery(pk_of(id, "WebhookDelivery"))
+        )
+        shown = WebhookDeliveryType.from_model(delivery) if delivery is not None else None
+        return WebhookDeliveryPayload(delivery=shown, errors=errors)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
