@@ -12,7 +12,8 @@ export class ApiError extends Error {
   }
 }
 
-/** The API's answer, `{ data, errors }`, to one operation. Throws ApiError when it cannot be read. */
+/** The API's answer, `{ data, errors }`, to one operation. Throws ApiError when it cannot be
+ * read. */
 export async function request(query, variables = {}, token = null) {
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -97,7 +98,7 @@ export function follow(connection, query, variables, onData, onError = () => {})
   );
 }
 
-/** A fresh idempotency key: a retry of the same action sends the same key, a new action a new one. */
+/** A fresh idempotency key: a retry of one action sends the same key, a new action a new one. */
 export function newKey(prefix) {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -169,7 +170,8 @@ export function deviceSignIn({ storageKey, form, input, error, signOut, onSigned
         localStorage.removeItem(storageKey);
         closeConnection(connection);
         connection = null;
-        say(error, "This credential was refused: it is not valid, or the device was revoked.", "error");
+        const refused = "This credential was refused: it is not valid, or the device was revoked.";
+        say(error, refused, "error");
         onSignedOut();
         input.focus();
       },

@@ -36,7 +36,9 @@ const ASK_REDEMPTION = `mutation Ask($reference: String!, $cardNumber: String!, 
 const ASK_DONATION = `mutation Ask(
   $reference: String!, $cardNumber: String!, $causeId: ID!, $points: Int!
 ) {
-  requestDonation(reference: $reference, cardNumber: $cardNumber, causeId: $causeId, points: $points) {
+  requestDonation(
+    reference: $reference, cardNumber: $cardNumber, causeId: $causeId, points: $points
+  ) {
     request { id status } errors { code message }
   }
 }`;
@@ -81,7 +83,8 @@ function showRedemption(redemption) {
   const what = redemption.reward ? redemption.reward.name : points(redemption.points);
   showResult(
     `Redeemed: ${what}`,
-    `${points(redemption.points)} spent. The voucher is valid until ${formatTime(redemption.validUntil)}.`,
+    `${points(redemption.points)} spent. ` +
+      `The voucher is valid until ${formatTime(redemption.validUntil)}.`,
     redemption.voucherCode,
   );
 }
@@ -157,9 +160,11 @@ function watchRequest(requestId) {
         if (status.donation) showDonation(status.donation);
         else showRedemption(status.redemption);
       } else if (status.status === "FAILED") {
-        say($("ask-status"), `It could not be done: ${status.error?.message ?? "refused"}`, "error");
+        const why = status.error?.message ?? "refused";
+        say($("ask-status"), `It could not be done: ${why}`, "error");
       } else {
-        say($("ask-status"), STATUS_TEXT[status.status], status.status === "PENDING" ? "info" : "warning");
+        const kind = status.status === "PENDING" ? "info" : "warning";
+        say($("ask-status"), STATUS_TEXT[status.status], kind);
       }
     },
     (error) => say($("ask-status"), error.message, "error"),
@@ -208,7 +213,8 @@ $("eco-form").addEventListener("submit", async (event) => {
       const failure = payloadError(payload);
       if (failure) throw failure;
       const action = payload.ecoAction;
-      say($("eco-message"), `Recorded: ${action.quantity} × ${action.kind}, +${points(action.points)}.`, "success");
+      const recorded = `Recorded: ${action.quantity} × ${action.kind}, +${points(action.points)}.`;
+      say($("eco-message"), recorded, "success");
     });
   } catch (error) {
     say($("eco-message"), error.message, "error");

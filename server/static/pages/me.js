@@ -338,7 +338,9 @@ $("donate-form").addEventListener("submit", async (event) => {
       donationKey = null; // answered: the next donation is a new one
       if (failure) throw failure;
       const { donation, balance } = data.donatePoints;
-      const matched = donation.matchedPoints ? `, and the brand added ${donation.matchedPoints}` : "";
+      const matched = donation.matchedPoints
+        ? `, and the brand added ${donation.matchedPoints}`
+        : "";
       say(
         $("donate-message"),
         `Thank you: you gave ${points(donation.points)} to ${donation.cause.name}${matched} ` +

@@ -1,11 +1,21 @@
 // The till: sign in with the device's credential, hold up to the points a member's one-time
 // code authorises for a sale, then capture what the sale spends (the rest goes back) or
 // release it all.
-import { busy, call, deviceSignIn, formatTime, newKey, payloadError, points, say } from "./common.js";
+import {
+  busy,
+  call,
+  deviceSignIn,
+  formatTime,
+  newKey,
+  payloadError,
+  points,
+  say,
+} from "./common.js";
 
 // How long a hold lasts when nobody settles it (then it is released by the service).
 const HOLD_SECONDS = 600;
-const HOLD_FIELDS = "hold { id points captured status reference expiresAt } errors { code message }";
+const HOLD_FIELDS =
+  "hold { id points captured status reference expiresAt } errors { code message }";
 const HOLD = `mutation Hold(
   $token: String!, $points: Int!, $reference: String!, $ttlSeconds: Int!, $key: String!
 ) {
@@ -53,7 +63,8 @@ async function settle(form, operation, variables, field, done) {
   say($("till-message"), "");
   try {
     await busy(form, async () => {
-      const answer = await call(operation, { holdId: hold.id, key: keys.settle, ...variables }, credential);
+      const sent = { holdId: hold.id, key: keys.settle, ...variables };
+      const answer = await call(operation, sent, credential);
       const payload = answer[field];
       const failure = payloadError(payload);
       if (failure) throw failure;
@@ -93,8 +104,10 @@ $("hold-form").addEventListener("submit", async (event) => {
 
 $("capture-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  settle(event.currentTarget, CAPTURE, { points: Number($("capture-points").value) }, "captureHold",
-    (settled) => `Paid with ${points(settled.captured)}.`);
+  const spent = { points: Number($("capture-points").value) };
+  settle(event.currentTarget, CAPTURE, spent, "captureHold", (settled) => {
+    return `Paid with ${points(settled.captured)}.`;
+  });
 });
 
 $("release").addEventListener("click", () => {
