@@ -57,3 +57,9 @@ class IsStaffOrDevice(_RolePermission):
     """Someone acting for a store: a device, a staff member, or an admin."""
 
     allowed = frozenset({ActorKind.DEVICE, ActorKind.STAFF, ActorKind.ADMIN})
+
+
+class IsStaffOrAdmin(_RolePermission):
+    """A person who serves members: staff of a store, or an admin."""
+
+    allowed = frozenset({ActorKind.STAFF, ActorKind.ADMIN})
