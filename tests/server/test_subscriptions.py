@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -257,6 +258,7 @@ async def test_board_updates_are_coalesced_to_one_per_second(
         await screen.next_data(operation)
 
         # when: five donations in quick succession
+        started = time.monotonic()
         for n in range(5):
             await http_graphql(
                 live_server,
@@ -265,13 +267,16 @@ async def test_board_updates_are_coalesced_to_one_per_second(
                 {"causeId": to_global_id("Cause", cause.id), "points": 10, "key": f"d-{n}"},
             )
 
-        # then: the first goes out at once, the rest as one message a second later (five
-        # changes, at most two messages; how long the second took is not asserted: on a loaded
-        # machine the donations themselves can take longer than the coalescing window)
+        donating = time.monotonic() - started
+
+        # then: the first goes out at once, the rest coalesced: at most one message per
+        # interval while the donations last, and one after (five changes, two messages when
+        # they take under a second; on a loaded machine they can span more windows)
         received: list[dict[str, Any]] = []
         while received == [] or received[-1]["top"][0]["score"] < 50:
             received.append((await screen.next_data(operation, within=3))["leaderboardChanged"])
-    assert len(received) <= 2
+    interval = settings.realtime_leaderboard_interval_seconds
+    assert len(received) <= 2 + int(donating / interval)
     assert received[-1]["top"][0]["isMe"] is True
 
 
