@@ -14,6 +14,7 @@ from graphql import GraphQLError
 
 from gamification.errors import ErrorCode as DomainErrorCode
 from gamification.errors import LoyaltyError
+from schema.error_contract import PAYLOAD_CODES
 
 logger = logging.getLogger("loyalty.graphql")
 
@@ -33,7 +34,14 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
 )
 
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="Stable error codes.")
+ErrorCode = strawberry.enum(
+    DomainErrorCode,
+    name="ErrorCode",
+    description="Stable codes of expected failures (docs/errors.md).",
+)
+# Each value described with its meaning from the one error contract.
+for _value in ErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    _value.description = PAYLOAD_CODES[DomainErrorCode(_value.value)]
 
 T = TypeVar("T")
 
