@@ -20,6 +20,7 @@ from schema.causes.mutations import CauseMutations
 from schema.causes.queries import CauseQueries
 from schema.causes.types import CauseType, DonationType, MatchingCampaignType
 from schema.context import Info
+from schema.descriptions import describe_common
 from schema.error_contract import ErrorContract, complete
 from schema.errors import should_mask_error
 from schema.gamification.eco_action_kinds import EcoActionKindMutations, EcoActionKindQueries
@@ -180,4 +181,5 @@ def build_schema(
         extensions=extensions,
     )
     schema.hide_suggestions = not settings.field_suggestions_enabled
+    describe_common(schema._schema)
     return schema
