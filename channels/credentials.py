@@ -33,8 +33,10 @@ class InvalidCredential(Exception):
     """The bearer credential cannot be trusted. The reason is for logs, never for the client."""
 
 
-def issue_member_token(member: Member, settings: Settings) -> str:
-    now = datetime.now(UTC)
+def issue_member_token(
+    member: Member, settings: Settings, *, issued_at: datetime | None = None
+) -> str:
+    now = issued_at or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": str(member.id),
         "typ": ACCESS,

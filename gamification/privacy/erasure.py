@@ -198,13 +198,23 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
     return ErasureResult(record, False, written)
 
 
-async def delete_own_account(*, actor: Actor, password: str) -> ErasureResult:
-    """The member erases their own account, re-entering their password as proof that the
-    signed-in person is the account's owner (not someone holding their unlocked phone).
-    Accounts without a password (an external identity) are erased by an admin.
+FRESH_SIGN_IN_SECONDS: Final = 300
 
-    Raises Refused(INVALID_CREDENTIALS) for a wrong password or an account without one,
-    Refused(ERASURE_REFUSED) for staff, admins and devices."""
+
+async def delete_own_account(
+    *,
+    actor: Actor,
+    password: str | None,
+    signed_in_at: datetime | None = None,
+    now: datetime | None = None,
+) -> ErasureResult:
+    """The member erases their own account, with proof that the signed-in person is the
+    account's owner (not someone holding their unlocked phone): their password re-entered, or,
+    for an account without one (an external identity provider signs them in), a token issued
+    in the last `FRESH_SIGN_IN_SECONDS` (`signed_in_at`, its `iat`): they sign in again first.
+
+    Raises Refused(INVALID_CREDENTIALS) for a wrong password, a password-less account without a
+    fresh sign-in, or no proof at all; Refused(ERASURE_REFUSED) for staff, admins and devices."""
     if actor.kind is not ActorKind.MEMBER:
         raise Refused("Only members delete their account here", code=ErrorCode.ERASURE_REFUSED)
     member = await Member.get_or_none(id=actor.id)
@@ -213,7 +223,15 @@ async def delete_own_account(*, actor: Actor, password: str) -> ErasureResult:
         if existing is not None:
             return ErasureResult(existing, True, [])
         raise NotFound("Member not found", field="memberId")
-    await profiles.authenticate(email=member.email, password=password)
+    if member.password_hash is not None or password is not None:
+        await profiles.authenticate(email=member.email, password=password or "")
+    else:
+        age = ((now or datetime.now(UTC)) - signed_in_at).total_seconds() if signed_in_at else None
+        if age is None or not 0 <= age <= FRESH_SIGN_IN_SECONDS:
+            raise Refused(
+                "Sign in again, then delete your account within 5 minutes",
+                code=ErrorCode.INVALID_CREDENTIALS,
+            )
     return await erase_member(actor=actor, member_id=actor.id)
 
 

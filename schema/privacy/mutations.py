@@ -7,11 +7,13 @@ forfeiture's leaderboard update runs after commit like any ledger entry's
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import strawberry
 from redis.exceptions import RedisError
 
 from channels import redemption_requests
+from channels.credentials import InvalidCredential, decode_token
 from gamification.errors import LoyaltyError
 from gamification.privacy import consents, erasure, export
 from gamification.privacy import models as privacy_models
@@ -66,6 +68,22 @@ async def _erased(info: Info, result: erasure.ErasureResult) -> object:
     )
 
 
+def _signed_in_at(info: Info) -> datetime | None:
+    """When the request's bearer token was issued (its `iat`), or None without one."""
+    headers = getattr(info.context.request, "headers", None)
+    scheme, _, token = (headers.get("authorization", "") if headers is not None else "").partition(
+        " "
+    )
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        claims = decode_token(token.strip(), info.context.settings)
+    except InvalidCredential:
+        return None
+    issued = claims.get("iat")
+    return datetime.fromtimestamp(issued, UTC) if isinstance(issued, int | float) else None
+
+
 @strawberry.type
 class PrivacyMutations:
     @strawberry.mutation(
@@ -114,14 +132,18 @@ class PrivacyMutations:
 
     @strawberry.mutation(
         permission_classes=[IsPerson],
-        description="Erase your account, re-entering your password: your personal data is "
-        "removed, your points are forfeited, you are signed out everywhere (docs/privacy.md).",
+        description="Erase your account, re-entering your password (an account without one, "
+        "signed in through an identity provider: within 5 minutes of signing in): your personal "
+        "data is removed, your points are forfeited, you are signed out everywhere "
+        "(docs/privacy.md).",
     )
-    async def delete_my_account(self, info: Info, password: str) -> ErasurePayload:  # type: ignore[valid-type]
+    async def delete_my_account(self, info: Info, password: str | None = None) -> ErasurePayload:  # type: ignore[valid-type]
         actor = info.context.require_person()
 
         async def run() -> object:
-            result = await erasure.delete_own_account(actor=actor, password=password)
+            result = await erasure.delete_own_account(
+                actor=actor, password=password, signed_in_at=_signed_in_at(info)
+            )
             return await _erased(info, result)
 
         return await payload_of(ErasurePayload, run)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 
+from channels.credentials import issue_member_token
 from gamification.members.models import Member, Role
 from schema.relay import to_global_id
 from server.settings import Settings
@@ -29,7 +31,7 @@ MY_CONSENTS = """
        consentHistory { given textVersion } } }
 """
 DELETE_MY_ACCOUNT = """
-mutation($password: String!) {
+mutation($password: String) {
   deleteMyAccount(password: $password) {
     erasure { forfeitedPoints releasedHolds alreadyErased }
     errors { code }
@@ -155,3 +157,39 @@ async def test_an_admin_erases_a_member_and_the_export_then_says_erased(
     document = exported["data"]["exportMember"]["export"]["document"]
     assert document["erased"] is True
     assert not secrets.found_in(str(document))
+
+
+async def test_an_account_without_a_password_is_deleted_only_right_after_signing_in(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # given: a member an identity provider signs in (no password here)
+    member = await create_member(display_name="Ext Ernal", email="ext@example.com")
+    await Member.filter(id=member.id).update(password_hash=None)
+    stale = issue_member_token(
+        member, settings, issued_at=datetime.now(UTC) - timedelta(minutes=10)
+    )
+
+    # when: signed in ten minutes ago
+    refused = await _post(client, stale, DELETE_MY_ACCOUNT, {})
+    # then: refused, nothing erased
+    assert refused["data"]["deleteMyAccount"]["errors"] == [{"code": "INVALID_CREDENTIALS"}]
+    assert (await Member.get(id=member.id)).email == "ext@example.com"
+
+    # when: signed in just now
+    done = await _post(client, member_token(member, settings), DELETE_MY_ACCOUNT, {})
+
+    # then
+    assert done["data"]["deleteMyAccount"]["errors"] == []
+    assert done["data"]["deleteMyAccount"]["erasure"]["alreadyErased"] is False
+    assert (await Member.get(id=member.id)).erased_at is not None
+
+
+async def test_an_account_with_a_password_needs_it_even_right_after_signing_in(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    member = await create_member(email="has-password@example.com")
+
+    refused = await _post(client, member_token(member, settings), DELETE_MY_ACCOUNT, {})
+
+    assert refused["data"]["deleteMyAccount"]["errors"] == [{"code": "INVALID_CREDENTIALS"}]
+    assert (await Member.get(id=member.id)).erased_at is None
