@@ -4,7 +4,7 @@ Import the modules, not this package (it imports nothing):
 
 - `emit`: `emit(conn, *, type, member_id, data, version=1, occurred_at=None)` — the one way to
   add an event (held back with the transaction's writes, so it adds no round trip)
-- `catalog`: `EventType`, `EVENT_TYPES`, `is_known`, `markdown` (every type, version and JSON
-  Schema; docs/events.md)
+- `catalog`: `EventType`, `EVENT_TYPES`, `is_known`, `is_free_text`, `markdown` (every type,
+  version and JSON Schema; docs/events.md)
 - `models`: `OutboxEvent`
 """

@@ -194,6 +194,21 @@ _TYPES: Final = (
         ),
     ),
     EventType(
+        "member.erased",
+        1,
+        "The member's account was erased (docs/privacy.md): their personal data is gone here and "
+        "their remaining points forfeited. Erase what your system keeps about `memberId`; later "
+        "events never name them again.",
+        _object(
+            {
+                "memberId": _ID,
+                "requestedBy": {"enum": ["member", "admin", "operator"]},
+                "forfeitedPoints": {"type": "integer", "minimum": 0},
+                "erasedAt": _TIME,
+            }
+        ),
+    ),
+    EventType(
         "webhook_endpoint.disabled",
         1,
         "A webhook endpoint was switched off after failing without a break (see "
@@ -211,6 +226,18 @@ _TYPES: Final = (
 )
 
 EVENT_TYPES: Final[dict[str, EventType]] = {event_type.name: event_type for event_type in _TYPES}
+
+
+def is_free_text(event_type: str, key: str) -> bool:
+    """Whether `key` of the type's payload is free text (a string that is not one of a set of
+    values, nor a date or an id): what erasure blanks, since people write names there."""
+    known = EVENT_TYPES.get(event_type)
+    spec = known.schema.get("properties", {}).get(key) if known is not None else None
+    return (
+        isinstance(spec, dict)
+        and spec.get("type") == "string"
+        and not {"enum", "format", "const", "pattern"} & spec.keys()
+    )
 
 
 def is_known(name: str) -> bool:

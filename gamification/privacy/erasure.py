@@ -41,6 +41,9 @@ from gamification.ledger.entries import Origin, Reference
 from gamification.ledger.models import LedgerAccount, LedgerEntry
 from gamification.members import profiles
 from gamification.members.models import Member, RetiredCardNumber, Role
+from gamification.outbox import catalog
+from gamification.outbox.emit import emit
+from gamification.outbox.models import OutboxEvent
 from gamification.privacy import consents
 from gamification.privacy.models import ErasureRecord
 from gamification.privacy.registry import TABLES, Erasure, member_filter
@@ -102,6 +105,8 @@ async def _blank_json(
         changed = []
         for column, key in keys:
             value = getattr(row, column)
+            if isinstance(row, OutboxEvent) and not catalog.is_free_text(row.type, key):
+                continue  # a `reason` that is one of a set of values (tier.changed's) stays
             if isinstance(value, dict) and value.get(key):
                 value[key] = ""
                 changed.append(column)
@@ -193,6 +198,20 @@ async def erase_member(*, actor: Actor, member_id: int, reason: str = "") -> Era
             released_holds=len(holds),
             erased_at=now,
             using_db=conn,
+        )
+        # The brand's other systems (CRM, e-mail provider) hold the member too: they are told,
+        # by id only, to erase what they keep.
+        await emit(
+            conn,
+            type="member.erased",
+            member_id=member_id,
+            data={
+                "memberId": member_id,
+                "requestedBy": requested_by,
+                "forfeitedPoints": record.forfeited_points,
+                "erasedAt": now.isoformat(),
+            },
+            occurred_at=now,
         )
     erased_members.add(member_id)
     return ErasureResult(record, False, written)

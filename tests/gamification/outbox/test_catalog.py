@@ -19,6 +19,7 @@ from gamification.members.models import Role
 from gamification.notifications import scheduler
 from gamification.outbox import catalog
 from gamification.outbox.models import OutboxEvent
+from gamification.privacy import erasure
 from gamification.rewards import holds
 from gamification.stores.models import Channel
 from gamification.tiers import ladder
@@ -97,6 +98,7 @@ async def test_every_event_of_a_journey_matches_its_schema() -> None:
     await scheduler.notify()  # the points expiring tomorrow: a notice
     await points.expire_points(now=datetime.now(UTC) + timedelta(days=2))
     await ladder.set_tier_floor(member.id, "Gold")
+    await erasure.erase_member(actor=actor_of(admin), member_id=member.id, reason="asked")
 
     # then: every event matches its type's schema and version
     events = await OutboxEvent.all().order_by("seq")
