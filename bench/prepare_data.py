@@ -17,6 +17,9 @@ the facts the row's requests need (member IDs, a cursor), which the load generat
                token for each, valid --token-ttl seconds (members redeem their own points)
     donate     an open cause without goal or matching campaign, taking donations of DONATION
                points, the seeded members topped up and their tokens as for `redeem`
+    members    --members members in all (bulk-loaded in SQL, named search-bench-N@example.com with
+               card numbers 9NNN..., once per database) and, picked at random, SEARCH_SAMPLES of
+               their e-mail addresses and card numbers (what the member-search rows look up)
     home       a dedicated member with progress in 10 challenges, 10 badges, points expiring
                within 30 days and a place on the points board (the app's home screen)
 """
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -107,6 +111,7 @@ HOME_MEMBER_PASSWORD: Final = "bright-meadow-paths-2026"
 HOME_CHALLENGES: Final = 10
 HOME_BADGES: Final = 10
 HOME_EXPIRING_POINTS: Final = 40
+SEARCH_SAMPLES: Final = 1000
 
 
 def _progress(message: str) -> None:
@@ -501,6 +506,49 @@ async def prepare_home(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# Members search-bench-N (N from $1/? to $2/?), card number 9 and N in 15 digits. Sign-ups draw
+# 16 random digits, so a clash is possible (one in ~10^10 per member): the unique index would
+# then stop the load with an error, never give two members one card. Their role is `staff` (of no
+# store): `loyalty seed`, which the harness runs before every run, gives each `member` a purchase
+# history, and would write some 500,000 purchases for them. The search does not look at roles.
+_MEMBERS_POSTGRES: Final = """
+INSERT INTO member (email, display_name, timezone, marketing_consent, leaderboard_visible, role,
+    card_number, created_at, updated_at)
+SELECT 'search-bench-' || g || '@example.com', 'Bench ' || g, 'UTC', false, true, 'staff',
+    '9' || lpad(g::text, 15, '0'), now(), now()
+FROM generate_series($1::bigint, $2::bigint) AS g
+"""
+_MEMBERS_SQLITE: Final = """
+WITH RECURSIVE numbers(g) AS (SELECT ? UNION ALL SELECT g + 1 FROM numbers WHERE g < ?)
+INSERT INTO member (email, display_name, timezone, marketing_consent, leaderboard_visible, role,
+    card_number, created_at, updated_at)
+SELECT 'search-bench-' || g || '@example.com', 'Bench ' || g, 'UTC', 0, 1, 'staff',
+    '9' || printf('%015d', g), datetime('now'), datetime('now')
+FROM numbers
+"""
+
+
+async def prepare_members(args: argparse.Namespace) -> dict[str, Any]:
+    target: int = args.members
+    loaded = await Member.filter(email__startswith="search-bench-").count()
+    total = await Member.all().count()
+    if total < target:
+        first, last = loaded + 1, loaded + target - total
+        _progress(f"bulk-loading {last - first + 1:,} members for the search rows")
+        async with in_transaction() as conn:
+            sql = _MEMBERS_POSTGRES if _is_postgres(conn) else _MEMBERS_SQLITE
+            await conn.execute_query(sql, [first, last])
+    if _is_postgres(connections.get("default")):
+        await connections.get("default").execute_script("ANALYZE member")
+    loaded = await Member.filter(email__startswith="search-bench-").count()
+    picked = sorted({random.randint(1, loaded) for _ in range(SEARCH_SAMPLES)}) if loaded else []
+    return {
+        "members": await Member.all().count(),
+        "emails": [f"search-bench-{n}@example.com" for n in picked],
+        "cards": [f"9{n:015d}" for n in picked],
+    }
+
+
 TASKS: Final[dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]]] = {
     "purchase": prepare_purchase,
     "spend": prepare_spend,
@@ -508,6 +556,7 @@ TASKS: Final[dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]
     "redeem": prepare_redeem,
     "donate": prepare_donate,
     "home": prepare_home,
+    "members": prepare_members,
 }
 
 
@@ -525,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-ttl", type=int, default=24 * 3600, help="redeem, donate: tokens' lifetime (s)"
     )
     parser.add_argument("--entries", type=int, default=1_000_000, help="ledger: history length")
+    parser.add_argument("--members", type=int, default=100_000, help="members: how many in all")
     return parser
 
 
