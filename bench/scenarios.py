@@ -573,23 +573,23 @@ query MemberSearch($email: String, $cardNumber: String) {
   }
 }"""
 
-register(
-    Scenario(
-        name="member-search-email",
-        description="an admin finds one of 100,000 members by e-mail",
-        query=MEMBER_SEARCH,
-        token="admin",
-        make_variables=lambda unique_id, facts: {"email": random.choice(facts["emails"])},
-        prepare=_prepare_members,
+
+def _one_of(variable: str, fact: str) -> VariablesFactory:
+    """Variables naming one of the prepared members, at random, by `variable`."""
+    return lambda unique_id, facts: {variable: random.choice(facts[fact])}
+
+
+for _name, _by, _variable, _fact in (
+    ("member-search-email", "e-mail", "email", "emails"),
+    ("member-search-card", "card number", "cardNumber", "cards"),
+):
+    register(
+        Scenario(
+            name=_name,
+            description=f"an admin finds one of 100,000 members by {_by}",
+            query=MEMBER_SEARCH,
+            token="admin",
+            make_variables=_one_of(_variable, _fact),
+            prepare=_prepare_members,
+        )
     )
-)
-register(
-    Scenario(
-        name="member-search-card",
-        description="an admin finds one of 100,000 members by card number",
-        query=MEMBER_SEARCH,
-        token="admin",
-        make_variables=lambda unique_id, facts: {"cardNumber": random.choice(facts["cards"])},
-        prepare=_prepare_members,
-    )
-)
