@@ -65,13 +65,19 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _test_settings().uses_postgres:
-        return
-    deselected = [item for item in items if item.get_closest_marker("postgres")]
+    # PostgreSQL-only tests in the SQLite pass, and tests that touch no backend (the same in
+    # both passes) in the PostgreSQL pass: each runs in one pass of CI.
+    postgres = _test_settings().uses_postgres
+    marker, why = (
+        ("backend_free", "backend-free tests deselected (they ran in the SQLite pass)")
+        if postgres
+        else ("postgres", "PostgreSQL-only tests deselected (SQLite pass)")
+    )
+    deselected = [item for item in items if item.get_closest_marker(marker)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
-        print(f"\n{len(deselected)} PostgreSQL-only tests deselected (SQLite pass).")
+        items[:] = [item for item in items if not item.get_closest_marker(marker)]
+        print(f"\n{len(deselected)} {why}.")
 
 
 @pytest.fixture(scope="session")

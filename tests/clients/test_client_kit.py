@@ -24,6 +24,8 @@ OPERATION_FILES = sorted(
     ]
 )
 STEP_TIMEOUT_SECONDS = 180
+# The same in both CI passes (and two builds at once would write one generated file): once.
+pytestmark = pytest.mark.backend_free
 
 
 @pytest.mark.parametrize("path", OPERATION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
