@@ -65,7 +65,7 @@ TOP_LEVEL_CODES: Final[dict[str, TopLevelCode]] = {
     ),
     "BAD_USER_INPUT": TopLevelCode(
         "A variable's value does not fit its type (a string for an `Int!`, a missing "
-        "required variable)."
+        "required variable), or text holds the NUL character (U+0000)."
     ),
     "QUERY_TOO_LONG": TopLevelCode("The document is longer than `LOYALTY_QUERY_MAX_LENGTH`."),
     "QUERY_TOO_MANY_TOKENS": TopLevelCode(

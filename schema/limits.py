@@ -157,3 +157,32 @@ def operation_timeout(settings: Settings) -> Callable[[], SchemaExtension]:
     execution: the after-commit work of outer extensions (real-time notices, leaderboards)
     is never cut off half-way, and it sees the timeout's error, not a cancellation."""
     return partial(WebSocketOperationTimeout, seconds=settings.request_timeout_seconds)
+
+
+_NUL_ESCAPE = re.compile(r"\\u0000|\\u\{0+\}")
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class RefuseNulCharacters(SchemaExtension):
+    """Refuses text holding a NUL character (U+0000), in the document or its variables, as
+    BAD_USER_INPUT before anything runs: PostgreSQL's text cannot store it, and no name, reason
+    or code needs it. (SQLite would store it: refused on both, so both behave alike.)"""
+
+    def on_operation(self) -> Iterator[None]:
+        execution = self.execution_context
+        query = execution.query or ""
+        if "\x00" in query or _NUL_ESCAPE.search(query) or _holds_nul(execution.variables):
+            raise GraphQLError(
+                "Text must not contain the NUL character (U+0000).",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        yield

@@ -32,7 +32,12 @@ from schema.kiosk.types import PointsHoldType
 from schema.leaderboards.extension import LeaderboardUpdates
 from schema.leaderboards.mutations import LeaderboardMutations
 from schema.leaderboards.queries import LeaderboardQueries
-from schema.limits import operation_timeout, query_limits, without_suggestions
+from schema.limits import (
+    RefuseNulCharacters,
+    operation_timeout,
+    query_limits,
+    without_suggestions,
+)
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries
 from schema.members.types import MemberType
@@ -157,6 +162,7 @@ def build_schema(
         # Every top-level error leaves with its code and `retryable` (schema.error_contract).
         ErrorContract,
         *query_limits(settings),
+        RefuseNulCharacters,
         partial(MaskErrors, should_mask_error=should_mask_error),
         partial(ParserCache, maxsize=1024),
         partial(ValidationCache, maxsize=1024),

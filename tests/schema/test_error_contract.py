@@ -91,6 +91,23 @@ _BAD_REQUESTS: dict[str, tuple[Send, str, bool]] = {
         False,
     ),
     "too long": (_post("{ __typename }" + " " * 20_000), "QUERY_TOO_LONG", False),
+    "a NUL character in a variable": (
+        _post(
+            "mutation C($v: String!) { setConsent(kind: MARKETING, channel: EMAIL, given: true, "
+            "textVersion: $v) { errors { code } } }",
+            variables={"v": "v1\x00"},
+        ),
+        "BAD_USER_INPUT",
+        False,
+    ),
+    "a NUL character escaped in the document": (
+        _post(
+            "mutation { setConsent(kind: MARKETING, channel: EMAIL, given: true, "
+            'textVersion: "\\u0000") { errors { code } } }'
+        ),
+        "BAD_USER_INPUT",
+        False,
+    ),
     "not signed in": (_post("{ me { displayName } }"), "UNAUTHENTICATED", False),
     "not an admin": (_post("{ members { pageInfo { hasNextPage } } }"), "FORBIDDEN", False),
     "unknown persisted query": (
