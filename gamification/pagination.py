@@ -18,6 +18,8 @@ M = TypeVar("M", bound=Model)
 class Page(Generic[M]):
     items: Sequence[M]
     has_next: bool
+    # Items come before this page: it starts after a cursor (a cursor names an item that was).
+    has_previous: bool = False
 
 
 def check_page_size(first: int, maximum: int) -> None:
@@ -39,4 +41,4 @@ async def keyset_page(
             queryset.filter(id__lt=after_id) if newest_first else queryset.filter(id__gt=after_id)
         )
     rows = await queryset.order_by("-id" if newest_first else "id").limit(first + 1)
-    return Page(items=rows[:first], has_next=len(rows) > first)
+    return Page(items=rows[:first], has_next=len(rows) > first, has_previous=after_id is not None)

@@ -111,10 +111,22 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.type
+@strawberry.type(description="Where a page is in the whole list (Relay's PageInfo).")
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More items follow: ask again with `after: endCursor`."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item; null for an empty page."
+    )
+    has_previous_page: bool = strawberry.field(
+        default=False,
+        description="Items come before this page (it was asked for with `after`). Pages go "
+        "forward only: to go back, keep the cursors you were given.",
+    )
+    start_cursor: str | None = strawberry.field(
+        default=None, description="The cursor of the page's first item; null for an empty page."
+    )
 
 
 @strawberry.type
@@ -134,7 +146,10 @@ class Connection(Generic[NodeT]):
         return cls(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=page.has_next,
+                end_cursor=edges[-1].cursor if edges else None,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
             ),
         )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -16,6 +18,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gamification.pagination import check_page_size
 from schema.causes.mutations import CauseMutations
 from schema.causes.queries import CauseQueries
 from schema.causes.types import CauseType, DonationType, MatchingCampaignType
@@ -70,8 +73,24 @@ class NodeQueries:
     @strawberry.field(
         description="Any object by its global ID; null when it does not exist or is not yours."
     )
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
+    ) -> Node | None:
         return await resolve_node(info, id)
+
+    @strawberry.field(
+        description="Objects by their global IDs, in the order asked; null for each that does "
+        "not exist or is not yours. At most `LOYALTY_MAX_PAGE_SIZE` at once."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")],
+    ) -> list[Node | None]:
+        check_page_size(len(ids), info.context.settings.max_page_size)
+        return list(await asyncio.gather(*(resolve_node(info, id) for id in ids)))
 
 
 Query = merge_types(

@@ -126,7 +126,7 @@ def page_of(
         if (after_id is None or c.id > after_id)
         and (include_hidden or not c.hidden or c.id in earned)
     ]
-    return Page(items=shown[:first], has_next=len(shown) > first)
+    return Page(items=shown[:first], has_next=len(shown) > first, has_previous=after_id is not None)
 
 
 async def visible_challenges(

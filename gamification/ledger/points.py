@@ -230,7 +230,7 @@ async def history(
             )
             query = query.filter(seq__lte=Subquery(below))
         rows = await query.order_by("-seq").limit(first + 1)
-    return Page(items=rows[:first], has_next=len(rows) > first)
+    return Page(items=rows[:first], has_next=len(rows) > first, has_previous=before_id is not None)
 
 
 async def proof(member_id: int) -> ChainCheck:

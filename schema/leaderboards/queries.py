@@ -56,5 +56,7 @@ class LeaderboardQueries:
             page_info=PageInfo(
                 has_next_page=offset + len(standings) < total,
                 end_cursor=encode_cursor(standings[-1].rank) if standings else None,
+                has_previous_page=offset > 0,
+                start_cursor=encode_cursor(standings[0].rank) if standings else None,
             ),
         )

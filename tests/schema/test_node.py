@@ -171,3 +171,76 @@ async def test_node_is_unauthenticated_for_anonymous_callers(app: Starlette) -> 
 
     assert result.data == {"node": None}
     assert [e.extensions["code"] for e in result.errors] == ["UNAUTHENTICATED"]
+
+
+NODES = """
+query Nodes($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }
+"""
+
+
+async def test_nodes_answers_in_the_order_asked_with_null_for_what_is_not_yours(
+    app: Starlette,
+) -> None:
+    member = await create_member()
+    other = await create_member()
+    store = await create_store()
+    ids = [
+        to_global_id("Store", store.id),
+        to_global_id("Member", other.id),  # someone else's: null, like a missing one
+        to_global_id("Member", member.id),
+        to_global_id("Member", 999_999),
+    ]
+
+    result = await execute(app, NODES, {"ids": ids}, as_=member)
+
+    assert result.errors is None
+    assert result.data["nodes"] == [
+        {"__typename": "Store", "id": ids[0]},
+        None,
+        {"__typename": "Member", "id": ids[2]},
+        None,
+    ]
+
+
+async def test_nodes_refuses_more_ids_than_a_page(app: Starlette) -> None:
+    member = await create_member()
+    ids = [to_global_id("Member", member.id)] * 101
+
+    result = await execute(app, NODES, {"ids": ids}, as_=member)
+
+    assert result.errors is not None
+    assert result.errors[0].extensions["code"] == "PAGE_SIZE_TOO_LARGE"
+
+
+MEMBERS_PAGE = """
+query Page($after: String) {
+  members(first: 2, after: $after) {
+    edges { cursor }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+async def test_page_info_says_where_a_page_is(app: Starlette) -> None:
+    admin = await create_member(role=Role.ADMIN)
+    for _ in range(3):
+        await create_member()
+
+    first = await execute(app, MEMBERS_PAGE, {}, as_=admin)
+    page = first.data["members"]
+    second = await execute(app, MEMBERS_PAGE, {"after": page["pageInfo"]["endCursor"]}, as_=admin)
+    then = second.data["members"]
+
+    assert page["pageInfo"] == {
+        "hasNextPage": True,
+        "hasPreviousPage": False,
+        "startCursor": page["edges"][0]["cursor"],
+        "endCursor": page["edges"][-1]["cursor"],
+    }
+    assert then["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": True,
+        "startCursor": then["edges"][0]["cursor"],
+        "endCursor": then["edges"][-1]["cursor"],
+    }

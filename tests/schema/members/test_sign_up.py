@@ -206,7 +206,7 @@ async def test_sign_up_refuses_an_empty_display_name(app: Starlette, display_nam
 async def test_sign_up_refuses_control_characters_in_the_display_name(app: Starlette) -> None:
     await _assert_refused(
         app,
-        _sign_up_variables(displayName="Maya\u0000Green"),
+        _sign_up_variables(displayName="Maya\u0007Green"),  # BEL (NUL is refused earlier)
         code="INVALID_DISPLAY_NAME",
         field="displayName",
     )
