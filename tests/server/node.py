@@ -4,8 +4,9 @@ pages' browser tests run in the page) and clients/typescript (the client kit). T
 node_modules are installed with `npm ci` when missing or when the lock file changed, and kept
 afterwards.
 
-Without Node and npm those tests fail in CI (`CI` or `LOYALTY_REQUIRE_POSTGRES=1`: Node is
-there) and are skipped elsewhere, never passed."""
+Without Node and npm those tests fail in CI (`CI`, `LOYALTY_REQUIRE_NODE=1`, which `.ci/run`
+sets in both passes, or `LOYALTY_REQUIRE_POSTGRES=1`: Node is there) and are skipped elsewhere,
+never passed."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ NPM_CI_TIMEOUT_SECONDS = 300
 
 
 def node_required() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
+    return bool(os.environ.get("CI")) or "1" in (
+        os.environ.get("LOYALTY_REQUIRE_NODE"),
+        os.environ.get("LOYALTY_REQUIRE_POSTGRES"),
+    )
 
 
 @dataclass(frozen=True)
