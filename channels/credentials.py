@@ -122,6 +122,16 @@ class VerifiedTokens:
 verified_tokens = VerifiedTokens()
 
 
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for anything else."""
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def decode_token(token: str, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
     """The verified claims of `token` (remembered until it expires: `VerifiedTokens`).
 

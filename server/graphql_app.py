@@ -27,7 +27,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from channels.credentials import InvalidCredential, authenticate_bearer
+from channels.credentials import InvalidCredential, authenticate_bearer, bearer_token
 from gamification.actors import Actor
 from schema.context import Context
 from schema.dataloaders import Loaders
@@ -41,15 +41,6 @@ from server.response_cache import HomeScreenCache
 from server.settings import Settings
 
 logger = logging.getLogger("loyalty.auth")
-
-
-def _bearer_token(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 # The `code` of a request refused before any operation runs, by its HTTP status.
@@ -205,7 +196,7 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
     ) -> Context:
         actor = None
         if isinstance(request, Request):
-            actor = await self._actor_for(_bearer_token(request.headers.get("authorization")))
+            actor = await self._actor_for(bearer_token(request.headers.get("authorization")))
         return Context(
             settings=self.settings,
             redis=request.app.state.redis,
@@ -220,7 +211,7 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization") or params.get("token")
-        token = _bearer_token(raw) if isinstance(raw, str) and " " in raw else raw
+        token = bearer_token(raw) if isinstance(raw, str) and " " in raw else raw
         actor = await self._actor_for(token if isinstance(token, str) else None)
         if actor is None:
             raise ConnectionRejectionError({"reason": "authentication required"})

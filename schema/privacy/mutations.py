@@ -13,7 +13,7 @@ import strawberry
 from redis.exceptions import RedisError
 
 from channels import redemption_requests
-from channels.credentials import InvalidCredential, decode_token
+from channels.credentials import InvalidCredential, bearer_token, decode_token
 from gamification.errors import LoyaltyError
 from gamification.privacy import consents, erasure, export
 from gamification.privacy import models as privacy_models
@@ -71,13 +71,11 @@ async def _erased(info: Info, result: erasure.ErasureResult) -> object:
 def _signed_in_at(info: Info) -> datetime | None:
     """When the request's bearer token was issued (its `iat`), or None without one."""
     headers = getattr(info.context.request, "headers", None)
-    scheme, _, token = (headers.get("authorization", "") if headers is not None else "").partition(
-        " "
-    )
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(headers.get("authorization") if headers is not None else None)
+    if token is None:
         return None
     try:
-        claims = decode_token(token.strip(), info.context.settings)
+        claims = decode_token(token, info.context.settings)
     except InvalidCredential:
         return None
     issued = claims.get("iat")
